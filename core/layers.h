@@ -1,0 +1,51 @@
+// Layers as plain data with forward/backward functions side by side (llm.c style): linear,
+// conv2d, deconv2d, activations, flatten, reshape. Shapes are per sample; B is the batch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/activation.h"
+#include "core/backend.h"
+#include "core/param_store.h"
+#include "core/tensor.h"
+
+namespace distvae {
+
+// What a user writes for one layer (parsed from YAML by launch/). Zero means "not given".
+struct LayerSpec {
+  std::string type;          // linear, conv2d, deconv2d, flatten, reshape, or an activation name
+  int64_t out = 0;           // linear: features; conv2d/deconv2d: channels
+  int64_t in = 0;            // optional check against the inferred input size
+  int kernel = 0, stride = 1, padding = 0, output_padding = 0;
+  float alpha = -1.0f;       // leaky_relu slope (default 0.01) / elu alpha (default 1)
+  std::vector<int64_t> shape;  // reshape target, per sample
+  bool bias = true;
+};
+
+enum class LayerKind { linear, conv2d, deconv2d, activation, view };
+
+struct Layer {
+  LayerKind kind = LayerKind::view;
+  std::string name;   // "<network>.<index>" for messages and parameter names
+  Shape in, out;      // per sample
+  ActSpec act;        // fused into linear/conv/deconv, or the activation itself
+  size_t weight = 0, bias = 0;  // ParamStore slice indices
+  bool has_bias = false;
+  ConvGeom geom;      // conv/deconv, B filled per call
+};
+
+// y (B, out) = layer(x (B, in)). view layers return x itself (no copy); others write y.
+template <class T>
+const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B);
+
+// Backward of one layer. dy = dL/dy for the layer's output y (B, out); it is overwritten in place
+// by the fused activation's derivative (computed from y). Returns dL/dx: a view layer or an
+// activation returns dy itself; linear/conv/deconv write dx_buf (skipped when dx_buf is null, as
+// for a network's first layer) and, when param_grads, accumulate dL/dw and dL/db in the store.
+template <class T>
+T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, const T* y, T* dy,
+                  T* dx_buf, int B, bool param_grads);
+
+}  // namespace distvae

@@ -1,0 +1,243 @@
+// Building a network from its layer list (shape inference, validation, activation fusion) and
+// running forward and backward over it.
+#include "core/network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/rng.h"
+
+namespace distvae {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& net, size_t index, const LayerSpec& s,
+                       const std::string& what) {
+  throw NetworkSpecError(net + " layer " + std::to_string(index) + " (" + s.type + "): " + what);
+}
+
+// 32-bit FNV-1a: folds the network's name into its init stream so encoder and decoder differ.
+uint64_t name_hash32(const std::string& s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s) h = (h ^ c) * 16777619u;
+  return h;
+}
+
+bool has_params(LayerKind k) {
+  return k == LayerKind::linear || k == LayerKind::conv2d || k == LayerKind::deconv2d;
+}
+
+}  // namespace
+
+std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
+                               const std::vector<LayerSpec>& specs) {
+  std::vector<Layer> layers;
+  Shape cur = input;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const LayerSpec& s = specs[i];
+    Layer l;
+    l.name = net + "." + std::to_string(i);
+    l.in = cur;
+    Act act;
+    if (s.type == "linear") {
+      if (cur.rank != 1)
+        fail(net, i, s, "input has shape " + cur.str() +
+                            " but linear needs a flat input; add a flatten layer before it");
+      if (s.out <= 0) fail(net, i, s, "missing or non-positive 'out' (number of output features)");
+      if (s.in > 0 && s.in != cur[0])
+        fail(net, i, s, "declares in: " + std::to_string(s.in) + " but its input has " +
+                            std::to_string(cur[0]) + " features");
+      l.kind = LayerKind::linear;
+      l.out = Shape{s.out};
+    } else if (s.type == "conv2d" || s.type == "deconv2d") {
+      const bool de = s.type == "deconv2d";
+      if (cur.rank != 3)
+        fail(net, i, s, "input has shape " + cur.str() + " but " + s.type +
+                            " needs (channels, height, width); add a reshape layer before it");
+      if (s.out <= 0) fail(net, i, s, "missing or non-positive 'out' (number of output channels)");
+      if (s.kernel <= 0) fail(net, i, s, "missing or non-positive 'kernel'");
+      if (s.stride <= 0) fail(net, i, s, "'stride' must be >= 1");
+      if (s.padding < 0) fail(net, i, s, "'padding' must be >= 0");
+      if (s.in > 0 && s.in != cur[0])
+        fail(net, i, s, "declares in: " + std::to_string(s.in) + " channels but its input has " +
+                            std::to_string(cur[0]));
+      ConvGeom g;
+      g.Cin = int(cur[0]), g.H = int(cur[1]), g.W = int(cur[2]);
+      g.Cout = int(s.out), g.K = s.kernel, g.stride = s.stride, g.pad = s.padding;
+      if (de) {
+        if (s.output_padding < 0 || s.output_padding >= s.stride)
+          fail(net, i, s, "'output_padding' must be in [0, stride)");
+        g.Ho = (g.H - 1) * g.stride - 2 * g.pad + g.K + s.output_padding;
+        g.Wo = (g.W - 1) * g.stride - 2 * g.pad + g.K + s.output_padding;
+      } else {
+        if (s.output_padding != 0) fail(net, i, s, "'output_padding' applies to deconv2d only");
+        if (g.H + 2 * g.pad < g.K || g.W + 2 * g.pad < g.K)
+          fail(net, i, s, "kernel " + std::to_string(g.K) + " is larger than the padded input " +
+                              std::to_string(g.H + 2 * g.pad) + "x" +
+                              std::to_string(g.W + 2 * g.pad));
+        g.Ho = (g.H + 2 * g.pad - g.K) / g.stride + 1;
+        g.Wo = (g.W + 2 * g.pad - g.K) / g.stride + 1;
+      }
+      if (g.Ho <= 0 || g.Wo <= 0) fail(net, i, s, "output would be empty");
+      l.kind = de ? LayerKind::deconv2d : LayerKind::conv2d;
+      l.geom = g;
+      l.out = Shape{g.Cout, g.Ho, g.Wo};
+    } else if (parse_act(s.type, &act)) {
+      l.kind = LayerKind::activation;
+      l.act.kind = act;
+      if (act == Act::leaky_relu) l.act.alpha = s.alpha < 0 ? 0.01f : s.alpha;
+      if (act == Act::elu) l.act.alpha = s.alpha < 0 ? 1.0f : s.alpha;
+      if ((act == Act::leaky_relu || act == Act::elu) && !(l.act.alpha > 0))
+        fail(net, i, s, "'alpha' must be > 0");
+      l.out = cur;
+    } else if (s.type == "flatten") {
+      l.out = Shape{cur.numel()};
+    } else if (s.type == "reshape") {
+      if (s.shape.empty() || s.shape.size() > 3)
+        fail(net, i, s, "missing 'shape' (a list of 1 to 3 sizes per sample)");
+      Shape to;
+      for (int64_t d : s.shape) {
+        if (d <= 0) fail(net, i, s, "'shape' sizes must be positive");
+        to.dims[size_t(to.rank++)] = d;
+      }
+      if (to.numel() != cur.numel())
+        fail(net, i, s, "reshape to " + to.str() + " holds " + std::to_string(to.numel()) +
+                            " values but its input " + cur.str() + " has " +
+                            std::to_string(cur.numel()));
+      l.out = to;
+    } else {
+      fail(net, i, s,
+           "unknown layer type (expected linear, conv2d, deconv2d, flatten, reshape, relu, "
+           "leaky_relu, elu, softplus, tanh or sigmoid)");
+    }
+    if (has_params(l.kind)) l.has_bias = s.bias;
+    // Fuse an activation into the preceding parametered layer: one pass over the output, and
+    // backward needs only that output.
+    if (l.kind == LayerKind::activation && !layers.empty() && has_params(layers.back().kind) &&
+        layers.back().act.kind == Act::none) {
+      layers.back().act = l.act;
+    } else {
+      layers.push_back(l);
+    }
+    cur = l.out;
+  }
+  return layers;
+}
+
+template <class T>
+Network<T>::Network(Backend<T>& be, std::string name, const Shape& input,
+                    const std::vector<LayerSpec>& specs, int max_batch)
+    : be_(be), name_(std::move(name)), input_(input), max_batch_(max_batch), params_(be) {
+  if (max_batch <= 0) throw NetworkSpecError(name_ + ": max batch must be positive");
+  layers_ = plan_layers(name_, input, specs);
+  for (Layer& l : layers_) {
+    if (!has_params(l.kind)) continue;
+    Shape w = l.kind == LayerKind::linear ? Shape{l.out[0], l.in[0]}
+                                          : Shape{l.geom.Cout, l.geom.Cin, l.geom.K, l.geom.K};
+    l.weight = params_.add(l.name + ".weight", w);
+    if (l.has_bias) l.bias = params_.add(l.name + ".bias", Shape{w[0]});
+  }
+  params_.allocate();
+  size_t biggest = size_t(input.numel());
+  for (const Layer& l : layers_) {
+    T* buf = nullptr;
+    if (l.kind != LayerKind::view) {
+      buf = be_.alloc(size_t(max_batch) * size_t(l.out.numel()));
+      arena_.push_back(buf);
+    }
+    out_buf_.push_back(buf);
+    biggest = std::max(biggest, size_t(l.out.numel()));
+  }
+  outputs_.resize(layers_.size());
+  grad_a_ = be_.alloc(size_t(max_batch) * biggest);
+  grad_b_ = be_.alloc(size_t(max_batch) * biggest);
+}
+
+template <class T>
+Network<T>::~Network() {
+  for (T* p : arena_) be_.release(p);
+  be_.release(grad_a_);
+  be_.release(grad_b_);
+}
+
+template <class T>
+double Network<T>::forward_flops_per_sample() const {
+  double f = 0;
+  for (const Layer& l : layers_) {
+    if (l.kind == LayerKind::linear) f += 2.0 * double(l.in[0]) * double(l.out[0]);
+    if (l.kind == LayerKind::conv2d)
+      f += 2.0 * double(l.out.numel()) * l.geom.Cin * l.geom.K * l.geom.K;
+    if (l.kind == LayerKind::deconv2d)
+      f += 2.0 * double(l.in.numel()) * l.geom.Cout * l.geom.K * l.geom.K;
+  }
+  return f;
+}
+
+template <class T>
+void Network<T>::init(uint64_t seed) {
+  std::vector<T> host;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    if (!has_params(l.kind)) continue;
+    const ParamSlice& w = params_.slices()[l.weight];
+    double fan_in, fan_out;
+    if (l.kind == LayerKind::linear) {
+      fan_in = double(l.in[0]), fan_out = double(l.out[0]);
+    } else {
+      const double taps = double(l.geom.K) * l.geom.K;
+      fan_in = l.geom.Cin * taps, fan_out = l.geom.Cout * taps;
+      // A transposed convolution sums over only K^2 / stride^2 taps per output on average.
+      if (l.kind == LayerKind::deconv2d) fan_in /= double(l.geom.stride) * l.geom.stride;
+    }
+    double std;
+    switch (l.act.kind) {
+      case Act::relu:
+      case Act::elu: std = std::sqrt(2.0 / fan_in); break;  // Kaiming (He) normal
+      case Act::leaky_relu:
+        std = std::sqrt(2.0 / ((1.0 + double(l.act.alpha) * l.act.alpha) * fan_in));
+        break;
+      default: std = std::sqrt(2.0 / (fan_in + fan_out));  // Xavier (Glorot) normal
+    }
+    host.resize(w.size);
+    normal_fill(seed, stream_id(rng_purpose::param_init, (name_hash32(name_) << 16) | i), 0, w.size,
+                host.data());
+    for (T& v : host) v = T(v * std);
+    be_.to_device(host.data(), params_.value(l.weight), w.size);
+    if (l.has_bias) be_.fill(params_.value(l.bias), params_.slices()[l.bias].size, T(0));
+  }
+}
+
+template <class T>
+const T* Network<T>::forward(const T* x, int B) {
+  if (B <= 0 || B > max_batch_)
+    throw std::invalid_argument(name_ + ": batch " + std::to_string(B) + " outside [1, " +
+                                std::to_string(max_batch_) + "]");
+  x_ = x;
+  const T* cur = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    cur = layer_forward(be_, params_, layers_[i], cur, out_buf_[i], B);
+    outputs_[i] = cur;
+  }
+  return cur;
+}
+
+template <class T>
+const T* Network<T>::backward(T* dout, int B, bool param_grads, bool need_dx,
+                              const GradReadyFn& on_ready) {
+  T* dy = dout;
+  for (size_t i = layers_.size(); i-- > 0;) {
+    const Layer& l = layers_[i];
+    const T* x = i == 0 ? x_ : outputs_[i - 1];
+    T* dx_buf = (i == 0 && !need_dx) ? nullptr : (dy == grad_a_ ? grad_b_ : grad_a_);
+    dy = layer_backward(be_, params_, l, x, outputs_[i], dy, dx_buf, B, param_grads);
+    if (param_grads && on_ready && has_params(l.kind))
+      on_ready(params_.slices()[l.weight].offset);
+  }
+  return need_dx ? dy : nullptr;
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace distvae

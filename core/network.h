@@ -1,0 +1,82 @@
+// A network: a layer list built and validated from its spec, one flat ParamStore, an activation
+// arena planned for the largest batch, and forward/backward over the whole list.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/layers.h"
+#include "core/param_store.h"
+
+namespace distvae {
+
+// A layer list that cannot be built; the message names the network, the layer index and the
+// problem.
+struct NetworkSpecError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Called during backward with the lowest flat-buffer offset whose gradients are now final, so a
+// gradient all-reduce can start on every bucket above it while backward goes on.
+using GradReadyFn = std::function<void(size_t lowest_ready_offset)>;
+
+// Resolves the per-sample shapes and parameters of a layer list without allocating anything;
+// throws NetworkSpecError. Activations following linear/conv/deconv are fused into them.
+std::vector<Layer> plan_layers(const std::string& net_name, const Shape& input,
+                               const std::vector<LayerSpec>& specs);
+
+template <class T>
+class Network {
+ public:
+  // input: per-sample shape, (F) or (C, H, W). max_batch bounds every later call's B.
+  Network(Backend<T>& be, std::string name, const Shape& input, const std::vector<LayerSpec>& specs,
+          int max_batch);
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+  ~Network();
+
+  const std::string& name() const { return name_; }
+  ParamStore<T>& params() { return params_; }
+  const ParamStore<T>& params() const { return params_; }
+  const std::vector<Layer>& layers() const { return layers_; }
+  const Shape& input_shape() const { return input_; }
+  const Shape& output_shape() const { return layers_.empty() ? input_ : layers_.back().out; }
+  int max_batch() const { return max_batch_; }
+  // Multiply-adds x 2 of one sample's forward pass through linear/conv/deconv layers.
+  double forward_flops_per_sample() const;
+
+  // Kaiming-normal weights before relu-family activations, Xavier-normal otherwise; zero biases.
+  // Draws come from Philox streams keyed by (seed, network name, layer), so they are the same on
+  // every rank and every backend.
+  void init(uint64_t seed);
+
+  // x: (B, input) must stay valid until backward. Returns y: (B, output), owned by the network.
+  const T* forward(const T* x, int B);
+  // dout: (B, output) = dL/dy, overwritten. Returns dL/dx (B, input) when need_dx, else null.
+  // With param_grads, accumulates parameter gradients and reports them through on_ready.
+  const T* backward(T* dout, int B, bool param_grads, bool need_dx,
+                    const GradReadyFn& on_ready = nullptr);
+
+ private:
+  Backend<T>& be_;
+  std::string name_;
+  Shape input_;
+  int max_batch_;
+  std::vector<Layer> layers_;
+  ParamStore<T> params_;
+  std::vector<const T*> outputs_;  // per layer: its output (arena buffer, or its input for views)
+  std::vector<T*> out_buf_;        // per layer: its arena buffer (null for views)
+  std::vector<T*> arena_;     // owned buffers
+  T* grad_a_ = nullptr;       // ping-pong buffers for dL/dx in backward
+  T* grad_b_ = nullptr;
+  const T* x_ = nullptr;
+};
+
+extern template class Network<float>;
+extern template class Network<double>;
+
+}  // namespace distvae

@@ -1,0 +1,150 @@
+// Counter-based random numbers: Philox4x32-10 and uniform / normal fills keyed by
+// (seed, stream, element index), so a draw is a pure function of what it is for.
+//
+// Why counter-based: data-parallel training must give image i the same reparameterization noise
+// and binarization whether 1 rank or 64 process it, and a resumed run must continue bitwise. With
+// Philox there is no generator state to carry, split or checkpoint: element i of stream s under
+// seed k is philox(counter = {i/4, s}, key = k) word i%4, computable by whoever needs it.
+//
+// Philox4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as 1, 2, 3",
+// SC11): a 128-bit counter is encrypted under a 64-bit key by 10 rounds of
+//   (c0, c1, c2, c3) -> (hi(M1*c2) ^ c1 ^ k0, lo(M1*c2), hi(M0*c0) ^ c3 ^ k1, lo(M0*c0))
+// with M0 = 0xD2511F53, M1 = 0xCD9E8D57 (64-bit products split in 32-bit halves), the key bumped by
+// the Weyl increments (0x9E3779B9, 0xBB67AE85) between rounds. It passes BigCrush and matches the
+// published known-answer vectors (tests/core/rng_test.cpp).
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+namespace distvae {
+
+// ---- the block function ----
+
+// One Philox4x32-10 block: four 32-bit words from a 128-bit counter and a 64-bit key.
+inline std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter,
+                                             std::array<uint32_t, 2> key) {
+  constexpr uint64_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
+  constexpr uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {  // the key schedule: k += W before every round but the first
+      key[0] += W0;
+      key[1] += W1;
+    }
+    const uint64_t p0 = M0 * counter[0];  // 32 x 32 -> 64-bit product, exact in uint64_t
+    const uint64_t p1 = M1 * counter[2];
+    const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
+    const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
+    counter = {hi1 ^ counter[1] ^ key[0], lo1, hi0 ^ counter[3] ^ key[1], lo0};
+  }
+  return counter;
+}
+
+// ---- keyed draws ----
+
+// Block `block` of stream `stream` under `seed`: key = {lo(seed), hi(seed)},
+// counter = {lo(block), hi(block), lo(stream), hi(stream)}. Element i of a stream is word i%4 of
+// block i/4.
+inline std::array<uint32_t, 4> random_block(uint64_t seed, uint64_t stream, uint64_t block) {
+  return philox4x32_10({static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
+                        static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
+                       {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+}
+
+// A 32-bit word u mapped to the open interval (0, 1): (u + 0.5) * 2^-32, in [2^-33, 1 - 2^-33].
+// The midpoint offset keeps both ends out, so log(u) and log(1 - u) are always finite.
+inline double uniform_from_word(uint32_t u) {
+  return (static_cast<double>(u) + 0.5) * 0x1p-32;
+}
+
+// The largest float below 1 (1 - 2^-24). A double in (1 - 2^-25, 1) rounds to 1.0f, so the float
+// conversion clamps there; 2^-33 and above are normal floats, so the low end never rounds to 0.
+inline float to_open_unit_float(double u) {
+  constexpr float kBelowOne = 1.0f - 0x1p-24f;
+  const float f = static_cast<float>(u);
+  return f < kBelowOne ? f : kBelowOne;
+}
+
+// out[j] = uniform in the open interval (0, 1) for element offset + j of the stream, j < n.
+template <class T>
+void uniform_fill(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, T* out) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double");
+  size_t j = 0;
+  while (j < n) {
+    const uint64_t i = offset + j;  // element index in the stream
+    const std::array<uint32_t, 4> w = random_block(seed, stream, i / 4);
+    for (size_t word = i % 4; word < 4 && j < n; ++word, ++j) {
+      const double u = uniform_from_word(w[word]);
+      if constexpr (std::is_same_v<T, float>)
+        out[j] = to_open_unit_float(u);
+      else
+        out[j] = u;
+    }
+  }
+}
+
+// out[j] = standard normal for element offset + j of the stream, j < n.
+// Box-Muller in double on the word pairs (0, 1) and (2, 3) of a block, u = uniform_from_word(w):
+//   r = sqrt(-2 log u_a),  z_a = r cos(2 pi u_b),  z_b = r sin(2 pi u_b).
+// A block gives 4 normals and element i depends only on (seed, stream, i), so any split of
+// [offset, offset + n) into calls gives the same numbers. Since u_a >= 2^-33 the radius is at most
+// sqrt(-2 log 2^-33) = 6.76 (a true Rayleigh radius exceeds it with probability 2^-33), so
+// |z| <= 6.76: harmless for reparameterization noise and prior samples.
+template <class T>
+void normal_fill(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, T* out) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double");
+  constexpr double kTwoPi = 6.283185307179586476925286766559;
+  size_t j = 0;
+  while (j < n) {
+    const uint64_t i = offset + j;
+    const std::array<uint32_t, 4> w = random_block(seed, stream, i / 4);
+    double z[4];
+    for (int pair = 0; pair < 2; ++pair) {
+      const double r = std::sqrt(-2.0 * std::log(uniform_from_word(w[2 * pair])));
+      const double theta = kTwoPi * uniform_from_word(w[2 * pair + 1]);
+      z[2 * pair] = r * std::cos(theta);
+      z[2 * pair + 1] = r * std::sin(theta);
+    }
+    for (size_t word = i % 4; word < 4 && j < n; ++word, ++j) out[j] = static_cast<T>(z[word]);
+  }
+}
+
+// ---- naming streams ----
+
+// What a stream of draws is for: the top 16 bits of a stream id. Append new purposes here, never
+// renumber (that would change every run's numbers), and never reuse a value for two purposes.
+namespace rng_purpose {
+// The index meanings are the callers' to fix (and document there); the intent is noted.
+constexpr uint32_t param_init = 1;     // per layer: initial weights
+constexpr uint32_t reparam_noise = 2;  // per image use: eps of z = mu + sigma * eps
+constexpr uint32_t binarize = 3;       // per image use: dynamic binarization
+constexpr uint32_t prior_sample = 4;   // per global batch slot: z ~ N(0, I) for discriminators
+constexpr uint32_t evaluation = 5;     // per test image: importance samples, AIS chains
+constexpr uint32_t shuffle = 6;        // per epoch: the permutation of the training set
+constexpr uint32_t test = 0xFFFF;      // tests only
+}  // namespace rng_purpose
+
+constexpr uint64_t kStreamIndexBits = 48;
+
+// Stream id = purpose << 48 | index: purpose < 2^16, index < 2^48 (2.8e14, room for
+// epoch * images_per_epoch + image). Keying by the image (or global batch slot), never by the rank,
+// is what makes N ranks draw the same numbers as 1. Inside a stream the 64-bit element counter is
+// free for the caller, e.g. (step within the image's use) * D + d.
+inline uint64_t stream_id(uint32_t purpose, uint64_t index) {
+  if (purpose >= (1u << 16))
+    throw std::runtime_error("stream_id: purpose " + std::to_string(purpose) +
+                             " does not fit in 16 bits; use a value from rng_purpose");
+  if (index >= (uint64_t{1} << kStreamIndexBits))
+    throw std::runtime_error("stream_id: index " + std::to_string(index) +
+                             " does not fit in 48 bits; fold large indices into the element "
+                             "counter instead");
+  return (static_cast<uint64_t>(purpose) << kStreamIndexBits) | index;
+}
+
+}  // namespace distvae
