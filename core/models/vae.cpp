@@ -1,0 +1,278 @@
+// VAE step and evaluation: encoder -> (mu, logvar) -> z = mu + sigma eps -> decoder -> log p(x|z),
+// KL analytic (estimator B) or by Monte Carlo (A), and the backward pass through all of it.
+#include "core/models/vae.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "core/rng.h"
+
+namespace distvae {
+
+namespace {
+
+std::vector<LayerSpec> encoder_with_head(const VaeSpec& s) {
+  std::vector<LayerSpec> l = s.encoder;
+  LayerSpec head;
+  head.type = "linear";
+  head.out = 2 * int64_t(s.latent);  // (mu, logvar)
+  l.push_back(head);
+  return l;
+}
+
+Shape encoder_input(const VaeSpec& s) {
+  // An MLP encoder sees the image flattened; a convolutional one sees (C, H, W).
+  if (s.encoder.empty() || s.encoder[0].type == "linear") return Shape{s.image.numel()};
+  return s.image;
+}
+
+}  // namespace
+
+template <class T>
+Vae<T>::Vae(Backend<T>& be, const VaeSpec& spec, int max_batch)
+    : be_(be),
+      spec_(spec),
+      max_batch_(max_batch),
+      encoder_(be, "encoder", encoder_input(spec), encoder_with_head(spec), max_batch),
+      decoder_(be, "decoder", Shape{spec.latent}, spec.decoder, max_batch),
+      D_(int(spec.image.numel())) {
+  const int64_t want = int64_t(D_) * (spec.learned_variance ? 2 : 1);
+  if (decoder_.output_shape().numel() != want)
+    throw NetworkSpecError(
+        "decoder: its output " + decoder_.output_shape().str() + " has " +
+        std::to_string(decoder_.output_shape().numel()) + " values per image, but the images " +
+        spec.image.str() + " with likelihood " +
+        (spec.likelihood == Likelihood::bernoulli ? "bernoulli" : "gaussian") +
+        (spec.learned_variance ? " (learned variance: 2 values per pixel)" : "") + " need " +
+        std::to_string(want));
+  if (spec.samples < 1) throw std::invalid_argument("VAE: samples per image must be >= 1");
+  const size_t BL = size_t(max_batch) * spec.latent, BD = size_t(max_batch) * D_;
+  for (T** p : {&mu_, &logvar_, &eps_, &z_, &dmu_, &dlogvar_, &dz_, &const_half_})
+    *p = be.alloc(BL);
+  dh_ = be.alloc(2 * BL);
+  dout_ = be.alloc(want * size_t(max_batch));
+  for (T** p : {&mean_, &dec_logvar_, &dmean_, &ddec_logvar_, &xrep_}) *p = be.alloc(BD);
+  for (T** p : {&ll_, &kl_, &lp_, &lq_}) *p = be.alloc(size_t(max_batch));
+  dim_weight_ = be.alloc(size_t(spec.latent));
+  kl_dim_ = be.alloc(size_t(spec.latent));
+  be.fill(const_half_, BL, T(-0.5));
+  host_eps_.resize(BL);
+  for (auto* v : {&host_b_, &host_lp_, &host_lq_}) v->resize(size_t(max_batch));
+  host_ll_.resize(size_t(max_batch));
+  host_kl_.resize(size_t(max_batch));
+  host_kl_dim_.resize(size_t(spec.latent));
+  host_kl_sum_.resize(size_t(spec.latent));
+}
+
+template <class T>
+Vae<T>::~Vae() {
+  for (T* p : {mu_, logvar_, eps_, z_, dmu_, dlogvar_, dz_, const_half_, dh_, dout_, mean_,
+               dec_logvar_, dmean_, ddec_logvar_, xrep_, ll_, kl_, lp_, lq_, dim_weight_, kl_dim_})
+    be_.release(p);
+}
+
+template <class T>
+void Vae<T>::init(uint64_t seed) {
+  encoder_.init(seed);
+  decoder_.init(seed);
+}
+
+template <class T>
+void Vae<T>::encode_to_buffers(const T* x, int B) {
+  const T* h = encoder_.forward(x, B);  // h: (B, 2 * latent)
+  be_.split_rows(h, mu_, logvar_, B, spec_.latent);
+}
+
+template <class T>
+void Vae<T>::draw_noise(int B, uint64_t seed, const uint64_t* keys, int sample) {
+  const int L = spec_.latent;
+  for (int i = 0; i < B; ++i)
+    normal_fill(seed, stream_id(rng_purpose::reparam_noise, keys[i]), uint64_t(sample) * L,
+                size_t(L), host_eps_.data() + size_t(i) * L);
+  be_.to_device(host_eps_.data(), eps_, size_t(B) * L);
+}
+
+template <class T>
+void Vae<T>::likelihood(const T* x, int B, bool with_grad, T scale) {
+  const T* out = decoder_.forward(z_, B);
+  if (spec_.likelihood == Likelihood::bernoulli) {
+    be_.bernoulli_log_lik(out, x, ll_, with_grad ? dout_ : nullptr, scale, B, D_);
+  } else if (!spec_.learned_variance) {
+    be_.gaussian_log_lik(out, nullptr, T(spec_.fixed_logvar), T(0), x, ll_,
+                         with_grad ? dout_ : nullptr, nullptr, scale, B, D_);
+  } else {
+    be_.split_rows(out, mean_, dec_logvar_, B, D_);  // out: (B, 2D) = [mean | logvar]
+    be_.gaussian_log_lik(mean_, dec_logvar_, T(0), T(spec_.logvar_floor), x, ll_,
+                         with_grad ? dmean_ : nullptr, with_grad ? ddec_logvar_ : nullptr, scale,
+                         B, D_);
+    if (with_grad) be_.join_rows(dmean_, ddec_logvar_, dout_, B, D_);
+  }
+}
+
+template <class T>
+VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, double beta,
+                     const VaeStepArgs* g, double* elbo_i, double* ll_i, double* kl_i) {
+  if (B <= 0 || B > max_batch_)
+    throw std::invalid_argument("VAE: batch " + std::to_string(B) + " outside [1, " +
+                                std::to_string(max_batch_) + "]");
+  const bool grad = g != nullptr;
+  const int Lat = spec_.latent, S = spec_.samples;
+  const size_t BL = size_t(B) * Lat;
+  // loss = (1/B) sum_i -(1/S sum_s log p(x|z_is) - beta KL_i)
+  const T scale = T(-1.0 / (double(B) * S));
+  encode_to_buffers(x, B);
+  if (grad) {
+    encoder_.params().zero_grads();
+    decoder_.params().zero_grads();
+    be_.fill(dmu_, BL, T(0));
+    be_.fill(dlogvar_, BL, T(0));
+  }
+  std::vector<double>& ll = host_ll_;
+  std::vector<double>& kl = host_kl_;
+  std::fill(ll.begin(), ll.end(), 0.0);
+  std::fill(kl.begin(), kl.end(), 0.0);
+  for (int s = 0; s < S; ++s) {
+    draw_noise(B, seed, keys, s);
+    be_.reparameterize(mu_, logvar_, eps_, z_, BL);
+    likelihood(x, B, grad, scale);
+    be_.to_host(ll_, host_b_.data(), size_t(B));
+    for (int i = 0; i < B; ++i) ll[size_t(i)] += double(host_b_[size_t(i)]) / S;
+    if (spec_.estimator == Estimator::A) {
+      // Monte Carlo KL = log q(z|x) - log p(z) at the sampled z.
+      be_.normal_log_density(z_, mu_, logvar_, lq_, B, Lat);
+      be_.std_normal_log_density(z_, lp_, nullptr, T(0), B, Lat);
+      std::vector<T>&lq = host_lq_, &lp = host_lp_;
+      be_.to_host(lq_, lq.data(), size_t(B));
+      be_.to_host(lp_, lp.data(), size_t(B));
+      for (int i = 0; i < B; ++i) kl[size_t(i)] += (double(lq[size_t(i)]) - lp[size_t(i)]) / S;
+    }
+    if (!grad) continue;
+    const bool last = s == S - 1;
+    const T* dz = decoder_.backward(dout_, B, true, true, last ? g->decoder_ready : nullptr);
+    be_.copy(dz, dz_, BL);
+    if (spec_.estimator == Estimator::A) {
+      const T kscale = T(beta / (double(B) * S));
+      // d(beta/(BS) (log q - log p))/dz: + kscale * z through log p (kernel adds scale * -z) ...
+      be_.std_normal_log_density(z_, lp_, dz_, -kscale, B, Lat);
+      // ... and through log q(z|x) = -sum (log 2pi + logvar + eps^2) / 2 at fixed eps: -1/2 each.
+      be_.axpy(BL, kscale, const_half_, dlogvar_);
+    }
+    be_.reparameterize_backward(dz_, logvar_, eps_, dmu_, dlogvar_, BL);
+  }
+  if (spec_.estimator == Estimator::B) {
+    be_.kl_std_normal(mu_, logvar_, kl_, kl_dim_, B, Lat);
+    be_.to_host(kl_, host_b_.data(), size_t(B));
+    for (int i = 0; i < B; ++i) kl[size_t(i)] = double(host_b_[size_t(i)]);
+    if (grad) {
+      const T* weight = nullptr;
+      if (g->free_bits > 0) {
+        // Free bits: each dimension's KL averaged over the global batch is floored at lambda,
+        // so dimensions below it get no KL gradient.
+        std::vector<T>& kd = host_kl_dim_;
+        std::vector<double>& sum = host_kl_sum_;
+        be_.to_host(kl_dim_, kd.data(), size_t(Lat));
+        std::copy(kd.begin(), kd.end(), sum.begin());
+        if (g->allreduce_sum) g->allreduce_sum(sum.data(), sum.size());
+        const double n = double(g->global_batch > 0 ? g->global_batch : B);
+        for (int d = 0; d < Lat; ++d) kd[size_t(d)] = sum[size_t(d)] / n > g->free_bits ? T(1) : T(0);
+        be_.to_device(kd.data(), dim_weight_, size_t(Lat));
+        weight = dim_weight_;
+      }
+      be_.kl_std_normal_backward(mu_, logvar_, weight, T(beta / B), dmu_, dlogvar_, B, Lat);
+    }
+  }
+  if (grad) {
+    be_.join_rows(dmu_, dlogvar_, dh_, B, Lat);
+    encoder_.backward(dh_, B, true, false, g->encoder_ready);
+  }
+  VaeStats st;
+  st.images = B;
+  for (int i = 0; i < B; ++i) {
+    const double e = ll[size_t(i)] - kl[size_t(i)];
+    st.elbo += e, st.log_px_given_z += ll[size_t(i)], st.kl += kl[size_t(i)];
+    if (elbo_i) elbo_i[i] = e;
+    if (ll_i) ll_i[i] = ll[size_t(i)];
+    if (kl_i) kl_i[i] = kl[size_t(i)];
+  }
+  return st;
+}
+
+template <class T>
+VaeStats Vae<T>::train_step(const T* x, int B, const VaeStepArgs& a) {
+  return run(x, B, a.seed, a.noise_keys, a.beta, &a, nullptr, nullptr, nullptr);
+}
+
+template <class T>
+VaeStats Vae<T>::evaluate_elbo(const T* x, int B, uint64_t seed, const uint64_t* keys,
+                               double* elbo, double* ll, double* kl) {
+  return run(x, B, seed, keys, 1.0, nullptr, elbo, ll, kl);
+}
+
+template <class T>
+double Vae<T>::iw_log_likelihood(const T* x, int K, uint64_t seed, uint64_t key) {
+  const int Lat = spec_.latent;
+  encode_to_buffers(x, 1);
+  std::vector<T> mu(static_cast<size_t>(Lat)), lv(static_cast<size_t>(Lat));
+  be_.to_host(mu_, mu.data(), size_t(Lat));
+  be_.to_host(logvar_, lv.data(), size_t(Lat));
+  // Replicate mu, logvar and x over the rows of a chunk once; only the noise changes.
+  const int C = std::min(K, max_batch_);
+  std::vector<T> rows(size_t(C) * Lat);
+  for (int r = 0; r < C; ++r) std::copy(mu.begin(), mu.end(), rows.begin() + size_t(r) * Lat);
+  be_.to_device(rows.data(), mu_, rows.size());
+  for (int r = 0; r < C; ++r) std::copy(lv.begin(), lv.end(), rows.begin() + size_t(r) * Lat);
+  be_.to_device(rows.data(), logvar_, rows.size());
+  for (int r = 0; r < C; ++r) be_.copy(x, xrep_ + size_t(r) * D_, size_t(D_));  // (C, D)
+  std::vector<double> logw;
+  logw.reserve(size_t(K));
+  std::vector<T> ll(static_cast<size_t>(C)), lp(ll), lq(ll);
+  for (int k0 = 0; k0 < K; k0 += C) {
+    const int c = std::min(C, K - k0);
+    normal_fill(seed, stream_id(rng_purpose::evaluation, key), uint64_t(k0) * Lat,
+                size_t(c) * Lat, host_eps_.data());
+    be_.to_device(host_eps_.data(), eps_, size_t(c) * Lat);
+    be_.reparameterize(mu_, logvar_, eps_, z_, size_t(c) * Lat);
+    likelihood(xrep_, c, false, T(0));
+    be_.std_normal_log_density(z_, lp_, nullptr, T(0), c, Lat);
+    be_.normal_log_density(z_, mu_, logvar_, lq_, c, Lat);
+    be_.to_host(ll_, ll.data(), size_t(c));
+    be_.to_host(lp_, lp.data(), size_t(c));
+    be_.to_host(lq_, lq.data(), size_t(c));
+    for (int i = 0; i < c; ++i)  // log w = log p(x|z) + log p(z) - log q(z|x)
+      logw.push_back(double(ll[size_t(i)]) + double(lp[size_t(i)]) - double(lq[size_t(i)]));
+  }
+  const double m = *std::max_element(logw.begin(), logw.end());
+  double s = 0;
+  for (double w : logw) s += std::exp(w - m);
+  return m + std::log(s / double(K));
+}
+
+template <class T>
+void Vae<T>::encode(const T* x, int B, T* mu_host, T* logvar_host) {
+  encode_to_buffers(x, B);
+  be_.to_host(mu_, mu_host, size_t(B) * spec_.latent);
+  if (logvar_host) be_.to_host(logvar_, logvar_host, size_t(B) * spec_.latent);
+}
+
+template <class T>
+void Vae<T>::decode_mean(const T* z_host, int B, float* out_host) {
+  be_.to_device(z_host, z_, size_t(B) * spec_.latent);
+  const T* out = decoder_.forward(z_, B);
+  const size_t n = size_t(B) * D_;
+  if (spec_.likelihood == Likelihood::bernoulli) {
+    be_.act_forward(out, mean_, n, ActSpec{Act::sigmoid, 0});
+  } else if (spec_.learned_variance) {
+    be_.split_rows(out, mean_, dec_logvar_, B, D_);
+  } else {
+    be_.copy(out, mean_, n);
+  }
+  std::vector<T> h(n);
+  be_.to_host(mean_, h.data(), n);
+  for (size_t i = 0; i < n; ++i) out_host[i] = float(std::clamp(double(h[i]), 0.0, 1.0));
+}
+
+template class Vae<float>;
+template class Vae<double>;
+
+}  // namespace distvae

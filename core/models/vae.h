@@ -1,0 +1,104 @@
+// The variational autoencoder: encoder q(z|x) = N(mu, diag e^logvar), decoder p(x|z), prior
+// N(0, I). One training step computes the minibatch loss -(E[log p(x|z)] - beta KL) with SGVB
+// estimator A or B and backpropagates it; evaluation gives the ELBO and the importance-weighted
+// bound. Knows nothing of MPI: reductions and "gradients ready" go through callbacks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/network.h"
+
+namespace distvae {
+
+enum class Likelihood { bernoulli, gaussian };
+enum class Estimator { A, B };
+
+struct VaeSpec {
+  Shape image;  // (C, H, W)
+  int latent = 32;
+  std::vector<LayerSpec> encoder, decoder;
+  Likelihood likelihood = Likelihood::bernoulli;
+  bool learned_variance = false;
+  double fixed_logvar = 0.0, logvar_floor = -6.0;
+  Estimator estimator = Estimator::B;
+  int samples = 1;  // L
+};
+
+struct VaeStepArgs {
+  uint64_t seed = 0;
+  const uint64_t* noise_keys = nullptr;  // per image: keys its reparameterization noise stream
+  double beta = 1.0;
+  double free_bits = 0.0;  // lambda, estimator B
+  int64_t global_batch = 0;  // images in the step over all ranks (free-bit averages)
+  // Sums a host vector over all ranks in place (free bits); identity on one rank.
+  std::function<void(double*, size_t)> allreduce_sum;
+  GradReadyFn encoder_ready, decoder_ready;
+};
+
+// Sums over the images of a batch (divide by the count for means), in nats.
+struct VaeStats {
+  double elbo = 0, log_px_given_z = 0, kl = 0;
+  int64_t images = 0;
+};
+
+template <class T>
+class Vae {
+ public:
+  Vae(Backend<T>& be, const VaeSpec& spec, int max_batch);
+  Vae(const Vae&) = delete;
+  Vae& operator=(const Vae&) = delete;
+  ~Vae();
+
+  Backend<T>& backend() { return be_; }
+  Network<T>& encoder() { return encoder_; }
+  Network<T>& decoder() { return decoder_; }
+  const VaeSpec& spec() const { return spec_; }
+  int image_size() const { return int(spec_.image.numel()); }
+  void init(uint64_t seed);
+
+  // x: (B, C*H*W) in the backend's memory. Zeroes and fills both networks' gradients with
+  // d loss / d params for loss = (1/B) sum_i -(mean_l log p(x_i|z_il) - beta KL_i).
+  VaeStats train_step(const T* x, int B, const VaeStepArgs& a);
+  // Forward only: per-image ELBO, log p(x|z), KL (estimator as configured) into host arrays.
+  VaeStats evaluate_elbo(const T* x, int B, uint64_t seed, const uint64_t* noise_keys,
+                         double* elbo, double* log_px_given_z, double* kl);
+  // log (1/K) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x), for one image x (C*H*W); the samples
+  // are processed max_batch at a time.
+  double iw_log_likelihood(const T* x, int K, uint64_t seed, uint64_t noise_key);
+  // Posterior means mu (B, latent) to host.
+  void encode(const T* x, int B, T* mu_host, T* logvar_host);
+  // Decoder means (B, C*H*W) in [0, 1] to host, for z (B, latent) given on the host.
+  void decode_mean(const T* z_host, int B, float* out_host);
+
+ private:
+  // The whole forward pass (and, with g, the backward pass); per-image figures when asked.
+  VaeStats run(const T* x, int B, uint64_t seed, const uint64_t* keys, double beta,
+               const VaeStepArgs* g, double* elbo_i, double* ll_i, double* kl_i);
+  void encode_to_buffers(const T* x, int B);
+  void draw_noise(int B, uint64_t seed, const uint64_t* keys, int sample);
+  // Decoder forward on z_; log p(x|z) per image into ll_; with dlik, d(scale * ll)/d output.
+  void likelihood(const T* x, int B, bool with_grad, T scale);
+
+  Backend<T>& be_;
+  VaeSpec spec_;
+  int max_batch_;
+  Network<T> encoder_, decoder_;
+  int D_;  // values per image
+  // device buffers, sized for max_batch
+  T *mu_, *logvar_, *eps_, *z_, *dmu_, *dlogvar_, *dz_, *dh_, *dout_, *mean_, *dec_logvar_, *dmean_,
+      *ddec_logvar_, *xrep_, *const_half_, *dim_weight_, *kl_dim_;
+  T *ll_, *kl_, *lp_, *lq_;  // (B)
+  // host staging, sized once so a step allocates nothing
+  std::vector<T> host_eps_, host_b_, host_lp_, host_lq_, host_kl_dim_;
+  std::vector<double> host_ll_, host_kl_, host_kl_sum_;
+};
+
+extern template class Vae<float>;
+extern template class Vae<double>;
+
+}  // namespace distvae
