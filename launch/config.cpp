@@ -1,0 +1,386 @@
+// Config loading: the key table, type and range checks, "did you mean" for unknown keys,
+// --set overrides, and the cross-key rules.
+#include "launch/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "launch/layer_spec_yaml.h"
+
+namespace distvae {
+
+namespace {
+
+template <class V>
+V read_as(const YAML::Node& n, const std::string& path, const char* what) {
+  if (!n.IsScalar()) throw ConfigError(path + ": expected " + what + ", got a " +
+                                       (n.IsSequence() ? "list" : n.IsMap() ? "map" : "null"));
+  try {
+    return n.as<V>();
+  } catch (const YAML::Exception&) {
+    throw ConfigError(path + ": cannot read '" + n.Scalar() + "' as " + what);
+  }
+}
+
+template <class V>
+std::string to_text(V v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+template <class V>
+KeyInfo number(std::string path, std::function<V&(Config&)> ref, double lo, double hi,
+               std::string doc) {
+  Config defaults;
+  KeyInfo k;
+  k.path = path;
+  k.type = std::is_integral_v<V> ? "int" : "float";
+  k.default_value = to_text(ref(defaults));
+  k.range = "[" + to_text(lo) + ", " + to_text(hi) + "]";
+  k.doc = std::move(doc);
+  k.set = [path, ref, lo, hi](Config& c, const YAML::Node& n) {
+    V v = read_as<V>(n, path, std::is_integral_v<V> ? "an integer" : "a number");
+    if (!(double(v) >= lo && double(v) <= hi))
+      throw ConfigError(path + ": " + to_text(v) + " is out of range [" + to_text(lo) + ", " +
+                        to_text(hi) + "]");
+    ref(c) = v;
+  };
+  k.show = [ref](const Config& c) { return to_text(ref(const_cast<Config&>(c))); };
+  return k;
+}
+
+KeyInfo choice(std::string path, std::function<std::string&(Config&)> ref,
+               std::vector<std::string> allowed, std::string doc) {
+  Config defaults;
+  KeyInfo k;
+  k.path = path;
+  k.type = "string";
+  k.default_value = ref(defaults);
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : " | ") + a;
+  k.range = list;
+  k.doc = std::move(doc);
+  k.set = [path, ref, allowed, list](Config& c, const YAML::Node& n) {
+    std::string v = read_as<std::string>(n, path, "a string");
+    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+      throw ConfigError(path + ": '" + v + "' is not one of " + list);
+    ref(c) = v;
+  };
+  k.show = [ref](const Config& c) { return ref(const_cast<Config&>(c)); };
+  return k;
+}
+
+KeyInfo text(std::string path, std::function<std::string&(Config&)> ref, std::string doc) {
+  KeyInfo k;
+  k.path = path;
+  k.type = "string";
+  k.default_value = "\"\"";
+  k.range = "file path or glob";
+  k.doc = std::move(doc);
+  k.set = [path, ref](Config& c, const YAML::Node& n) {
+    ref(c) = read_as<std::string>(n, path, "a string");
+  };
+  k.show = [ref](const Config& c) { return "\"" + ref(const_cast<Config&>(c)) + "\""; };
+  return k;
+}
+
+std::string layers_yaml(const std::vector<LayerSpec>& specs) {
+  std::string s = "[";
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const LayerSpec& l = specs[i];
+    s += (i ? ", " : "") + std::string("{type: ") + l.type;
+    if (l.out) s += ", out: " + std::to_string(l.out);
+    if (l.in) s += ", in: " + std::to_string(l.in);
+    if (l.kernel) s += ", kernel: " + std::to_string(l.kernel);
+    if (l.stride != 1) s += ", stride: " + std::to_string(l.stride);
+    if (l.padding) s += ", padding: " + std::to_string(l.padding);
+    if (l.output_padding) s += ", output_padding: " + std::to_string(l.output_padding);
+    if (l.alpha >= 0) s += ", alpha: " + to_text(l.alpha);
+    if (!l.bias) s += ", bias: false";
+    if (!l.shape.empty()) {
+      s += ", shape: [";
+      for (size_t j = 0; j < l.shape.size(); ++j) s += (j ? ", " : "") + std::to_string(l.shape[j]);
+      s += "]";
+    }
+    s += "}";
+  }
+  return s + "]";
+}
+
+KeyInfo layers(std::string path, std::function<std::vector<LayerSpec>&(Config&)> ref,
+               std::string doc) {
+  KeyInfo k;
+  k.path = path;
+  k.type = "layer list";
+  k.default_value = "(required)";
+  k.range = "see Layers";
+  k.doc = std::move(doc);
+  k.set = [path, ref](Config& c, const YAML::Node& n) { ref(c) = parse_layer_list(n, path); };
+  k.show = [ref](const Config& c) { return layers_yaml(ref(const_cast<Config&>(c))); };
+  return k;
+}
+
+std::vector<KeyInfo> build_keys() {
+  constexpr double kBig = 1e12;
+  std::vector<KeyInfo> k;
+  // model
+  k.push_back(choice("model.family", [](Config& c) -> std::string& { return c.model.family; },
+                     {"vae"}, "Model family."));
+  k.push_back(number<int>("model.latent", [](Config& c) -> int& { return c.model.latent; }, 1,
+                          4096, "Latent dimensions; the encoder gets a linear head to (mu, logvar)."));
+  k.push_back(layers("model.encoder", [](Config& c) -> auto& { return c.model.encoder; },
+                     "Encoder trunk, from the image (flat when it starts with linear) to features."));
+  k.push_back(layers("model.decoder", [](Config& c) -> auto& { return c.model.decoder; },
+                     "Decoder from z to the likelihood's parameters: C*H*W values, or (C, H, W) "
+                     "(2C channels for a Gaussian with learned variance)."));
+  k.push_back(choice("model.likelihood",
+                     [](Config& c) -> std::string& { return c.model.likelihood; },
+                     {"bernoulli", "gaussian"}, "Decoder distribution p(x|z) per pixel."));
+  k.push_back(choice("model.gaussian_variance",
+                     [](Config& c) -> std::string& { return c.model.gaussian_variance; },
+                     {"fixed", "learned"},
+                     "Gaussian likelihood: variance fixed (model.gaussian_logvar) or a second "
+                     "decoder output per pixel."));
+  k.push_back(number<double>("model.gaussian_logvar",
+                             [](Config& c) -> double& { return c.model.gaussian_logvar; }, -20,
+                             20, "Fixed per-pixel log-variance of the Gaussian likelihood."));
+  k.push_back(number<double>("model.logvar_floor",
+                             [](Config& c) -> double& { return c.model.logvar_floor; }, -20, 20,
+                             "Floor on a learned Gaussian log-variance (no gradient below it)."));
+  // objective
+  k.push_back(choice("objective.estimator",
+                     [](Config& c) -> std::string& { return c.objective.estimator; }, {"A", "B"},
+                     "SGVB estimator: B = MC reconstruction + analytic KL; A = MC of the whole "
+                     "ELBO, log p(z) + log p(x|z) - log q(z|x)."));
+  k.push_back(number<int>("objective.samples",
+                          [](Config& c) -> int& { return c.objective.samples; }, 1, 1024,
+                          "Monte Carlo samples L of z per image."));
+  k.push_back(number<double>("objective.beta",
+                             [](Config& c) -> double& { return c.objective.beta; }, 0, 1000,
+                             "Weight of the KL term after warm-up."));
+  k.push_back(number<double>("objective.warmup_epochs",
+                             [](Config& c) -> double& { return c.objective.warmup_epochs; }, 0,
+                             1e6, "KL warm-up: beta_t = beta * min(1, epochs_done / warmup)."));
+  k.push_back(number<double>("objective.free_bits",
+                             [](Config& c) -> double& { return c.objective.free_bits; }, 0, 100,
+                             "Free bits lambda (estimator B): each latent dimension's "
+                             "batch-averaged KL is floored at lambda nats."));
+  // data
+  k.push_back(text("data.train", [](Config& c) -> std::string& { return c.data.train; },
+                   "Training shards: an HDF5 file or a glob such as data/fmnist-train-*.h5."));
+  k.push_back(text("data.validation",
+                   [](Config& c) -> std::string& { return c.data.validation; },
+                   "Validation shards (optional): ELBO reported each epoch."));
+  k.push_back(text("data.test", [](Config& c) -> std::string& { return c.data.test; },
+                   "Test shards (optional): used by distvae eval when --data is not given."));
+  k.push_back(choice("data.binarize", [](Config& c) -> std::string& { return c.data.binarize; },
+                     {"dynamic", "none"},
+                     "dynamic: each pixel re-drawn as Bernoulli(intensity) at every use; none: "
+                     "intensities in [0, 1]."));
+  k.push_back(choice("data.preload", [](Config& c) -> std::string& { return c.data.preload; },
+                     {"auto", "on", "off"},
+                     "Hold the training set in memory (auto: when it is under 2 GiB)."));
+  k.push_back(number<int64_t>("data.max_images",
+                              [](Config& c) -> int64_t& { return c.data.max_images; }, 0, kBig,
+                              "Use only the first N training images (0: all)."));
+  // optimizer
+  k.push_back(choice("optim.kind", [](Config& c) -> std::string& { return c.optim.kind; },
+                     {"adam", "sgd"}, "Optimizer."));
+  k.push_back(number<double>("optim.lr", [](Config& c) -> double& { return c.optim.lr; }, 0, 10,
+                             "Learning rate (not scaled by world size)."));
+  k.push_back(number<double>("optim.beta1", [](Config& c) -> double& { return c.optim.beta1; },
+                             0, 0.999999, "Adam first-moment decay."));
+  k.push_back(number<double>("optim.beta2", [](Config& c) -> double& { return c.optim.beta2; },
+                             0, 0.999999999, "Adam second-moment decay."));
+  k.push_back(number<double>("optim.eps", [](Config& c) -> double& { return c.optim.eps; }, 0, 1,
+                             "Adam epsilon."));
+  k.push_back(number<double>("optim.weight_decay",
+                             [](Config& c) -> double& { return c.optim.weight_decay; }, 0, 1,
+                             "Adam: decoupled (AdamW); SGD: L2 added to the gradient."));
+  k.push_back(number<double>("optim.momentum",
+                             [](Config& c) -> double& { return c.optim.momentum; }, 0, 0.9999,
+                             "SGD momentum."));
+  k.push_back(choice("optim.schedule", [](Config& c) -> std::string& { return c.optim.schedule; },
+                     {"constant", "cosine"},
+                     "Learning-rate schedule over the run (cosine decays to optim.lr_min)."));
+  k.push_back(number<double>("optim.lr_min", [](Config& c) -> double& { return c.optim.lr_min; },
+                             0, 10, "Final learning rate of the cosine schedule."));
+  k.push_back(number<double>("optim.grad_clip",
+                             [](Config& c) -> double& { return c.optim.grad_clip; }, 0, 1e9,
+                             "Clip each network's gradient to this global L2 norm (0: off)."));
+  // train
+  k.push_back(number<int>("train.batch", [](Config& c) -> int& { return c.train.batch; }, 1,
+                          1 << 16, "Images per step per rank."));
+  k.push_back(number<int>("train.epochs", [](Config& c) -> int& { return c.train.epochs; }, 1,
+                          1 << 20, "Passes over the training set."));
+  k.push_back(number<int64_t>("train.seed", [](Config& c) -> int64_t& { return c.train.seed; },
+                              0, kBig, "Seed of every random draw; same seed, same run."));
+  k.push_back(choice("train.backend", [](Config& c) -> std::string& { return c.train.backend; },
+                     {"dnnl", "reference"}, "Compute backend."));
+  k.push_back(number<int>("train.threads", [](Config& c) -> int& { return c.train.threads; }, 0,
+                          1024, "Compute threads (0: OMP_NUM_THREADS or all cores)."));
+  k.push_back(number<int>("train.log_every", [](Config& c) -> int& { return c.train.log_every; },
+                          1, 1 << 30, "Steps between metrics records."));
+  k.push_back(number<int>("train.checkpoint_every",
+                          [](Config& c) -> int& { return c.train.checkpoint_every; }, 1, 1 << 20,
+                          "Epochs between checkpoints (one is always written at the end)."));
+  k.push_back(number<int>("train.keep_checkpoints",
+                          [](Config& c) -> int& { return c.train.keep_checkpoints; }, 1, 1000,
+                          "Checkpoints kept in the run directory."));
+  k.push_back(number<int>("train.sample_grid",
+                          [](Config& c) -> int& { return c.train.sample_grid; }, 1, 1024,
+                          "Images in samples.png and recon.png each epoch."));
+  // eval
+  k.push_back(number<int>("eval.iw_samples", [](Config& c) -> int& { return c.eval.iw_samples; },
+                          1, 100000, "K of the importance-weighted log-likelihood bound."));
+  k.push_back(number<int>("eval.iw_batch", [](Config& c) -> int& { return c.eval.iw_batch; }, 1,
+                          100000, "Importance samples evaluated per pass (bounds memory)."));
+  k.push_back(number<int64_t>("eval.max_images",
+                              [](Config& c) -> int64_t& { return c.eval.max_images; }, 0, kBig,
+                              "Evaluate only the first N images (0: all)."));
+  k.push_back(number<int64_t>("eval.binarize_seed",
+                              [](Config& c) -> int64_t& { return c.eval.binarize_seed; }, 0, kBig,
+                              "Seed of the one fixed binarization of evaluation images."));
+  return k;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string nearest_key(const std::string& path) {
+  std::string best;
+  size_t best_d = 1000;
+  for (const KeyInfo& k : config_keys()) {
+    // Compare full paths and, so that a misplaced key is found too, the last components.
+    const std::string leaf = k.path.substr(k.path.rfind('.') + 1);
+    const std::string pleaf = path.substr(path.rfind('.') + 1);
+    size_t d = std::min(edit_distance(path, k.path), edit_distance(pleaf, leaf) + 1);
+    if (d < best_d) best_d = d, best = k.path;
+  }
+  return best_d <= std::max<size_t>(3, path.size() / 3) ? best : "";
+}
+
+const KeyInfo* find_key(const std::string& path) {
+  for (const KeyInfo& k : config_keys())
+    if (k.path == path) return &k;
+  return nullptr;
+}
+
+[[noreturn]] void unknown_key(const std::string& where, const std::string& path) {
+  std::string msg = where + ": unknown key '" + path + "'";
+  std::string near = nearest_key(path);
+  if (!near.empty()) msg += " (did you mean '" + near + "'?)";
+  throw ConfigError(msg);
+}
+
+void apply_map(Config& c, const YAML::Node& node, const std::string& prefix,
+               const std::string& where) {
+  for (const auto& kv : node) {
+    const std::string path = (prefix.empty() ? "" : prefix + ".") + kv.first.as<std::string>();
+    if (const KeyInfo* k = find_key(path)) {
+      try {
+        k->set(c, kv.second);
+      } catch (const ConfigError& e) {
+        throw ConfigError(where + ": " + e.what());
+      }
+    } else if (kv.second.IsMap()) {
+      bool is_section = false;
+      for (const KeyInfo& k : config_keys())
+        if (k.path.rfind(path + ".", 0) == 0) is_section = true;
+      if (!is_section) unknown_key(where, path);
+      apply_map(c, kv.second, path, where);
+    } else {
+      unknown_key(where, path);
+    }
+  }
+}
+
+void check_rules(const Config& c, const std::string& where) {
+  auto fail = [&](const std::string& m) { throw ConfigError(where + ": " + m); };
+  if (c.model.encoder.empty()) fail("model.encoder: missing (a list of layers)");
+  if (c.model.decoder.empty()) fail("model.decoder: missing (a list of layers)");
+  if (c.data.train.empty()) fail("data.train: missing (HDF5 shards: a file or a glob)");
+  if (c.objective.free_bits > 0 && c.objective.estimator != "B")
+    fail("objective.free_bits needs objective.estimator: B (free bits act on the analytic KL)");
+  if (c.model.likelihood == "bernoulli" && c.model.gaussian_variance == "learned")
+    fail("model.gaussian_variance: learned applies to model.likelihood: gaussian only");
+}
+
+}  // namespace
+
+const std::vector<KeyInfo>& config_keys() {
+  static const std::vector<KeyInfo> keys = build_keys();
+  return keys;
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& source,
+                    const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(source + ": YAML syntax error at line " + std::to_string(e.mark.line + 1) +
+                      ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  Config c;
+  if (root && !root.IsNull()) {
+    if (!root.IsMap()) throw ConfigError(source + ": expected a map of sections at the top level");
+    apply_map(c, root, "", source);
+  }
+  for (const std::string& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--set " + o + ": expected key.path=value");
+    const std::string path = o.substr(0, eq);
+    const KeyInfo* k = find_key(path);
+    if (!k) unknown_key("--set " + o, path);
+    YAML::Node v;
+    try {
+      v = YAML::Load(o.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      throw ConfigError("--set " + o + ": cannot parse the value: " + e.msg);
+    }
+    try {
+      k->set(c, v);
+    } catch (const ConfigError& e) {
+      throw ConfigError("--set " + o + ": " + e.what());
+    }
+  }
+  check_rules(c, source);
+  return c;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream f(path);
+  if (!f) throw ConfigError(path + ": cannot open the config file");
+  std::stringstream s;
+  s << f.rdbuf();
+  return parse_config(s.str(), path, overrides);
+}
+
+std::string dump_config(const Config& c) {
+  std::string out, section;
+  for (const KeyInfo& k : config_keys()) {
+    const std::string sec = k.path.substr(0, k.path.find('.'));
+    if (sec != section) out += sec + ":\n", section = sec;
+    out += "  " + k.path.substr(k.path.find('.') + 1) + ": " + k.show(c) + "\n";
+  }
+  return out;
+}
+
+}  // namespace distvae

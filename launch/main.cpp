@@ -1,0 +1,24 @@
+// The distvae command: subcommands dispatch to launch/ functions; the only place an error becomes
+// a message and an exit code.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "launch/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"distvae: data-parallel variational autoencoders on oneDNN, MPI and HDF5"};
+  app.require_subcommand(1);
+  distvae::register_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return distvae::run_selected_command(app);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "distvae: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,264 @@
+// The training loop. Rank 0 prints and writes files; every rank computes the same updates.
+#include "launch/trainer.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "core/rng.h"
+#include "io/checkpoint.h"
+#include "io/image.h"
+#include "io/metrics_log.h"
+#include "io/png.h"
+#include "launch/image_set.h"
+#include "launch/run_dir.h"
+#include "launch/vae_setup.h"
+
+namespace distvae {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The epoch's order of the training set: Fisher-Yates driven by the stream (shuffle, epoch).
+void epoch_permutation(uint64_t seed, int epoch, std::vector<int64_t>& perm) {
+  std::iota(perm.begin(), perm.end(), 0);
+  std::vector<double> u(perm.size());
+  uniform_fill(seed, stream_id(rng_purpose::shuffle, uint64_t(epoch)), 0, u.size(), u.data());
+  for (size_t i = perm.size(); i-- > 1;) {
+    const size_t j = std::min(i, size_t(u[i] * double(i + 1)));
+    std::swap(perm[i], perm[j]);
+  }
+}
+
+double scheduled_lr(const OptimConfig& o, double progress) {
+  if (o.schedule == "cosine")
+    return o.lr_min + 0.5 * (o.lr - o.lr_min) * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
+  return o.lr;
+}
+
+OptimizerConfig optimizer_config(const OptimConfig& o) {
+  OptimizerConfig c;
+  c.kind = o.kind;
+  c.lr = o.lr, c.beta1 = o.beta1, c.beta2 = o.beta2, c.eps = o.eps;
+  c.weight_decay = o.weight_decay, c.momentum = o.momentum;
+  return c;
+}
+
+// Mean ELBO of a whole image set, binarized once with a fixed seed (evaluation protocol).
+double mean_elbo(Vae<float>& vae, const ImageSet& set, const Config& c, int batch,
+                 std::vector<float>& x) {
+  const int64_t seed = c.data.binarize == "dynamic" ? c.eval.binarize_seed : -1;
+  std::vector<int64_t> idx(static_cast<size_t>(batch));
+  std::vector<uint64_t> key(static_cast<size_t>(batch));
+  double sum = 0;
+  for (int64_t first = 0; first < set.count; first += batch) {
+    const int B = int(std::min<int64_t>(batch, set.count - first));
+    for (int b = 0; b < B; ++b) idx[size_t(b)] = first + b, key[size_t(b)] = uint64_t(first + b);
+    decode_batch(set.pixels.data(), set.geom, idx.data(), key.data(), B, seed, x.data());
+    sum += vae.evaluate_elbo(x.data(), B, uint64_t(c.eval.binarize_seed), key.data(), nullptr,
+                             nullptr, nullptr)
+               .elbo;
+  }
+  return sum / double(set.count);
+}
+
+void write_grids(Vae<float>& vae, const ImageSet& shown, const Config& c, const std::string& dir) {
+  const ImageGeom& g = shown.geom;
+  const int n = std::min<int>(c.train.sample_grid, vae.encoder().max_batch());
+  const int cols = int(std::ceil(std::sqrt(double(n))));
+  const int L = c.model.latent, D = int(g.pixels());
+  std::vector<float> z(size_t(n) * L), img(size_t(n) * D);
+  // The same z every epoch, so successive grids show the model learning.
+  normal_fill(uint64_t(c.train.seed), stream_id(rng_purpose::prior_sample, 0), 0, z.size(),
+              z.data());
+  vae.decode_mean(z.data(), n, img.data());
+  write_png(dir + "/samples.png",
+            make_grid(img.data(), n, int(g.channels), int(g.height), int(g.width), cols, 2));
+  // Reconstructions: rows alternate inputs and their reconstructions from the posterior mean.
+  const int m = std::min<int64_t>(n / 2, shown.count);
+  std::vector<int64_t> idx(static_cast<size_t>(m));
+  std::vector<uint64_t> key(static_cast<size_t>(m));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::vector<float> x(size_t(m) * D), mu(size_t(m) * L), rec(size_t(m) * D);
+  decode_batch(shown.pixels.data(), g, idx.data(), key.data(), m, -1, x.data());
+  vae.encode(x.data(), m, mu.data(), nullptr);
+  vae.decode_mean(mu.data(), m, rec.data());
+  std::vector<float> pairs;
+  for (int r0 = 0; r0 < m; r0 += cols) {
+    const int k = std::min(cols, m - r0);
+    for (const auto* src : {&x, &rec}) {
+      pairs.insert(pairs.end(), src->begin() + size_t(r0) * D, src->begin() + size_t(r0 + k) * D);
+      pairs.insert(pairs.end(), size_t(cols - k) * D, 0.0f);
+    }
+  }
+  write_png(dir + "/recon.png", make_grid(pairs.data(), int(pairs.size() / D), int(g.channels),
+                                          int(g.height), int(g.width), cols, 2));
+}
+
+}  // namespace
+
+int train(const Config& c, const TrainOptions& o, Communicator& comm) {
+  const bool root = comm.rank() == 0;
+  auto say = [&](const char* fmt, auto... args) {
+    if (root && !o.quiet) {
+      std::printf(fmt, args...);
+      std::fflush(stdout);
+    }
+  };
+  if (c.train.threads > 0) omp_set_num_threads(c.train.threads);
+
+  const ImageSet train_set = load_image_set(c.data.train, c.data.max_images, "data.train");
+  ImageSet val_set;
+  if (!c.data.validation.empty()) val_set = load_image_set(c.data.validation, 0, "data.validation");
+  const ImageGeom& g = train_set.geom;
+  const int B = c.train.batch;
+  const int64_t N = train_set.count;
+  const int world = comm.size();
+  const int64_t steps_per_epoch = N / (int64_t(B) * world);  // the remainder is dropped
+  if (steps_per_epoch < 1)
+    throw std::runtime_error("data.train: " + std::to_string(N) + " images are fewer than one "
+                             "global batch (" + std::to_string(B) + " x " + std::to_string(world) +
+                             " ranks)");
+
+  auto backend = make_backend(c.train.backend);
+  Vae<float> vae(*backend, vae_spec_from(c, g), B);
+  vae.init(uint64_t(c.train.seed));
+  const OptimizerConfig oc = optimizer_config(c.optim);
+  VaeOptimizers opt;
+  opt.encoder = std::make_unique<OptimizerStateOwner<float>>(*backend, oc, vae.encoder().params().size());
+  opt.decoder = std::make_unique<OptimizerStateOwner<float>>(*backend, oc, vae.decoder().params().size());
+
+  if (root) prepare_run_dir(o.run_dir);
+  comm.barrier();
+  int start_epoch = 0;
+  if (o.resume) {
+    for (const std::string& p : list_checkpoints(o.run_dir)) {
+      try {
+        Checkpoint ck = read_checkpoint(p);
+        load_vae(ck, p, vae, &opt);
+        start_epoch = int(ck.ints.at("epoch"));
+        say("resuming from %s (epoch %d)\n", p.c_str(), start_epoch);
+        break;
+      } catch (const std::exception& e) {
+        say("skipping checkpoint %s: %s\n", p.c_str(), e.what());
+      }
+    }
+    if (start_epoch == 0) say("--resume: no usable checkpoint in %s; starting fresh\n", o.run_dir.c_str());
+  }
+  if (root) {
+    std::ofstream(o.run_dir + "/config.yaml") << dump_config(c);
+  }
+  std::unique_ptr<MetricsLog> log;
+  if (root) log = std::make_unique<MetricsLog>(o.run_dir + "/metrics.jsonl");
+
+  say("distvae train: %lld images %lldx%lldx%lld from %zu file(s), batch %d x %d rank(s), "
+      "%lld steps/epoch, backend %s, %d thread(s)\n",
+      (long long)N, (long long)g.height, (long long)g.width, (long long)g.channels,
+      train_set.files.size(), B, world, (long long)steps_per_epoch, backend->name().c_str(),
+      omp_get_max_threads());
+  say("parameters: encoder %zu, decoder %zu\n", vae.encoder().params().size(),
+      vae.decoder().params().size());
+
+  const size_t D = size_t(g.pixels());
+  std::vector<float> x(size_t(B) * D);
+  float* x_dev = backend->alloc(size_t(B) * D);
+  std::vector<int64_t> perm(static_cast<size_t>(N)), idx(static_cast<size_t>(B));
+  std::vector<uint64_t> key(static_cast<size_t>(B));
+  const int64_t bin_seed = c.data.binarize == "dynamic" ? c.train.seed : -1;
+  const int64_t total_steps = steps_per_epoch * c.train.epochs;
+  VaeStepArgs args;
+  args.seed = uint64_t(c.train.seed);
+  args.noise_keys = key.data();
+  args.free_bits = c.objective.free_bits;
+  args.global_batch = int64_t(B) * world;
+  args.allreduce_sum = [&](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
+
+  const int end_epoch = o.stop_after_epochs > 0
+                            ? std::min(c.train.epochs, start_epoch + o.stop_after_epochs)
+                            : c.train.epochs;
+  for (int epoch = start_epoch; epoch < end_epoch; ++epoch) {
+    epoch_permutation(uint64_t(c.train.seed), epoch, perm);
+    const auto t_epoch = Clock::now();
+    auto t_log = Clock::now();
+    double acc[4] = {0, 0, 0, 0};  // elbo, log p(x|z), kl, images since the last record
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      const int64_t step = int64_t(epoch) * steps_per_epoch + s;
+      // Rank r takes slots [r B, (r + 1) B) of the global batch.
+      const int64_t first = (s * world + comm.rank()) * B;
+      for (int b = 0; b < B; ++b) {
+        idx[size_t(b)] = perm[size_t(first + b)];
+        key[size_t(b)] = uint64_t(epoch) * uint64_t(N) + uint64_t(idx[size_t(b)]);
+      }
+      decode_batch(train_set.pixels.data(), g, idx.data(), key.data(), B, bin_seed, x.data());
+      backend->to_device(x.data(), x_dev, size_t(B) * D);
+      const double epochs_done = epoch + double(s) / double(steps_per_epoch);
+      args.beta = c.objective.beta * (c.objective.warmup_epochs > 0
+                                          ? std::min(1.0, epochs_done / c.objective.warmup_epochs)
+                                          : 1.0);
+      const VaeStats st = vae.train_step(x_dev, B, args);
+      const double lr = scheduled_lr(c.optim, double(step) / double(total_steps));
+      for (auto [net, os] : {std::pair{&vae.encoder(), opt.encoder.get()},
+                             std::pair{&vae.decoder(), opt.decoder.get()}}) {
+        ParamStore<float>& ps = net->params();
+        comm.allreduce(ps.grads(), ps.size(), ReduceOp::avg);
+        if (c.optim.grad_clip > 0) clip_grad_norm(*backend, ps.grads(), ps.size(), c.optim.grad_clip);
+        optimizer_step(*backend, oc, os->state(), ps.values(), ps.grads(), ps.size(), lr);
+      }
+      acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl, acc[3] += double(st.images);
+      if ((step + 1) % c.train.log_every == 0 || s + 1 == steps_per_epoch) {
+        comm.allreduce(acc, 4, ReduceOp::sum);
+        const double secs = seconds_since(t_log);
+        const double n = acc[3];
+        if (log)
+          log->write({{"step", double(step + 1)}, {"epoch", epochs_done + 1.0 / steps_per_epoch},
+                      {"elbo", acc[0] / n}, {"log_px_given_z", acc[1] / n}, {"kl", acc[2] / n},
+                      {"beta", args.beta}, {"lr", lr}, {"images_per_s", n / secs}});
+        say("epoch %d step %lld/%lld  elbo %.2f  log p(x|z) %.2f  kl %.2f  beta %.3f  %.0f img/s\n",
+            epoch + 1, (long long)(s + 1), (long long)steps_per_epoch, acc[0] / n, acc[1] / n,
+            acc[2] / n, args.beta, n / secs);
+        acc[0] = acc[1] = acc[2] = acc[3] = 0;
+        t_log = Clock::now();
+      }
+    }
+    const double epoch_secs = seconds_since(t_epoch);
+    if (root) {
+      if (val_set.count > 0) {
+        const double ve = mean_elbo(vae, val_set, c, B, x);
+        log->write({{"epoch", double(epoch + 1)}, {"val_elbo", ve}, {"epoch_seconds", epoch_secs}});
+        say("epoch %d done in %.1f s  validation elbo %.2f nats\n", epoch + 1, epoch_secs, ve);
+      } else {
+        say("epoch %d done in %.1f s\n", epoch + 1, epoch_secs);
+      }
+      write_grids(vae, val_set.count > 0 ? val_set : train_set, c, o.run_dir);
+      const bool last = epoch + 1 == end_epoch;
+      if ((epoch + 1) % c.train.checkpoint_every == 0 || last) {
+        Checkpoint ck;
+        save_vae(ck, vae, &opt);
+        ck.ints["epoch"] = epoch + 1;
+        ck.ints["step"] = int64_t(epoch + 1) * steps_per_epoch;
+        ck.strings["config"] = dump_config(c);
+        ck.ints["image.height"] = g.height, ck.ints["image.width"] = g.width;
+        ck.ints["image.channels"] = g.channels;
+        write_checkpoint(checkpoint_path(o.run_dir, epoch + 1), ck);
+        prune_checkpoints(o.run_dir, c.train.keep_checkpoints);
+      }
+    }
+    comm.barrier();
+  }
+  backend->release(x_dev);
+  say("run directory: %s (samples.png, recon.png, metrics.jsonl, checkpoints/)\n",
+      o.run_dir.c_str());
+  return 0;
+}
+
+}  // namespace distvae
