@@ -1,0 +1,439 @@
+// Gradient checks of every layer kind through Network<double> on the reference backend against
+// central finite differences, the param_grads / accumulation contract of backward, and
+// network-level parity of the dnnl backend against the reference backend in float.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/backend_reference.h"
+#include "core/layers.h"
+#include "core/network.h"
+#include "core/rng.h"
+
+namespace distvae {
+namespace {
+
+// ---------------------------------------------------------------- spec helpers
+
+LayerSpec lin(int64_t out, bool bias = true) {
+  LayerSpec s;
+  s.type = "linear";
+  s.out = out;
+  s.bias = bias;
+  return s;
+}
+
+LayerSpec conv(int64_t out, int k, int stride, int pad, bool bias = true) {
+  LayerSpec s;
+  s.type = "conv2d";
+  s.out = out;
+  s.kernel = k;
+  s.stride = stride;
+  s.padding = pad;
+  s.bias = bias;
+  return s;
+}
+
+LayerSpec deconv(int64_t out, int k, int stride, int pad, int out_pad = 0, bool bias = true) {
+  LayerSpec s = conv(out, k, stride, pad, bias);
+  s.type = "deconv2d";
+  s.output_padding = out_pad;
+  return s;
+}
+
+LayerSpec act(const std::string& name, float alpha = -1.0f) {
+  LayerSpec s;
+  s.type = name;
+  s.alpha = alpha;
+  return s;
+}
+
+LayerSpec flatten() {
+  return act("flatten");
+}
+
+LayerSpec reshape(std::vector<int64_t> shape) {
+  LayerSpec s;
+  s.type = "reshape";
+  s.shape = std::move(shape);
+  return s;
+}
+
+bool has_kink(const std::string& type) {
+  // relu and leaky_relu have a kink in the value; elu (alpha != 1) in the first derivative and
+  // (alpha == 1) in the second, which central differences across 0 would also feel.
+  return type == "relu" || type == "leaky_relu" || type == "elu";
+}
+
+// ---------------------------------------------------------------- numeric helpers
+
+// max |a - b| / max |b| over one tensor.
+template <class T>
+double rel_err(const T* a, const T* b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    num = std::max(num, std::abs(double(a[i]) - double(b[i])));
+    den = std::max(den, std::abs(double(b[i])));
+  }
+  return den > 0 ? num / den : num;
+}
+
+template <class T>
+double max_abs(const T* a, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, std::abs(double(a[i])));
+  return m;
+}
+
+template <class T>
+std::vector<T> normals(uint64_t index, size_t n, double stddev = 1.0) {
+  std::vector<T> v(n);
+  normal_fill(2024, stream_id(rng_purpose::test, index), 0, n, v.data());
+  for (T& x : v) x = T(x * stddev);
+  return v;
+}
+
+bool is_bias(const ParamSlice& s) {
+  const std::string suffix = ".bias";
+  return s.name.size() > suffix.size() &&
+         s.name.compare(s.name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Biases start at zero; give them values so the forward's bias add is exercised too.
+template <class T>
+void randomize_biases(Network<T>& net, uint64_t index) {
+  for (const ParamSlice& s : net.params().slices()) {
+    if (!is_bias(s)) continue;
+    std::vector<T> b = normals<T>(index++, s.size, 0.3);
+    std::copy(b.begin(), b.end(), net.params().values() + s.offset);
+  }
+}
+
+// ---------------------------------------------------------------- the finite-difference check
+
+struct Case {
+  std::string label;
+  Shape input;  // per sample
+  std::vector<LayerSpec> specs;
+};
+
+constexpr double kFdStep = 1e-6;
+constexpr double kFdTol = 1e-6;
+// Smallest |pre-activation| allowed at a relu/leaky_relu/elu: a perturbation of h = 1e-6 of any one
+// input or parameter moves a pre-activation by at most h times its partial derivative (well under
+// 100 in these small nets), so no finite difference crosses a kink.
+constexpr double kKinkMargin = 1e-4;
+
+// The smallest |pre-activation| over every kinked activation of the case, for input x. The
+// pre-activation of spec j is the output of the network built from specs[0, j), which shares the
+// full network's leading parameters (same names, same flat offsets).
+double kink_margin(Network<double>& net, const Case& c, const std::vector<double>& x, int B) {
+  ReferenceBackend<double> be;
+  double margin = INFINITY;
+  for (size_t j = 0; j < c.specs.size(); ++j) {
+    if (!has_kink(c.specs[j].type)) continue;
+    const std::vector<LayerSpec> prefix(c.specs.begin(), c.specs.begin() + std::ptrdiff_t(j));
+    Network<double> pre(be, net.name(), c.input, prefix, B);
+    const auto& ps = pre.params().slices();
+    const auto& full = net.params().slices();
+    EXPECT_LE(ps.size(), full.size());
+    for (size_t k = 0; k < ps.size() && k < full.size(); ++k) {
+      EXPECT_EQ(ps[k].name, full[k].name);
+      EXPECT_EQ(ps[k].offset, full[k].offset);
+    }
+    std::copy(net.params().values(), net.params().values() + pre.params().size(),
+              pre.params().values());
+    const double* z = pre.forward(x.data(), B);
+    const size_t n = size_t(B) * size_t(pre.output_shape().numel());
+    for (size_t i = 0; i < n; ++i) margin = std::min(margin, std::abs(z[i]));
+  }
+  return margin;
+}
+
+void gradcheck(const Case& c, int B) {
+  SCOPED_TRACE(c.label + ", batch " + std::to_string(B));
+  ReferenceBackend<double> be;
+  Network<double> net(be, "gc", c.input, c.specs, B);
+  net.init(7);
+  randomize_biases(net, 1000);
+
+  const size_t nx = size_t(B) * size_t(c.input.numel());
+  const size_t ny = size_t(B) * size_t(net.output_shape().numel());
+
+  // Inputs away from every kink: redraw until the pre-activations keep their distance.
+  std::vector<double> x;
+  bool clear = false;
+  for (uint64_t attempt = 0; attempt < 50 && !clear; ++attempt) {
+    x = normals<double>(100 + attempt, nx);
+    clear = kink_margin(net, c, x, B) > kKinkMargin;
+  }
+  ASSERT_TRUE(clear) << "no input found whose pre-activations stay " << kKinkMargin
+                     << " away from the kinks";
+  const std::vector<double> r = normals<double>(99, ny);
+
+  // Analytic: L = sum(r . y), so dL/dy = r.
+  auto loss = [&] {
+    const double* y = net.forward(x.data(), B);
+    double s = 0;
+    for (size_t i = 0; i < ny; ++i) s += r[i] * y[i];
+    return s;
+  };
+  loss();
+  net.params().zero_grads();
+  std::vector<double> dout = r;
+  const double* dx = net.backward(dout.data(), B, /*param_grads=*/true, /*need_dx=*/true);
+  ASSERT_NE(dx, nullptr);
+  const std::vector<double> ana_dx(dx, dx + nx);
+  const std::vector<double> ana_g(net.params().grads(), net.params().grads() + net.params().size());
+
+  // Central differences of L in every input and every parameter.
+  auto central = [&](double* v) {
+    const double keep = *v;
+    *v = keep + kFdStep;
+    const double lp = loss();
+    *v = keep - kFdStep;
+    const double lm = loss();
+    *v = keep;
+    return (lp - lm) / (2 * kFdStep);
+  };
+  std::vector<double> fd_dx(nx);
+  for (size_t i = 0; i < nx; ++i) fd_dx[i] = central(&x[i]);
+  std::vector<double> fd_g(net.params().size());
+  for (size_t i = 0; i < fd_g.size(); ++i) fd_g[i] = central(net.params().values() + i);
+
+  // The comparison means something only when the gradient is not (close to) zero.
+  EXPECT_GT(max_abs(fd_dx.data(), nx), 1e-3) << "input gradient vanishes";
+  EXPECT_LT(rel_err(ana_dx.data(), fd_dx.data(), nx), kFdTol) << "input gradient";
+  for (const ParamSlice& s : net.params().slices()) {
+    EXPECT_GT(max_abs(fd_g.data() + s.offset, s.size), 1e-3) << s.name << " gradient vanishes";
+    EXPECT_LT(rel_err(ana_g.data() + s.offset, fd_g.data() + s.offset, s.size), kFdTol) << s.name;
+  }
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> cs;
+  // linear
+  cs.push_back({"linear", Shape{13}, {lin(7)}});
+  cs.push_back({"linear without bias", Shape{13}, {lin(7, false)}});
+  cs.push_back({"mlp linear relu linear", Shape{13}, {lin(9), act("relu"), lin(5)}});
+  // conv2d, the stride/padding combinations
+  cs.push_back({"conv k3s1p1", Shape{2, 7, 9}, {conv(3, 3, 1, 1)}});
+  cs.push_back({"conv k4s2p1", Shape{3, 9, 11}, {conv(4, 4, 2, 1)}});
+  cs.push_back({"conv k3s2p0", Shape{2, 9, 11}, {conv(3, 3, 2, 0)}});
+  cs.push_back({"conv k5s3p2", Shape{2, 10, 13}, {conv(3, 5, 3, 2)}});
+  cs.push_back({"conv k3s1p1 without bias", Shape{2, 7, 9}, {conv(3, 3, 1, 1, false)}});
+  // deconv2d, including output_padding
+  cs.push_back({"deconv k3s1p1", Shape{2, 5, 6}, {deconv(3, 3, 1, 1)}});
+  cs.push_back({"deconv k4s2p1", Shape{3, 4, 5}, {deconv(4, 4, 2, 1)}});
+  cs.push_back({"deconv k3s2p0 op1", Shape{2, 3, 5}, {deconv(3, 3, 2, 0, 1)}});
+  cs.push_back({"deconv k5s3p2", Shape{2, 3, 4}, {deconv(3, 5, 3, 2)}});
+  cs.push_back({"deconv k5s3p2 op2", Shape{2, 3, 4}, {deconv(3, 5, 3, 2, 2)}});
+  cs.push_back({"deconv k4s2p1 without bias", Shape{3, 4, 5}, {deconv(2, 4, 2, 1, 0, false)}});
+  // activations: standalone (on the input, and after a flatten so not fused), fused after linear
+  // and after conv
+  const std::vector<LayerSpec> acts = {act("relu"), act("leaky_relu"), act("leaky_relu", 0.2f),
+                                       act("elu"),  act("elu", 0.7f),  act("softplus"),
+                                       act("tanh"), act("sigmoid")};
+  for (const LayerSpec& a : acts) {
+    char alpha[32] = "";
+    if (a.alpha > 0) std::snprintf(alpha, sizeof alpha, " alpha %g", double(a.alpha));
+    const std::string name = a.type + alpha;
+    cs.push_back({name + " standalone", Shape{3, 5, 7}, {a}});
+    cs.push_back({name + " standalone after flatten",
+                  Shape{2, 5, 6},
+                  {conv(3, 3, 2, 1), flatten(), a, lin(4)}});
+    cs.push_back({name + " fused after linear", Shape{11}, {lin(6), a}});
+    cs.push_back({name + " fused after conv", Shape{2, 6, 7}, {conv(3, 3, 1, 1), a}});
+    cs.push_back({name + " fused after deconv", Shape{2, 3, 4}, {deconv(3, 4, 2, 1), a}});
+  }
+  // views
+  cs.push_back({"flatten", Shape{2, 6, 7}, {conv(3, 4, 2, 1), flatten(), lin(5)}});
+  cs.push_back(
+      {"reshape", Shape{12}, {lin(40), reshape({2, 4, 5}), deconv(2, 3, 2, 1, 1), act("tanh")}});
+  // a small encoder-decoder chain with every kind at once
+  cs.push_back({"conv-deconv chain",
+                Shape{1, 11, 10},
+                {conv(3, 4, 2, 1), act("relu"), conv(4, 3, 2, 0), act("leaky_relu"), flatten(),
+                 lin(6), act("elu"), lin(4 * 2 * 2), reshape({4, 2, 2}), deconv(3, 4, 2, 1),
+                 act("softplus"), deconv(1, 3, 2, 0, 1), act("sigmoid")}});
+  return cs;
+}
+
+TEST(LayerGradcheck, EveryLayerKindMatchesCentralDifferences) {
+  for (const Case& c : cases())
+    for (int B : {1, 3}) gradcheck(c, B);
+}
+
+// The reference's own activation kernels must be what the check above relies on: the fused and
+// unfused forms of each activation give the same output.
+TEST(LayerGradcheck, FusedActivationEqualsSeparateLayer) {
+  ReferenceBackend<double> be;
+  for (const char* a : {"relu", "leaky_relu", "elu", "softplus", "tanh", "sigmoid"}) {
+    SCOPED_TRACE(a);
+    Network<double> fused(be, "f", Shape{2, 6, 7}, {conv(3, 3, 1, 1), act(a)}, 2);
+    Network<double> split(be, "f", Shape{2, 6, 7}, {conv(3, 3, 1, 1), flatten(), act(a)}, 2);
+    ASSERT_EQ(fused.layers().size(), 1u);
+    ASSERT_EQ(split.layers().size(), 3u);
+    fused.init(3);
+    randomize_biases(fused, 50);
+    std::copy(fused.params().values(), fused.params().values() + fused.params().size(),
+              split.params().values());
+    const std::vector<double> x = normals<double>(7, 2 * 2 * 6 * 7);
+    const size_t n = 2 * 3 * 6 * 7;
+    const double* y = fused.forward(x.data(), 2);
+    const std::vector<double> y1(y, y + n);
+    const double* y2 = split.forward(x.data(), 2);
+    EXPECT_LT(rel_err(y1.data(), y2, n), 1e-15);
+  }
+}
+
+// ---------------------------------------------------------------- the backward contract
+
+const Case kContractNet = {"contract",
+                           Shape{2, 7, 8},
+                           {conv(3, 3, 2, 1), act("tanh"), flatten(), lin(6), act("sigmoid"),
+                            lin(4 * 3 * 3), reshape({4, 3, 3}), deconv(2, 4, 2, 1)}};
+
+TEST(NetworkBackward, WithoutParamGradsLeavesGradsUntouchedAndGivesSameDx) {
+  ReferenceBackend<double> be;
+  const int B = 3;
+  Network<double> net(be, "c", kContractNet.input, kContractNet.specs, B);
+  net.init(11);
+  randomize_biases(net, 60);
+  const size_t nx = size_t(B) * size_t(net.input_shape().numel());
+  const size_t ny = size_t(B) * size_t(net.output_shape().numel());
+  const size_t np = net.params().size();
+  const std::vector<double> x = normals<double>(61, nx);
+  const std::vector<double> r = normals<double>(62, ny);
+
+  net.forward(x.data(), B);
+  net.params().zero_grads();
+  std::vector<double> dout = r;
+  const double* dx = net.backward(dout.data(), B, true, true);
+  const std::vector<double> dx_with(dx, dx + nx);
+  ASSERT_GT(max_abs(net.params().grads(), np), 0.0);
+
+  // Fill the grads with a sentinel pattern; backward without param grads must not touch it.
+  const std::vector<double> sentinel = normals<double>(63, np);
+  std::copy(sentinel.begin(), sentinel.end(), net.params().grads());
+  dout = r;
+  dx = net.backward(dout.data(), B, /*param_grads=*/false, /*need_dx=*/true);
+  for (size_t i = 0; i < np; ++i) ASSERT_EQ(net.params().grads()[i], sentinel[i]) << "at " << i;
+  for (size_t i = 0; i < nx; ++i) ASSERT_EQ(dx[i], dx_with[i]) << "dx at " << i;
+
+  // need_dx = false returns null.
+  dout = r;
+  EXPECT_EQ(net.backward(dout.data(), B, false, false), nullptr);
+}
+
+TEST(NetworkBackward, AccumulatesParamGrads) {
+  ReferenceBackend<double> be;
+  const int B = 2;
+  Network<double> net(be, "c", kContractNet.input, kContractNet.specs, B);
+  net.init(12);
+  randomize_biases(net, 70);
+  const size_t np = net.params().size();
+  const std::vector<double> x = normals<double>(71, size_t(B) * size_t(net.input_shape().numel()));
+  const std::vector<double> r = normals<double>(72, size_t(B) * size_t(net.output_shape().numel()));
+
+  net.forward(x.data(), B);
+  net.params().zero_grads();
+  std::vector<double> dout = r;
+  net.backward(dout.data(), B, true, false);
+  const std::vector<double> once(net.params().grads(), net.params().grads() + np);
+  dout = r;
+  net.backward(dout.data(), B, true, false);
+  std::vector<double> twice_expected(np);
+  for (size_t i = 0; i < np; ++i) twice_expected[i] = 2 * once[i];
+  for (const ParamSlice& s : net.params().slices()) {
+    ASSERT_GT(max_abs(once.data() + s.offset, s.size), 0.0) << s.name;
+    EXPECT_LT(rel_err(net.params().grads() + s.offset, twice_expected.data() + s.offset, s.size),
+              1e-14)
+        << s.name;
+  }
+}
+
+// ---------------------------------------------------------------- dnnl vs reference, float
+
+std::unique_ptr<Backend<float>> try_dnnl() {
+  try {
+    return make_backend("dnnl");
+  } catch (const std::runtime_error&) {
+    return nullptr;
+  }
+}
+
+void parity(const Case& c, int B) {
+  SCOPED_TRACE(c.label + ", batch " + std::to_string(B));
+  std::unique_ptr<Backend<float>> dnnl = try_dnnl();
+  if (!dnnl) GTEST_SKIP() << "no dnnl backend";
+  ReferenceBackend<float> ref;
+  Network<float> a(*dnnl, "p", c.input, c.specs, B);
+  Network<float> b(ref, "p", c.input, c.specs, B);
+  b.init(21);
+  randomize_biases(b, 80);
+  ASSERT_EQ(a.params().size(), b.params().size());
+  std::vector<float> host(b.params().size());
+  std::copy(b.params().values(), b.params().values() + host.size(), host.begin());
+  dnnl->to_device(host.data(), a.params().values(), host.size());
+
+  const size_t nx = size_t(B) * size_t(c.input.numel());
+  const size_t ny = size_t(B) * size_t(b.output_shape().numel());
+  const std::vector<float> x = normals<float>(81, nx);
+  const std::vector<float> r = normals<float>(82, ny);
+  std::vector<float> xa(nx);
+  dnnl->to_device(x.data(), xa.data(), nx);
+
+  std::vector<float> ya(ny);
+  dnnl->to_host(a.forward(xa.data(), B), ya.data(), ny);
+  const float* yb = b.forward(x.data(), B);
+  EXPECT_LT(rel_err(ya.data(), yb, ny), 1e-5) << "forward output";
+
+  a.params().zero_grads();
+  b.params().zero_grads();
+  std::vector<float> da = r, db = r;
+  std::vector<float> dxa(nx);
+  dnnl->to_host(a.backward(da.data(), B, true, true), dxa.data(), nx);
+  const float* dxb = b.backward(db.data(), B, true, true);
+  EXPECT_LT(rel_err(dxa.data(), dxb, nx), 1e-4) << "input gradient";
+  std::vector<float> ga(a.params().size());
+  dnnl->to_host(a.params().grads(), ga.data(), ga.size());
+  for (const ParamSlice& s : b.params().slices()) {
+    ASSERT_GT(max_abs(b.params().grads() + s.offset, s.size), 0.0) << s.name;
+    EXPECT_LT(rel_err(ga.data() + s.offset, b.params().grads() + s.offset, s.size), 1e-4) << s.name;
+  }
+}
+
+TEST(DnnlNetworkParity, Mlp) {
+  const Case mlp = {
+      "mlp",
+      Shape{50},
+      {lin(64), act("relu"), lin(32), act("tanh"), lin(20, false), act("leaky_relu"), lin(10)}};
+  parity(mlp, 16);
+  parity(mlp, 1);
+}
+
+TEST(DnnlNetworkParity, ConvDeconv) {
+  const Case net = {"conv-deconv",
+                    Shape{1, 12, 12},
+                    {conv(8, 4, 2, 1), act("relu"), conv(16, 3, 2, 0), act("leaky_relu"), flatten(),
+                     lin(24), act("elu"), lin(8 * 3 * 3), reshape({8, 3, 3}), deconv(4, 4, 2, 1),
+                     act("softplus"), deconv(1, 3, 2, 0, 1), act("sigmoid")}};
+  parity(net, 8);
+  parity(net, 1);
+  const Case strided = {"conv k5s3p2 / deconv k5s3p2 op2",
+                        Shape{3, 13, 10},
+                        {conv(5, 5, 3, 2, false), act("tanh"), deconv(2, 5, 3, 2, 2)}};
+  parity(strided, 3);
+}
+
+}  // namespace
+}  // namespace distvae
