@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/bucket.h"
 #include "core/tensor.h"
 
 namespace distvae {
@@ -19,11 +20,6 @@ struct ParamSlice {
   size_t offset = 0;
   size_t size = 0;
   Shape shape;
-};
-
-// A contiguous range [begin, end) of the flat gradient buffer reduced as one message.
-struct Bucket {
-  size_t begin = 0, end = 0;
 };
 
 template <class T>

@@ -67,7 +67,11 @@ SplitShardWriter::SplitShardWriter(SplitShardsOptions options) : options_(std::m
   summary_.split = options_.split;
 }
 
-SplitShardWriter::~SplitShardWriter() = default;  // an unfinished ShardWriter removes its .tmp
+SplitShardWriter::~SplitShardWriter() {
+  if (finished_) return;
+  current_.reset();  // an unfinished ShardWriter removes its own .tmp
+  for (const std::string& f : summary_.files) std::remove(f.c_str());
+}
 
 void SplitShardWriter::open_next() {
   ShardWriterOptions w;
@@ -120,6 +124,7 @@ void SplitShardWriter::append_impl(const uint8_t* images, int64_t count, const L
 }
 
 SplitSummary SplitShardWriter::finish() {
+  if (finished_) throw std::logic_error(options_.split + ": finish() called twice");
   if (current_) {
     current_->finish();
     summary_.files.push_back(current_->path());
@@ -130,6 +135,7 @@ SplitSummary SplitShardWriter::finish() {
     if (std::find(summary_.files.begin(), summary_.files.end(), old) == summary_.files.end())
       std::remove(old.c_str());
   existing_.clear();
+  finished_ = true;
   return summary_;
 }
 

@@ -57,6 +57,8 @@ class SplitShardWriter {
   void append(const uint8_t* images, int64_t count, const int32_t* labels);
 
   // Completes the last file. A split that received no images writes no file (count 0).
+  // A writer destroyed before finish() (an exception mid-conversion) removes the files it
+  // completed, so a failed conversion leaves no partial split behind.
   SplitSummary finish();
 
  private:
@@ -68,6 +70,7 @@ class SplitShardWriter {
   std::unique_ptr<ShardWriter> current_;
   SplitSummary summary_;
   std::vector<std::string> existing_;  // matching files present before this writer started
+  bool finished_ = false;
 };
 
 }  // namespace distvae

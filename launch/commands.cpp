@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dist/communicator.h"
+#include "dist/mpi_communicator.h"
 #include "io/convert_idx.h"
 #include "io/convert_images.h"
 #include "launch/config.h"
@@ -110,11 +111,21 @@ void register_commands(CLI::App& app) {
 int run_selected_command(CLI::App& app) {
   Args& a = args();
   if (app.got_subcommand("train")) {
-    const Config c = load_config(a.config, a.sets);
-    auto comm = make_local_communicator();
-    TrainOptions o;
-    o.run_dir = a.run_dir, o.resume = a.resume, o.quiet = a.quiet, o.stop_after_epochs = a.stop_after;
-    return train(c, o, *comm);
+    MpiSession mpi(nullptr, nullptr);  // singleton MPI when not started by mpirun / srun
+    auto comm = make_mpi_communicator();
+    try {
+      const Config c = load_config(a.config, a.sets);
+      TrainOptions o;
+      o.run_dir = a.run_dir, o.resume = a.resume, o.quiet = a.quiet;
+      o.stop_after_epochs = a.stop_after;
+      return train(c, o, *comm);
+    } catch (const std::exception& e) {
+      if (comm->size() == 1) throw;
+      // One rank's error must end every rank: the others may be waiting in a collective.
+      std::fprintf(stderr, "distvae: error: rank %d: %s\n", comm->rank(), e.what());
+      std::fflush(stderr);
+      comm->abort(1);
+    }
   }
   if (app.got_subcommand("eval")) {
     EvalOptions o;

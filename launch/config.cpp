@@ -90,6 +90,21 @@ KeyInfo text(std::string path, std::function<std::string&(Config&)> ref, std::st
   return k;
 }
 
+KeyInfo flag(std::string path, std::function<bool&(Config&)> ref, std::string doc) {
+  Config defaults;
+  KeyInfo k;
+  k.path = path;
+  k.type = "bool";
+  k.default_value = ref(defaults) ? "true" : "false";
+  k.range = "true | false";
+  k.doc = std::move(doc);
+  k.set = [path, ref](Config& c, const YAML::Node& n) {
+    ref(c) = read_as<bool>(n, path, "true or false");
+  };
+  k.show = [ref](const Config& c) { return ref(const_cast<Config&>(c)) ? "true" : "false"; };
+  return k;
+}
+
 std::string layers_yaml(const std::vector<LayerSpec>& specs) {
   std::string s = "[";
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -236,6 +251,13 @@ std::vector<KeyInfo> build_keys() {
   k.push_back(number<int>("train.sample_grid",
                           [](Config& c) -> int& { return c.train.sample_grid; }, 1, 1024,
                           "Images in samples.png and recon.png each epoch."));
+  k.push_back(number<int>("train.bucket_kb", [](Config& c) -> int& { return c.train.bucket_kb; },
+                          1, 1 << 20,
+                          "Gradient all-reduce bucket size in KiB (buckets cut in reverse layer "
+                          "order, reduced in the same order on every rank)."));
+  k.push_back(flag("train.overlap", [](Config& c) -> bool& { return c.train.overlap; },
+                   "Start each bucket's all-reduce as soon as backward has finished it (false: "
+                   "all after backward, to measure the overlap)."));
   // eval
   k.push_back(number<int>("eval.iw_samples", [](Config& c) -> int& { return c.eval.iw_samples; },
                           1, 100000, "K of the importance-weighted log-likelihood bound."));

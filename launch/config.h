@@ -60,6 +60,8 @@ struct TrainConfig {
   int checkpoint_every = 1;  // epochs
   int keep_checkpoints = 3;
   int sample_grid = 64;
+  int bucket_kb = 1024;  // gradient all-reduce bucket size
+  bool overlap = true;   // start bucket all-reduces during backward
 };
 
 struct EvalConfig {

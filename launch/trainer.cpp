@@ -11,6 +11,8 @@
 #include <numeric>
 
 #include "core/rng.h"
+#include "dist/grad_sync.h"
+#include "dist/world.h"
 #include "io/checkpoint.h"
 #include "io/image.h"
 #include "io/metrics_log.h"
@@ -105,6 +107,32 @@ void write_grids(Vae<float>& vae, const ImageSet& shown, const Config& c, const 
                                           int(g.height), int(g.width), cols, 2));
 }
 
+uint64_t fnv1a64(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+// Every rank must run the same config on the same files; a mismatch stops all of them, naming
+// the first rank that differs from rank 0.
+void check_same_setup(Communicator& comm, const std::string& config_text,
+                      const std::vector<std::string>& files) {
+  if (comm.size() == 1) return;
+  std::string all = config_text;
+  for (const auto& f : files) all += "\n" + f;
+  const uint64_t mine = fnv1a64(all);
+  uint64_t root_hash = mine;
+  comm.broadcast(&root_hash, sizeof root_hash, 0);
+  std::vector<double> differs(size_t(comm.size()), 0.0);
+  differs[size_t(comm.rank())] = mine != root_hash ? 1.0 : 0.0;
+  comm.allreduce(differs.data(), differs.size(), ReduceOp::sum);
+  for (int r = 0; r < comm.size(); ++r)
+    if (differs[size_t(r)] != 0)
+      throw std::runtime_error("rank " + std::to_string(r) +
+                               " has a different resolved config or data file list than rank 0 "
+                               "(every rank must be started with the same config and files)");
+}
+
 }  // namespace
 
 int train(const Config& c, const TrainOptions& o, Communicator& comm) {
@@ -115,7 +143,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       std::fflush(stdout);
     }
   };
-  if (c.train.threads > 0) omp_set_num_threads(c.train.threads);
+  const LocalPlacement place = discover_placement(c.train.threads);
+  omp_set_num_threads(place.threads);
 
   const ImageSet train_set = load_image_set(c.data.train, c.data.max_images, "data.train");
   ImageSet val_set;
@@ -130,9 +159,18 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
                              "global batch (" + std::to_string(B) + " x " + std::to_string(world) +
                              " ranks)");
 
+  check_same_setup(comm, dump_config(c), train_set.files);
+
   auto backend = make_backend(c.train.backend);
   Vae<float> vae(*backend, vae_spec_from(c, g), B);
   vae.init(uint64_t(c.train.seed));
+  for (Network<float>* net : {&vae.encoder(), &vae.decoder()})  // one starting point everywhere
+    comm.broadcast(net->params().values(), net->params().size() * sizeof(float), 0);
+  const size_t bucket_bytes = size_t(c.train.bucket_kb) * 1024;
+  GradSync enc_sync(comm, vae.encoder().params().grads(),
+                    vae.encoder().params().buckets(bucket_bytes), c.train.overlap);
+  GradSync dec_sync(comm, vae.decoder().params().grads(),
+                    vae.decoder().params().buckets(bucket_bytes), c.train.overlap);
   const OptimizerConfig oc = optimizer_config(c.optim);
   VaeOptimizers opt;
   opt.encoder = std::make_unique<OptimizerStateOwner<float>>(*backend, oc, vae.encoder().params().size());
@@ -161,13 +199,14 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   std::unique_ptr<MetricsLog> log;
   if (root) log = std::make_unique<MetricsLog>(o.run_dir + "/metrics.jsonl");
 
-  say("distvae train: %lld images %lldx%lldx%lld from %zu file(s), batch %d x %d rank(s), "
-      "%lld steps/epoch, backend %s, %d thread(s)\n",
+  say("distvae train: %lld images %lldx%lldx%lld from %zu file(s), batch %d x %d rank(s) = %d, "
+      "%lld steps/epoch, backend %s, %d thread(s) per rank (%s)\n",
       (long long)N, (long long)g.height, (long long)g.width, (long long)g.channels,
-      train_set.files.size(), B, world, (long long)steps_per_epoch, backend->name().c_str(),
-      omp_get_max_threads());
-  say("parameters: encoder %zu, decoder %zu\n", vae.encoder().params().size(),
-      vae.decoder().params().size());
+      train_set.files.size(), B, world, B * world, (long long)steps_per_epoch,
+      backend->name().c_str(), place.threads, place.threads_from.c_str());
+  say("parameters: encoder %zu in %zu bucket(s), decoder %zu in %zu bucket(s); overlap %s\n",
+      vae.encoder().params().size(), enc_sync.num_buckets(), vae.decoder().params().size(),
+      dec_sync.num_buckets(), c.train.overlap ? "on" : "off");
 
   const size_t D = size_t(g.pixels());
   std::vector<float> x(size_t(B) * D);
@@ -182,6 +221,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   args.free_bits = c.objective.free_bits;
   args.global_batch = int64_t(B) * world;
   args.allreduce_sum = [&](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
+  args.encoder_ready = [&](size_t offset) { enc_sync.on_ready(offset); };
+  args.decoder_ready = [&](size_t offset) { dec_sync.on_ready(offset); };
 
   const int end_epoch = o.stop_after_epochs > 0
                             ? std::min(c.train.epochs, start_epoch + o.stop_after_epochs)
@@ -191,6 +232,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
     const auto t_epoch = Clock::now();
     auto t_log = Clock::now();
     double acc[4] = {0, 0, 0, 0};  // elbo, log p(x|z), kl, images since the last record
+    double exposed = 0;            // seconds blocked on gradient all-reduce since the last record
+    int64_t steps_in_log = 0;
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       const int64_t step = int64_t(epoch) * steps_per_epoch + s;
       // Rank r takes slots [r B, (r + 1) B) of the global batch.
@@ -205,16 +248,21 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       args.beta = c.objective.beta * (c.objective.warmup_epochs > 0
                                           ? std::min(1.0, epochs_done / c.objective.warmup_epochs)
                                           : 1.0);
+      enc_sync.begin_step();
+      dec_sync.begin_step();
       const VaeStats st = vae.train_step(x_dev, B, args);
+      dec_sync.finish();
+      enc_sync.finish();
+      exposed += enc_sync.exposed_seconds() + dec_sync.exposed_seconds();
       const double lr = scheduled_lr(c.optim, double(step) / double(total_steps));
       for (auto [net, os] : {std::pair{&vae.encoder(), opt.encoder.get()},
                              std::pair{&vae.decoder(), opt.decoder.get()}}) {
         ParamStore<float>& ps = net->params();
-        comm.allreduce(ps.grads(), ps.size(), ReduceOp::avg);
         if (c.optim.grad_clip > 0) clip_grad_norm(*backend, ps.grads(), ps.size(), c.optim.grad_clip);
         optimizer_step(*backend, oc, os->state(), ps.values(), ps.grads(), ps.size(), lr);
       }
       acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl, acc[3] += double(st.images);
+      ++steps_in_log;
       if ((step + 1) % c.train.log_every == 0 || s + 1 == steps_per_epoch) {
         comm.allreduce(acc, 4, ReduceOp::sum);
         const double secs = seconds_since(t_log);
@@ -222,11 +270,13 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
         if (log)
           log->write({{"step", double(step + 1)}, {"epoch", epochs_done + 1.0 / steps_per_epoch},
                       {"elbo", acc[0] / n}, {"log_px_given_z", acc[1] / n}, {"kl", acc[2] / n},
-                      {"beta", args.beta}, {"lr", lr}, {"images_per_s", n / secs}});
+                      {"beta", args.beta}, {"lr", lr}, {"images_per_s", n / secs},
+                      {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)}});
         say("epoch %d step %lld/%lld  elbo %.2f  log p(x|z) %.2f  kl %.2f  beta %.3f  %.0f img/s\n",
             epoch + 1, (long long)(s + 1), (long long)steps_per_epoch, acc[0] / n, acc[1] / n,
             acc[2] / n, args.beta, n / secs);
-        acc[0] = acc[1] = acc[2] = acc[3] = 0;
+        acc[0] = acc[1] = acc[2] = acc[3] = exposed = 0;
+        steps_in_log = 0;
         t_log = Clock::now();
       }
     }

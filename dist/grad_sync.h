@@ -1,0 +1,41 @@
+// Bucketed gradient all-reduce of one network's flat gradient buffer, overlapped with backward:
+// a bucket's non-blocking reduction starts as soon as backward reports its gradients final.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "core/bucket.h"
+#include "dist/communicator.h"
+
+namespace distvae {
+
+class GradSync {
+ public:
+  // buckets: as ParamStore::buckets gives them, bucket 0 at the highest offsets (ready first).
+  // Every rank must pass the same buckets: they are started in index order everywhere.
+  GradSync(Communicator& comm, float* grads, std::vector<Bucket> buckets, bool overlap);
+
+  void begin_step();
+  // From backward: gradients at offsets >= lowest_ready are final. Starts every bucket now
+  // complete, and drives progress of those in flight (MPI_Test) so they advance during backward.
+  void on_ready(size_t lowest_ready);
+  // Starts what is left, waits for all; gradients are then averaged over ranks.
+  void finish();
+  // Seconds spent blocked in finish() over the last step: the communication backward did not hide.
+  double exposed_seconds() const { return exposed_; }
+  size_t num_buckets() const { return buckets_.size(); }
+
+ private:
+  void start(size_t i);
+  Communicator& comm_;
+  float* grads_;
+  std::vector<Bucket> buckets_;
+  bool overlap_;
+  size_t next_ = 0;
+  std::vector<std::unique_ptr<Request>> inflight_;
+  double exposed_ = 0;
+};
+
+}  // namespace distvae

@@ -1,0 +1,133 @@
+// MPI_COMM_WORLD behind the Communicator interface; every return code checked.
+#include "dist/mpi_communicator.h"
+
+#include <mpi.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace distvae {
+
+namespace {
+
+void check(int rc, const char* call, const char* file, int line) {
+  if (rc == MPI_SUCCESS) return;
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, msg, &len);
+  throw std::runtime_error(std::string(call) + " failed: " + std::string(msg, size_t(len)) +
+                           " (" + file + ":" + std::to_string(line) + ")");
+}
+#define MPI_CHECK(call) check((call), #call, __FILE__, __LINE__)
+
+template <class T>
+MPI_Datatype mpi_type();
+template <>
+MPI_Datatype mpi_type<float>() {
+  return MPI_FLOAT;
+}
+template <>
+MPI_Datatype mpi_type<double>() {
+  return MPI_DOUBLE;
+}
+
+template <class T>
+void scale(T* data, size_t n, int size) {
+  const T inv = T(1) / T(size);
+  for (size_t i = 0; i < n; ++i) data[i] *= inv;
+}
+
+class MpiRequest final : public Request {
+ public:
+  MpiRequest(float* data, size_t n, ReduceOp op, int size)
+      : data_(data), n_(n), op_(op), size_(size) {
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req_));
+  }
+  ~MpiRequest() override {
+    if (!done_) MPI_Wait(&req_, MPI_STATUS_IGNORE);
+  }
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    MPI_CHECK(MPI_Test(&req_, &flag, MPI_STATUS_IGNORE));
+    if (flag) complete();
+    return done_;
+  }
+  void wait() override {
+    if (done_) return;
+    MPI_CHECK(MPI_Wait(&req_, MPI_STATUS_IGNORE));
+    complete();
+  }
+
+ private:
+  void complete() {
+    done_ = true;
+    if (op_ == ReduceOp::avg) scale(data_, n_, size_);
+  }
+  float* data_;
+  size_t n_;
+  ReduceOp op_;
+  int size_;
+  MPI_Request req_ = MPI_REQUEST_NULL;
+  bool done_ = false;
+};
+
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator() {
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
+    MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void allreduce(float* data, size_t n, ReduceOp op) override { reduce(data, n, op); }
+  void allreduce(double* data, size_t n, ReduceOp op) override { reduce(data, n, op); }
+  std::unique_ptr<Request> iallreduce(float* data, size_t n, ReduceOp op) override {
+    return std::make_unique<MpiRequest>(data, n, op, size_);
+  }
+  void broadcast(void* data, size_t bytes, int root) override {
+    MPI_CHECK(MPI_Bcast(data, int(bytes), MPI_BYTE, root, MPI_COMM_WORLD));
+  }
+  void barrier() override { MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+  [[noreturn]] void abort(int code) override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::abort();
+  }
+
+ private:
+  template <class T>
+  void reduce(T* data, size_t n, ReduceOp op) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, int(n), mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD));
+    if (op == ReduceOp::avg) scale(data, n, size_);
+  }
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  int initialized = 0;
+  MPI_CHECK(MPI_Initialized(&initialized));
+  if (initialized) return;
+  int provided = 0;
+  MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  if (provided < MPI_THREAD_FUNNELED)
+    throw std::runtime_error("MPI provides thread level " + std::to_string(provided) +
+                             "; distvae needs MPI_THREAD_FUNNELED for its loader thread");
+  // Errors come back as codes, so they become exceptions with context instead of aborts.
+  MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  owns_ = true;
+}
+
+MpiSession::~MpiSession() {
+  if (!owns_) return;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+std::unique_ptr<Communicator> make_mpi_communicator() {
+  return std::make_unique<MpiCommunicator>();
+}
+
+}  // namespace distvae

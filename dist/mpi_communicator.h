@@ -1,0 +1,26 @@
+// The MPI session (initialised once, singleton launch included) and the MPI communicator.
+#pragma once
+
+#include <memory>
+
+#include "dist/communicator.h"
+
+namespace distvae {
+
+// Initialises MPI with MPI_THREAD_FUNNELED (the loader thread never calls MPI) unless it already
+// is, and finalises it on destruction. One per process, owned by main's command.
+class MpiSession {
+ public:
+  MpiSession(int* argc, char*** argv);
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+
+ private:
+  bool owns_ = false;
+};
+
+// A communicator over MPI_COMM_WORLD. Requires an MpiSession alive.
+std::unique_ptr<Communicator> make_mpi_communicator();
+
+}  // namespace distvae
