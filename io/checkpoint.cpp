@@ -16,8 +16,8 @@ namespace distvae {
 namespace {
 
 uint32_t crc_of(const std::vector<float>& v) {
-  return uint32_t(crc32(0L, reinterpret_cast<const Bytef*>(v.data()),
-                        uInt(v.size() * sizeof(float))));
+  return uint32_t(
+      crc32(0L, reinterpret_cast<const Bytef*>(v.data()), uInt(v.size() * sizeof(float))));
 }
 
 void fsync_path(const std::string& path, bool directory) {
@@ -42,9 +42,9 @@ void write_checkpoint(const std::string& path, const Checkpoint& ck) {
       H5Handle ds(H5_CHECK(H5Dcreate2(file.get(), name.c_str(), H5T_IEEE_F32LE, space.get(),
                                       H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                            where));
-      if (n) H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                               data.data()),
-                      where);
+      if (n)
+        H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()),
+                 where);
       h5_write_int_attr(ds.get(), "crc32", crc_of(data), where);
     }
     for (const auto& [k, v] : ck.ints) h5_write_int_attr(file.get(), k, v, tmp);
@@ -71,16 +71,20 @@ Checkpoint read_checkpoint(const std::string& path) {
   H5_CHECK(H5Gget_info(file.get(), &info), path);
   for (hsize_t i = 0; i < info.nlinks; ++i) {
     char name[512];
-    H5_CHECK(H5Lget_name_by_idx(file.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
-                                sizeof(name), H5P_DEFAULT),
+    H5_CHECK(H5Lget_name_by_idx(file.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof(name),
+                                H5P_DEFAULT),
              path);
     const std::string where = path + ": " + name;
     H5Handle ds(H5_CHECK(H5Dopen2(file.get(), name, H5P_DEFAULT), where));
     H5Handle space(H5_CHECK(H5Dget_space(ds.get()), where));
     const hssize_t n = H5_CHECK(H5Sget_simple_extent_npoints(space.get()), where);
     std::vector<float> data(static_cast<size_t>(n));
-    if (n) H5_CHECK(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()),
-                    where);
+    if (n)
+      H5_CHECK(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()),
+               where);
+    if (!h5_has_attr(ds.get(), "crc32", where))
+      throw std::runtime_error(path + ": not a distvae checkpoint (dataset '" + name +
+                               "' has no checksum)");
     if (h5_read_int_attr(ds.get(), "crc32", where) != int64_t(crc_of(data)))
       throw std::runtime_error(where + ": checksum mismatch (the checkpoint is corrupt)");
     ck.arrays[name] = std::move(data);
@@ -90,9 +94,9 @@ Checkpoint read_checkpoint(const std::string& path) {
   H5_CHECK(H5Oget_info(file.get(), &oinfo), path);
   for (hsize_t i = 0; i < oinfo.num_attrs; ++i) {
     char name[512];
-    H5Handle attr(H5_CHECK(H5Aopen_by_idx(file.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i,
-                                          H5P_DEFAULT, H5P_DEFAULT),
-                           path));
+    H5Handle attr(H5_CHECK(
+        H5Aopen_by_idx(file.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT),
+        path));
     H5_CHECK(H5Aget_name(attr.get(), sizeof(name), name), path);
     H5Handle type(H5_CHECK(H5Aget_type(attr.get()), path));
     if (H5Tget_class(type.get()) == H5T_STRING)

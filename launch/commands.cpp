@@ -39,8 +39,8 @@ Args& args() {
 void print_convert_summary(const ConvertSummary& s) {
   for (const auto& sp : s.splits) {
     std::printf("%-10s %7lld images (%lldx%lldx%lld) in %zu file(s)\n", sp.split.c_str(),
-                (long long)sp.count, (long long)s.height, (long long)s.width,
-                (long long)s.channels, sp.files.size());
+                (long long)sp.count, (long long)s.height, (long long)s.width, (long long)s.channels,
+                sp.files.size());
     for (const auto& f : sp.files) std::printf("  %s\n", f.c_str());
   }
 }
@@ -94,7 +94,8 @@ void register_commands(CLI::App& app) {
   images->add_option("--split", a.conv_split, "Split name (default train)");
   images->add_option("--channels", a.channels, "1 or 3 (default 1)")->check(CLI::IsMember({1, 3}));
   images->add_option("--chunk", a.chunk, "Images per HDF5 chunk");
-  images->add_option("--compress", a.compress, "gzip or none")->check(CLI::IsMember({"gzip", "none"}));
+  images->add_option("--compress", a.compress, "gzip or none")
+      ->check(CLI::IsMember({"gzip", "none"}));
   images->add_option("--shard-images", a.shard_images, "Images per file (0: one file)");
   images->add_flag("--overwrite", a.overwrite, "Replace existing shards");
 
@@ -158,8 +159,10 @@ int run_selected_command(CLI::App& app) {
   }
   if (auto* conf = app.get_subcommand("config"); conf->parsed()) {
     const Config c = load_config(a.config, a.sets);
-    if (conf->got_subcommand("show")) std::fputs(dump_config(c).c_str(), stdout);
-    else std::printf("%s: OK\n", a.config.c_str());
+    if (conf->got_subcommand("show"))
+      std::fputs(dump_config(c).c_str(), stdout);
+    else
+      std::printf("%s: OK\n", a.config.c_str());
     return 0;
   }
   return 2;

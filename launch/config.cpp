@@ -18,8 +18,11 @@ namespace {
 
 template <class V>
 V read_as(const YAML::Node& n, const std::string& path, const char* what) {
-  if (!n.IsScalar()) throw ConfigError(path + ": expected " + what + ", got a " +
-                                       (n.IsSequence() ? "list" : n.IsMap() ? "map" : "null"));
+  if (!n.IsScalar())
+    throw ConfigError(path + ": expected " + what + ", got a " +
+                      (n.IsSequence() ? "list"
+                       : n.IsMap()    ? "map"
+                                      : "null"));
   try {
     return n.as<V>();
   } catch (const YAML::Exception&) {
@@ -145,130 +148,153 @@ std::vector<KeyInfo> build_keys() {
   constexpr double kBig = 1e12;
   std::vector<KeyInfo> k;
   // model
-  k.push_back(choice("model.family", [](Config& c) -> std::string& { return c.model.family; },
-                     {"vae"}, "Model family."));
-  k.push_back(number<int>("model.latent", [](Config& c) -> int& { return c.model.latent; }, 1,
-                          4096, "Latent dimensions; the encoder gets a linear head to (mu, logvar)."));
-  k.push_back(layers("model.encoder", [](Config& c) -> auto& { return c.model.encoder; },
-                     "Encoder trunk, from the image (flat when it starts with linear) to features."));
-  k.push_back(layers("model.decoder", [](Config& c) -> auto& { return c.model.decoder; },
-                     "Decoder from z to the likelihood's parameters: C*H*W values, or (C, H, W) "
-                     "(2C channels for a Gaussian with learned variance)."));
-  k.push_back(choice("model.likelihood",
-                     [](Config& c) -> std::string& { return c.model.likelihood; },
-                     {"bernoulli", "gaussian"}, "Decoder distribution p(x|z) per pixel."));
-  k.push_back(choice("model.gaussian_variance",
-                     [](Config& c) -> std::string& { return c.model.gaussian_variance; },
-                     {"fixed", "learned"},
-                     "Gaussian likelihood: variance fixed (model.gaussian_logvar) or a second "
-                     "decoder output per pixel."));
-  k.push_back(number<double>("model.gaussian_logvar",
-                             [](Config& c) -> double& { return c.model.gaussian_logvar; }, -20,
-                             20, "Fixed per-pixel log-variance of the Gaussian likelihood."));
-  k.push_back(number<double>("model.logvar_floor",
-                             [](Config& c) -> double& { return c.model.logvar_floor; }, -20, 20,
-                             "Floor on a learned Gaussian log-variance (no gradient below it)."));
+  k.push_back(choice(
+      "model.family", [](Config& c) -> std::string& { return c.model.family; }, {"vae"},
+      "Model family."));
+  k.push_back(number<int>(
+      "model.latent", [](Config& c) -> int& { return c.model.latent; }, 1, 4096,
+      "Latent dimensions; the encoder gets a linear head to (mu, logvar)."));
+  k.push_back(layers(
+      "model.encoder", [](Config & c) -> auto& { return c.model.encoder; },
+      "Encoder trunk, from the image (flat when it starts with linear) to features."));
+  k.push_back(layers(
+      "model.decoder", [](Config & c) -> auto& { return c.model.decoder; },
+      "Decoder from z to the likelihood's parameters: C*H*W values, or (C, H, W) "
+      "(2C channels for a Gaussian with learned variance)."));
+  k.push_back(choice(
+      "model.likelihood", [](Config& c) -> std::string& { return c.model.likelihood; },
+      {"bernoulli", "gaussian"}, "Decoder distribution p(x|z) per pixel."));
+  k.push_back(choice(
+      "model.gaussian_variance",
+      [](Config& c) -> std::string& { return c.model.gaussian_variance; }, {"fixed", "learned"},
+      "Gaussian likelihood: variance fixed (model.gaussian_logvar) or a second "
+      "decoder output per pixel."));
+  k.push_back(number<double>(
+      "model.gaussian_logvar", [](Config& c) -> double& { return c.model.gaussian_logvar; }, -20,
+      20, "Fixed per-pixel log-variance of the Gaussian likelihood."));
+  k.push_back(number<double>(
+      "model.logvar_floor", [](Config& c) -> double& { return c.model.logvar_floor; }, -20, 20,
+      "Floor on a learned Gaussian log-variance (no gradient below it)."));
   // objective
-  k.push_back(choice("objective.estimator",
-                     [](Config& c) -> std::string& { return c.objective.estimator; }, {"A", "B"},
-                     "SGVB estimator: B = MC reconstruction + analytic KL; A = MC of the whole "
-                     "ELBO, log p(z) + log p(x|z) - log q(z|x)."));
-  k.push_back(number<int>("objective.samples",
-                          [](Config& c) -> int& { return c.objective.samples; }, 1, 1024,
-                          "Monte Carlo samples L of z per image."));
-  k.push_back(number<double>("objective.beta",
-                             [](Config& c) -> double& { return c.objective.beta; }, 0, 1000,
-                             "Weight of the KL term after warm-up."));
-  k.push_back(number<double>("objective.warmup_epochs",
-                             [](Config& c) -> double& { return c.objective.warmup_epochs; }, 0,
-                             1e6, "KL warm-up: beta_t = beta * min(1, epochs_done / warmup)."));
-  k.push_back(number<double>("objective.free_bits",
-                             [](Config& c) -> double& { return c.objective.free_bits; }, 0, 100,
-                             "Free bits lambda (estimator B): each latent dimension's "
-                             "batch-averaged KL is floored at lambda nats."));
+  k.push_back(choice(
+      "objective.estimator", [](Config& c) -> std::string& { return c.objective.estimator; },
+      {"A", "B"},
+      "SGVB estimator: B = MC reconstruction + analytic KL; A = MC of the whole "
+      "ELBO, log p(z) + log p(x|z) - log q(z|x)."));
+  k.push_back(number<int>(
+      "objective.samples", [](Config& c) -> int& { return c.objective.samples; }, 1, 1024,
+      "Monte Carlo samples L of z per image."));
+  k.push_back(number<double>(
+      "objective.beta", [](Config& c) -> double& { return c.objective.beta; }, 0, 1000,
+      "Weight of the KL term after warm-up."));
+  k.push_back(number<double>(
+      "objective.warmup_epochs", [](Config& c) -> double& { return c.objective.warmup_epochs; }, 0,
+      1e6, "KL warm-up: beta_t = beta * min(1, epochs_done / warmup)."));
+  k.push_back(number<double>(
+      "objective.free_bits", [](Config& c) -> double& { return c.objective.free_bits; }, 0, 100,
+      "Free bits lambda (estimator B): each latent dimension's "
+      "batch-averaged KL is floored at lambda nats."));
   // data
-  k.push_back(text("data.train", [](Config& c) -> std::string& { return c.data.train; },
-                   "Training shards: an HDF5 file or a glob such as data/fmnist-train-*.h5."));
-  k.push_back(text("data.validation",
-                   [](Config& c) -> std::string& { return c.data.validation; },
-                   "Validation shards (optional): ELBO reported each epoch."));
-  k.push_back(text("data.test", [](Config& c) -> std::string& { return c.data.test; },
-                   "Test shards (optional): used by distvae eval when --data is not given."));
-  k.push_back(choice("data.binarize", [](Config& c) -> std::string& { return c.data.binarize; },
-                     {"dynamic", "none"},
-                     "dynamic: each pixel re-drawn as Bernoulli(intensity) at every use; none: "
-                     "intensities in [0, 1]."));
-  k.push_back(choice("data.preload", [](Config& c) -> std::string& { return c.data.preload; },
-                     {"auto", "on", "off"},
-                     "Hold the training set in memory (auto: when it is under 2 GiB)."));
-  k.push_back(number<int64_t>("data.max_images",
-                              [](Config& c) -> int64_t& { return c.data.max_images; }, 0, kBig,
-                              "Use only the first N training images (0: all)."));
+  k.push_back(text(
+      "data.train", [](Config& c) -> std::string& { return c.data.train; },
+      "Training shards: an HDF5 file or a glob such as data/fmnist-train-*.h5."));
+  k.push_back(text(
+      "data.validation", [](Config& c) -> std::string& { return c.data.validation; },
+      "Validation shards (optional): ELBO reported each epoch."));
+  k.push_back(text(
+      "data.test", [](Config& c) -> std::string& { return c.data.test; },
+      "Test shards (optional): used by distvae eval when --data is not given."));
+  k.push_back(choice(
+      "data.binarize", [](Config& c) -> std::string& { return c.data.binarize; },
+      {"dynamic", "none"},
+      "dynamic: each pixel re-drawn as Bernoulli(intensity) at every use; none: "
+      "intensities in [0, 1]."));
+  k.push_back(choice(
+      "data.preload", [](Config& c) -> std::string& { return c.data.preload; },
+      {"auto", "on", "off"}, "Hold the training set in memory (auto: when it is under 2 GiB)."));
+  k.push_back(number<int64_t>(
+      "data.max_images", [](Config& c) -> int64_t& { return c.data.max_images; }, 0, kBig,
+      "Use only the first N training images (0: all)."));
   // optimizer
-  k.push_back(choice("optim.kind", [](Config& c) -> std::string& { return c.optim.kind; },
-                     {"adam", "sgd"}, "Optimizer."));
-  k.push_back(number<double>("optim.lr", [](Config& c) -> double& { return c.optim.lr; }, 0, 10,
-                             "Learning rate (not scaled by world size)."));
-  k.push_back(number<double>("optim.beta1", [](Config& c) -> double& { return c.optim.beta1; },
-                             0, 0.999999, "Adam first-moment decay."));
-  k.push_back(number<double>("optim.beta2", [](Config& c) -> double& { return c.optim.beta2; },
-                             0, 0.999999999, "Adam second-moment decay."));
-  k.push_back(number<double>("optim.eps", [](Config& c) -> double& { return c.optim.eps; }, 0, 1,
-                             "Adam epsilon."));
-  k.push_back(number<double>("optim.weight_decay",
-                             [](Config& c) -> double& { return c.optim.weight_decay; }, 0, 1,
-                             "Adam: decoupled (AdamW); SGD: L2 added to the gradient."));
-  k.push_back(number<double>("optim.momentum",
-                             [](Config& c) -> double& { return c.optim.momentum; }, 0, 0.9999,
-                             "SGD momentum."));
-  k.push_back(choice("optim.schedule", [](Config& c) -> std::string& { return c.optim.schedule; },
-                     {"constant", "cosine"},
-                     "Learning-rate schedule over the run (cosine decays to optim.lr_min)."));
-  k.push_back(number<double>("optim.lr_min", [](Config& c) -> double& { return c.optim.lr_min; },
-                             0, 10, "Final learning rate of the cosine schedule."));
-  k.push_back(number<double>("optim.grad_clip",
-                             [](Config& c) -> double& { return c.optim.grad_clip; }, 0, 1e9,
-                             "Clip each network's gradient to this global L2 norm (0: off)."));
+  k.push_back(choice(
+      "optim.kind", [](Config& c) -> std::string& { return c.optim.kind; }, {"adam", "sgd"},
+      "Optimizer."));
+  k.push_back(number<double>(
+      "optim.lr", [](Config& c) -> double& { return c.optim.lr; }, 0, 10,
+      "Learning rate (not scaled by world size)."));
+  k.push_back(number<double>(
+      "optim.beta1", [](Config& c) -> double& { return c.optim.beta1; }, 0, 0.999999,
+      "Adam first-moment decay."));
+  k.push_back(number<double>(
+      "optim.beta2", [](Config& c) -> double& { return c.optim.beta2; }, 0, 0.999999999,
+      "Adam second-moment decay."));
+  k.push_back(number<double>(
+      "optim.eps", [](Config& c) -> double& { return c.optim.eps; }, 0, 1, "Adam epsilon."));
+  k.push_back(number<double>(
+      "optim.weight_decay", [](Config& c) -> double& { return c.optim.weight_decay; }, 0, 1,
+      "Adam: decoupled (AdamW); SGD: L2 added to the gradient."));
+  k.push_back(number<double>(
+      "optim.momentum", [](Config& c) -> double& { return c.optim.momentum; }, 0, 0.9999,
+      "SGD momentum."));
+  k.push_back(choice(
+      "optim.schedule", [](Config& c) -> std::string& { return c.optim.schedule; },
+      {"constant", "cosine"},
+      "Learning-rate schedule over the run (cosine decays to optim.lr_min)."));
+  k.push_back(number<double>(
+      "optim.lr_min", [](Config& c) -> double& { return c.optim.lr_min; }, 0, 10,
+      "Final learning rate of the cosine schedule."));
+  k.push_back(number<double>(
+      "optim.grad_clip", [](Config& c) -> double& { return c.optim.grad_clip; }, 0, 1e9,
+      "Clip each network's gradient to this global L2 norm (0: off)."));
   // train
-  k.push_back(number<int>("train.batch", [](Config& c) -> int& { return c.train.batch; }, 1,
-                          1 << 16, "Images per step per rank."));
-  k.push_back(number<int>("train.epochs", [](Config& c) -> int& { return c.train.epochs; }, 1,
-                          1 << 20, "Passes over the training set."));
-  k.push_back(number<int64_t>("train.seed", [](Config& c) -> int64_t& { return c.train.seed; },
-                              0, kBig, "Seed of every random draw; same seed, same run."));
-  k.push_back(choice("train.backend", [](Config& c) -> std::string& { return c.train.backend; },
-                     {"dnnl", "reference"}, "Compute backend."));
-  k.push_back(number<int>("train.threads", [](Config& c) -> int& { return c.train.threads; }, 0,
-                          1024, "Compute threads (0: OMP_NUM_THREADS or all cores)."));
-  k.push_back(number<int>("train.log_every", [](Config& c) -> int& { return c.train.log_every; },
-                          1, 1 << 30, "Steps between metrics records."));
-  k.push_back(number<int>("train.checkpoint_every",
-                          [](Config& c) -> int& { return c.train.checkpoint_every; }, 1, 1 << 20,
-                          "Epochs between checkpoints (one is always written at the end)."));
-  k.push_back(number<int>("train.keep_checkpoints",
-                          [](Config& c) -> int& { return c.train.keep_checkpoints; }, 1, 1000,
-                          "Checkpoints kept in the run directory."));
-  k.push_back(number<int>("train.sample_grid",
-                          [](Config& c) -> int& { return c.train.sample_grid; }, 1, 1024,
-                          "Images in samples.png and recon.png each epoch."));
-  k.push_back(number<int>("train.bucket_kb", [](Config& c) -> int& { return c.train.bucket_kb; },
-                          1, 1 << 20,
-                          "Gradient all-reduce bucket size in KiB (buckets cut in reverse layer "
-                          "order, reduced in the same order on every rank)."));
-  k.push_back(flag("train.overlap", [](Config& c) -> bool& { return c.train.overlap; },
-                   "Start each bucket's all-reduce as soon as backward has finished it (false: "
-                   "all after backward, to measure the overlap)."));
+  k.push_back(number<int>(
+      "train.batch", [](Config& c) -> int& { return c.train.batch; }, 1, 1 << 16,
+      "Images per step per rank."));
+  k.push_back(number<int>(
+      "train.epochs", [](Config& c) -> int& { return c.train.epochs; }, 1, 1 << 20,
+      "Passes over the training set."));
+  k.push_back(number<int64_t>(
+      "train.seed", [](Config& c) -> int64_t& { return c.train.seed; }, 0, kBig,
+      "Seed of every random draw; same seed, same run."));
+  k.push_back(choice(
+      "train.backend", [](Config& c) -> std::string& { return c.train.backend; },
+      {"dnnl", "reference"}, "Compute backend."));
+  k.push_back(number<int>(
+      "train.threads", [](Config& c) -> int& { return c.train.threads; }, 0, 1024,
+      "Compute threads (0: OMP_NUM_THREADS or all cores)."));
+  k.push_back(number<int>(
+      "train.log_every", [](Config& c) -> int& { return c.train.log_every; }, 1, 1 << 30,
+      "Steps between metrics records."));
+  k.push_back(number<int>(
+      "train.checkpoint_every", [](Config& c) -> int& { return c.train.checkpoint_every; }, 1,
+      1 << 20, "Epochs between checkpoints (one is always written at the end)."));
+  k.push_back(number<int>(
+      "train.keep_checkpoints", [](Config& c) -> int& { return c.train.keep_checkpoints; }, 1, 1000,
+      "Checkpoints kept in the run directory."));
+  k.push_back(number<int>(
+      "train.sample_grid", [](Config& c) -> int& { return c.train.sample_grid; }, 1, 1024,
+      "Images in samples.png and recon.png each epoch."));
+  k.push_back(number<int>(
+      "train.bucket_kb", [](Config& c) -> int& { return c.train.bucket_kb; }, 1, 1 << 20,
+      "Gradient all-reduce bucket size in KiB (buckets cut in reverse layer "
+      "order, reduced in the same order on every rank)."));
+  k.push_back(flag(
+      "train.overlap", [](Config& c) -> bool& { return c.train.overlap; },
+      "Start each bucket's all-reduce as soon as backward has finished it (false: "
+      "all after backward, to measure the overlap)."));
   // eval
-  k.push_back(number<int>("eval.iw_samples", [](Config& c) -> int& { return c.eval.iw_samples; },
-                          1, 100000, "K of the importance-weighted log-likelihood bound."));
-  k.push_back(number<int>("eval.iw_batch", [](Config& c) -> int& { return c.eval.iw_batch; }, 1,
-                          100000, "Importance samples evaluated per pass (bounds memory)."));
-  k.push_back(number<int64_t>("eval.max_images",
-                              [](Config& c) -> int64_t& { return c.eval.max_images; }, 0, kBig,
-                              "Evaluate only the first N images (0: all)."));
-  k.push_back(number<int64_t>("eval.binarize_seed",
-                              [](Config& c) -> int64_t& { return c.eval.binarize_seed; }, 0, kBig,
-                              "Seed of the one fixed binarization of evaluation images."));
+  k.push_back(number<int>(
+      "eval.iw_samples", [](Config& c) -> int& { return c.eval.iw_samples; }, 1, 100000,
+      "K of the importance-weighted log-likelihood bound."));
+  k.push_back(number<int>(
+      "eval.iw_batch", [](Config& c) -> int& { return c.eval.iw_batch; }, 1, 100000,
+      "Importance samples evaluated per pass (bounds memory)."));
+  k.push_back(number<int64_t>(
+      "eval.max_images", [](Config& c) -> int64_t& { return c.eval.max_images; }, 0, kBig,
+      "Evaluate only the first N images (0: all)."));
+  k.push_back(number<int64_t>(
+      "eval.binarize_seed", [](Config& c) -> int64_t& { return c.eval.binarize_seed; }, 0, kBig,
+      "Seed of the one fixed binarization of evaluation images."));
   return k;
 }
 
@@ -310,6 +336,18 @@ const KeyInfo* find_key(const std::string& path) {
   throw ConfigError(msg);
 }
 
+bool is_section(const std::string& path) {
+  for (const KeyInfo& k : config_keys())
+    if (k.path.rfind(path + ".", 0) == 0) return true;
+  return false;
+}
+
+std::string first_key_in(const std::string& section) {
+  for (const KeyInfo& k : config_keys())
+    if (k.path.rfind(section + ".", 0) == 0) return k.path.substr(section.size() + 1);
+  return "";
+}
+
 void apply_map(Config& c, const YAML::Node& node, const std::string& prefix,
                const std::string& where) {
   for (const auto& kv : node) {
@@ -320,11 +358,10 @@ void apply_map(Config& c, const YAML::Node& node, const std::string& prefix,
       } catch (const ConfigError& e) {
         throw ConfigError(where + ": " + e.what());
       }
-    } else if (kv.second.IsMap()) {
-      bool is_section = false;
-      for (const KeyInfo& k : config_keys())
-        if (k.path.rfind(path + ".", 0) == 0) is_section = true;
-      if (!is_section) unknown_key(where, path);
+    } else if (is_section(path)) {
+      if (!kv.second.IsMap())
+        throw ConfigError(where + ": '" + path + "' is a section: expected a map of keys such as " +
+                          first_key_in(path) + ": ...");
       apply_map(c, kv.second, path, where);
     } else {
       unknown_key(where, path);

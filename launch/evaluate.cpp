@@ -32,12 +32,21 @@ Config config_of(const Checkpoint& ck, const std::string& path) {
 int evaluate(const EvalOptions& o) {
   const Checkpoint ck = read_checkpoint(o.checkpoint);
   Config c = config_of(ck, o.checkpoint);
-  const std::string pattern = !o.data.empty()         ? o.data
-                              : o.split == "test"     ? c.data.test
+  const std::string pattern = !o.data.empty()           ? o.data
+                              : o.split == "test"       ? c.data.test
                               : o.split == "validation" ? c.data.validation
-                                                      : c.data.train;
+                                                        : c.data.train;
   const int64_t max_images = o.max_images >= 0 ? o.max_images : c.eval.max_images;
   const ImageSet set = load_image_set(pattern, max_images, "--data");
+  const ImageGeom trained{ck.ints.at("image.height"), ck.ints.at("image.width"),
+                          ck.ints.at("image.channels")};
+  if (set.geom.height != trained.height || set.geom.width != trained.width ||
+      set.geom.channels != trained.channels)
+    throw std::runtime_error(
+        pattern + ": images are " + std::to_string(set.geom.height) + "x" +
+        std::to_string(set.geom.width) + "x" + std::to_string(set.geom.channels) + " but " +
+        o.checkpoint + " was trained on " + std::to_string(trained.height) + "x" +
+        std::to_string(trained.width) + "x" + std::to_string(trained.channels));
   const int K = o.iw_samples > 0 ? o.iw_samples : c.eval.iw_samples;
   auto backend = make_backend(c.train.backend);
   const int batch = std::max(c.eval.iw_batch, 1);
@@ -53,7 +62,8 @@ int evaluate(const EvalOptions& o) {
   std::vector<float> x(size_t(batch) * D), mu(size_t(batch) * L);
   std::vector<int64_t> idx(static_cast<size_t>(batch));
   std::vector<uint64_t> key(static_cast<size_t>(batch));
-  std::vector<double> elbo(static_cast<size_t>(batch)), ll(static_cast<size_t>(batch)), kl(static_cast<size_t>(batch));
+  std::vector<double> elbo(static_cast<size_t>(batch)), ll(static_cast<size_t>(batch)),
+      kl(static_cast<size_t>(batch));
   double sum_elbo = 0, sum_ll = 0, sum_kl = 0, sum_iw = 0;
   std::vector<double> mu_sum(size_t(L), 0.0), mu_sq(size_t(L), 0.0);
   const auto t0 = std::chrono::steady_clock::now();
@@ -62,7 +72,8 @@ int evaluate(const EvalOptions& o) {
     for (int b = 0; b < B; ++b) idx[size_t(b)] = first + b, key[size_t(b)] = uint64_t(first + b);
     decode_batch(set.pixels.data(), set.geom, idx.data(), key.data(), B, bin_seed, x.data());
     vae.evaluate_elbo(x.data(), B, noise_seed, key.data(), elbo.data(), ll.data(), kl.data());
-    for (int b = 0; b < B; ++b) sum_elbo += elbo[size_t(b)], sum_ll += ll[size_t(b)], sum_kl += kl[size_t(b)];
+    for (int b = 0; b < B; ++b)
+      sum_elbo += elbo[size_t(b)], sum_ll += ll[size_t(b)], sum_kl += kl[size_t(b)];
     vae.encode(x.data(), B, mu.data(), nullptr);
     for (int b = 0; b < B; ++b)
       for (int d = 0; d < L; ++d) {
@@ -73,8 +84,8 @@ int evaluate(const EvalOptions& o) {
       sum_iw += vae.iw_log_likelihood(x.data() + size_t(b) * D, K, noise_seed, key[size_t(b)]);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("\r  %lld/%lld images  iw log-likelihood so far %.2f  (%.0f s)", (long long)(first + B),
-                (long long)N, sum_iw / double(first + B), secs);
+    std::printf("\r  %lld/%lld images  iw log-likelihood so far %.2f  (%.0f s)",
+                (long long)(first + B), (long long)N, sum_iw / double(first + B), secs);
     std::fflush(stdout);
   }
   std::printf("\n");
@@ -86,15 +97,15 @@ int evaluate(const EvalOptions& o) {
   const double bpd = 1.0 / (double(D) * std::log(2.0));
   const double e = sum_elbo / double(N), iw = sum_iw / double(N);
   std::printf("test elbo                   %.3f nats  (%.4f bits/dim)\n", e, -e * bpd);
-  std::printf("  log p(x|z)                %.3f   kl %.3f\n", sum_ll / double(N), sum_kl / double(N));
+  std::printf("  log p(x|z)                %.3f   kl %.3f\n", sum_ll / double(N),
+              sum_kl / double(N));
   std::printf("iw log-likelihood (K=%d)  %.3f nats  (%.4f bits/dim)\n", K, iw, -iw * bpd);
   std::printf("active units                %d of %d\n", active, L);
   if (!o.out_json.empty()) {
     std::ofstream f(o.out_json);
     f << "{\"images\": " << N << ", \"elbo\": " << e << ", \"iw_log_likelihood\": " << iw
       << ", \"iw_samples\": " << K << ", \"active_units\": " << active
-      << ", \"elbo_bits_per_dim\": " << -e * bpd << ", \"iw_bits_per_dim\": " << -iw * bpd
-      << "}\n";
+      << ", \"elbo_bits_per_dim\": " << -e * bpd << ", \"iw_bits_per_dim\": " << -iw * bpd << "}\n";
   }
   return 0;
 }
@@ -112,7 +123,8 @@ int sample(const std::string& checkpoint, int n, const std::string& out_png, int
   normal_fill(uint64_t(seed), stream_id(rng_purpose::prior_sample, 1), 0, z.size(), z.data());
   vae.decode_mean(z.data(), n, img.data());
   const int cols = int(std::ceil(std::sqrt(double(n))));
-  write_png(out_png, make_grid(img.data(), n, int(g.channels), int(g.height), int(g.width), cols, 2));
+  write_png(out_png,
+            make_grid(img.data(), n, int(g.channels), int(g.height), int(g.width), cols, 2));
   std::printf("wrote %d samples to %s\n", n, out_png.c_str());
   return 0;
 }

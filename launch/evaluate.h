@@ -8,11 +8,11 @@ namespace distvae {
 
 struct EvalOptions {
   std::string checkpoint;
-  std::string data;          // shards; empty: the config's data.<split>
+  std::string data;  // shards; empty: the config's data.<split>
   std::string split = "test";
-  int iw_samples = -1;       // -1: the config's eval.iw_samples
-  int64_t max_images = -1;   // -1: the config's eval.max_images
-  std::string out_json;      // also write the figures here when given
+  int iw_samples = -1;      // -1: the config's eval.iw_samples
+  int64_t max_images = -1;  // -1: the config's eval.max_images
+  std::string out_json;     // also write the figures here when given
 };
 
 int evaluate(const EvalOptions& o);

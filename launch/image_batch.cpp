@@ -15,8 +15,8 @@ void decode_batch(const uint8_t* images, const ImageGeom& g, const int64_t* inde
     const uint8_t* src = images + index[b] * P;
     float* dst = out + int64_t(b) * P;
     if (binarize_seed >= 0)
-      uniform_fill(uint64_t(binarize_seed), stream_id(rng_purpose::binarize, key[b]), 0,
-                   size_t(P), u.data());
+      uniform_fill(uint64_t(binarize_seed), stream_id(rng_purpose::binarize, key[b]), 0, size_t(P),
+                   u.data());
     for (int64_t p = 0; p < HW; ++p)
       for (int64_t c = 0; c < C; ++c) {
         const float v = float(src[p * C + c]) * (1.0f / 255.0f);

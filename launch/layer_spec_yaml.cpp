@@ -9,8 +9,8 @@ namespace distvae {
 
 namespace {
 
-const std::set<std::string> kLayerKeys = {"type",   "out",     "in",    "kernel", "stride",
-                                          "padding", "output_padding", "alpha", "shape", "bias"};
+const std::set<std::string> kLayerKeys = {
+    "type", "out", "in", "kernel", "stride", "padding", "output_padding", "alpha", "shape", "bias"};
 
 template <class V>
 V get(const YAML::Node& n, const char* key, const std::string& where, V fallback) {

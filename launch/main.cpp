@@ -12,8 +12,11 @@ int main(int argc, char** argv) {
   distvae::register_commands(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::Success& e) {  // --help and friends
     return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "distvae: error: %s (see distvae --help)\n", e.what());
+    return 2;
   }
   try {
     return distvae::run_selected_command(app);

@@ -107,6 +107,11 @@ void write_grids(Vae<float>& vae, const ImageSet& shown, const Config& c, const 
                                           int(g.height), int(g.width), cols, 2));
 }
 
+std::string geom_text(const ImageGeom& g) {
+  return std::to_string(g.height) + "x" + std::to_string(g.width) + "x" +
+         std::to_string(g.channels);
+}
+
 uint64_t fnv1a64(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
@@ -150,14 +155,19 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   ImageSet val_set;
   if (!c.data.validation.empty()) val_set = load_image_set(c.data.validation, 0, "data.validation");
   const ImageGeom& g = train_set.geom;
+  if (val_set.count > 0 && (val_set.geom.height != g.height || val_set.geom.width != g.width ||
+                            val_set.geom.channels != g.channels))
+    throw std::runtime_error("data.validation: images are " + geom_text(val_set.geom) +
+                             " but data.train's are " + geom_text(g));
   const int B = c.train.batch;
   const int64_t N = train_set.count;
   const int world = comm.size();
   const int64_t steps_per_epoch = N / (int64_t(B) * world);  // the remainder is dropped
   if (steps_per_epoch < 1)
-    throw std::runtime_error("data.train: " + std::to_string(N) + " images are fewer than one "
-                             "global batch (" + std::to_string(B) + " x " + std::to_string(world) +
-                             " ranks)");
+    throw std::runtime_error("data.train: " + std::to_string(N) +
+                             " images are fewer than one "
+                             "global batch (" +
+                             std::to_string(B) + " x " + std::to_string(world) + " ranks)");
 
   check_same_setup(comm, dump_config(c), train_set.files);
 
@@ -173,25 +183,31 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
                     vae.decoder().params().buckets(bucket_bytes), c.train.overlap);
   const OptimizerConfig oc = optimizer_config(c.optim);
   VaeOptimizers opt;
-  opt.encoder = std::make_unique<OptimizerStateOwner<float>>(*backend, oc, vae.encoder().params().size());
-  opt.decoder = std::make_unique<OptimizerStateOwner<float>>(*backend, oc, vae.decoder().params().size());
+  opt.encoder =
+      std::make_unique<OptimizerStateOwner<float>>(*backend, oc, vae.encoder().params().size());
+  opt.decoder =
+      std::make_unique<OptimizerStateOwner<float>>(*backend, oc, vae.decoder().params().size());
 
   if (root) prepare_run_dir(o.run_dir);
   comm.barrier();
   int start_epoch = 0;
   if (o.resume) {
     for (const std::string& p : list_checkpoints(o.run_dir)) {
+      Checkpoint ck;
       try {
-        Checkpoint ck = read_checkpoint(p);
-        load_vae(ck, p, vae, &opt);
-        start_epoch = int(ck.ints.at("epoch"));
-        say("resuming from %s (epoch %d)\n", p.c_str(), start_epoch);
-        break;
+        ck = read_checkpoint(p);  // a corrupt or truncated file: fall back to an older one
       } catch (const std::exception& e) {
         say("skipping checkpoint %s: %s\n", p.c_str(), e.what());
+        continue;
       }
+      // A checkpoint of another architecture is the user's mistake, not damage: stop.
+      load_vae(ck, p, vae, &opt);
+      start_epoch = int(ck.ints.at("epoch"));
+      say("resuming from %s (epoch %d)\n", p.c_str(), start_epoch);
+      break;
     }
-    if (start_epoch == 0) say("--resume: no usable checkpoint in %s; starting fresh\n", o.run_dir.c_str());
+    if (start_epoch == 0)
+      say("--resume: no usable checkpoint in %s; starting fresh\n", o.run_dir.c_str());
   }
   if (root) {
     std::ofstream(o.run_dir + "/config.yaml") << dump_config(c);
@@ -258,7 +274,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       for (auto [net, os] : {std::pair{&vae.encoder(), opt.encoder.get()},
                              std::pair{&vae.decoder(), opt.decoder.get()}}) {
         ParamStore<float>& ps = net->params();
-        if (c.optim.grad_clip > 0) clip_grad_norm(*backend, ps.grads(), ps.size(), c.optim.grad_clip);
+        if (c.optim.grad_clip > 0)
+          clip_grad_norm(*backend, ps.grads(), ps.size(), c.optim.grad_clip);
         optimizer_step(*backend, oc, os->state(), ps.values(), ps.grads(), ps.size(), lr);
       }
       acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl, acc[3] += double(st.images);
@@ -268,9 +285,14 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
         const double secs = seconds_since(t_log);
         const double n = acc[3];
         if (log)
-          log->write({{"step", double(step + 1)}, {"epoch", epochs_done + 1.0 / steps_per_epoch},
-                      {"elbo", acc[0] / n}, {"log_px_given_z", acc[1] / n}, {"kl", acc[2] / n},
-                      {"beta", args.beta}, {"lr", lr}, {"images_per_s", n / secs},
+          log->write({{"step", double(step + 1)},
+                      {"epoch", epochs_done + 1.0 / steps_per_epoch},
+                      {"elbo", acc[0] / n},
+                      {"log_px_given_z", acc[1] / n},
+                      {"kl", acc[2] / n},
+                      {"beta", args.beta},
+                      {"lr", lr},
+                      {"images_per_s", n / secs},
                       {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)}});
         say("epoch %d step %lld/%lld  elbo %.2f  log p(x|z) %.2f  kl %.2f  beta %.3f  %.0f img/s\n",
             epoch + 1, (long long)(s + 1), (long long)steps_per_epoch, acc[0] / n, acc[1] / n,

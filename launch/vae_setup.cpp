@@ -34,8 +34,8 @@ std::vector<float> to_vector(Backend<float>& be, const float* p, size_t n) {
   return v;
 }
 
-void put(Backend<float>& be, const Checkpoint& ck, const std::string& path,
-         const std::string& name, float* dst, size_t n) {
+void put(Backend<float>& be, const Checkpoint& ck, const std::string& path, const std::string& name,
+         float* dst, size_t n) {
   auto it = ck.arrays.find(name);
   if (it == ck.arrays.end()) throw std::runtime_error(path + ": missing array '" + name + "'");
   if (it->second.size() != n)
@@ -72,8 +72,7 @@ void load_vae(const Checkpoint& ck, const std::string& path, Vae<float>& vae, Va
     const std::string mine = param_layout(ps);
     if (it->second != mine)
       throw std::runtime_error(path + ": written by another architecture: its " + net->name() +
-                               " has parameters\n" + it->second + "but this config's has\n" +
-                               mine);
+                               " has parameters\n" + it->second + "but this config's has\n" + mine);
     put(be, ck, path, net->name() + ".values", ps.values(), ps.size());
     if (!opt) continue;
     auto& st = (net == &vae.encoder() ? opt->encoder : opt->decoder)->state();

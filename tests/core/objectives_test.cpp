@@ -556,7 +556,7 @@ INSTANTIATE_TEST_SUITE_P(Objectives, VaeGradient,
                          [](const ::testing::TestParamInfo<ModelCase>& i) { return i.param.name; });
 
 // Free bits across ranks: the per-dimension KL goes through allreduce_sum and is averaged over
-// global_batch. A fake two-rank reduction (this rank's sums doubled, global batch 2B) must give
+// global_batch. A fake R-rank reduction (this rank's sums times R, global batch R B) must give
 // the same mask and gradients as one rank with batch B; a reduction that makes every dimension's
 // average exceed lambda must unmask them all.
 TEST(VaeFreeBits, UsesTheAllReducedGlobalAverage) {
@@ -596,10 +596,16 @@ TEST(VaeFreeBits, UsesTheAllReducedGlobalAverage) {
   ASSERT_GT(std::abs(avg[0] - avg[1]), 0.02);
 
   const std::vector<double> one = grads(lambda, B, nullptr);
-  const std::vector<double> two = grads(lambda, 2 * B, [](double* v, size_t n) {
-    for (size_t i = 0; i < n; ++i) v[i] *= 2;
+  // R ranks holding the same images: sums R times this rank's, global batch R B, same averages.
+  // R is large enough that dividing the reduced sums by the local batch instead would lift the
+  // smaller dimension's average above lambda and so change the mask.
+  const double lo = std::min(avg[0], avg[1]), hi = std::max(avg[0], avg[1]);
+  ASSERT_GT(lo, 0.0);
+  const int ranks = int(std::ceil(hi / lo)) + 1;
+  const std::vector<double> many = grads(lambda, int64_t(ranks) * B, [ranks](double* v, size_t n) {
+    for (size_t i = 0; i < n; ++i) v[i] *= ranks;
   });
-  EXPECT_LT(rel_err(two, one), 1e-12);
+  EXPECT_LT(rel_err(many, one), 1e-12);
   const std::vector<double> none = grads(0.0, B, nullptr);  // no free bits: nothing masked
   const std::vector<double> big = grads(lambda, B, [](double* v, size_t n) {
     for (size_t i = 0; i < n; ++i) v[i] += 1e3;  // other ranks' KL pushes every average up
