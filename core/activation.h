@@ -14,13 +14,20 @@ struct ActSpec {
 
 inline const char* act_name(Act a) {
   switch (a) {
-    case Act::none: return "none";
-    case Act::relu: return "relu";
-    case Act::leaky_relu: return "leaky_relu";
-    case Act::elu: return "elu";
-    case Act::softplus: return "softplus";
-    case Act::tanh: return "tanh";
-    case Act::sigmoid: return "sigmoid";
+    case Act::none:
+      return "none";
+    case Act::relu:
+      return "relu";
+    case Act::leaky_relu:
+      return "leaky_relu";
+    case Act::elu:
+      return "elu";
+    case Act::softplus:
+      return "softplus";
+    case Act::tanh:
+      return "tanh";
+    case Act::sigmoid:
+      return "sigmoid";
   }
   return "?";
 }

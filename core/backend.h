@@ -13,8 +13,8 @@ namespace distvae {
 
 // Geometry of a 2-D convolution or transposed convolution (square kernels, equal stride/padding
 // in both directions). conv2d: x (B, Cin, H, W) -> y (B, Cout, Ho, Wo).
-// deconv2d: x (B, Cin, H, W) -> y (B, Cout, Ho, Wo) with Ho = (H - 1) * stride - 2 * pad + K + out_pad.
-// Weights are (Cout, Cin, K, K) for both.
+// deconv2d: x (B, Cin, H, W) -> y (B, Cout, Ho, Wo) with Ho = (H - 1) * stride - 2 * pad + K +
+// out_pad. Weights are (Cout, Cin, K, K) for both.
 struct ConvGeom {
   int B = 0, Cin = 0, H = 0, W = 0;
   int Cout = 0, Ho = 0, Wo = 0;
@@ -96,8 +96,7 @@ class Backend {
   // v = fixed_logvar when logvar is null. dmean, dlogvar = scale * d ll / d (.) [overwritten;
   // may be null; dlogvar is zero where the floor is active].
   virtual void gaussian_log_lik(const T* mean, const T* logvar, T fixed_logvar, T logvar_floor,
-                                const T* x, T* ll, T* dmean, T* dlogvar, T scale, int B,
-                                int D) = 0;
+                                const T* x, T* ll, T* dmean, T* dlogvar, T scale, int B, int D) = 0;
   // Analytic KL(N(mu, e^lv) || N(0, I)): kl[b] = sum_d (mu^2 + e^lv - lv - 1) / 2;
   // kl_dim[d] = sum_b of the same term (may be null).
   virtual void kl_std_normal(const T* mu, const T* logvar, T* kl, T* kl_dim, int B, int D) = 0;

@@ -19,14 +19,21 @@ constexpr double kLog2Pi = 1.8378770664093454835606594728112;
 template <class T>
 T apply_act(T x, ActSpec a) {
   switch (a.kind) {
-    case Act::none: return x;
-    case Act::relu: return x > T(0) ? x : T(0);
-    case Act::leaky_relu: return x > T(0) ? x : T(a.alpha) * x;
-    case Act::elu: return x > T(0) ? x : T(a.alpha) * std::expm1(x);
+    case Act::none:
+      return x;
+    case Act::relu:
+      return x > T(0) ? x : T(0);
+    case Act::leaky_relu:
+      return x > T(0) ? x : T(a.alpha) * x;
+    case Act::elu:
+      return x > T(0) ? x : T(a.alpha) * std::expm1(x);
     // softplus(x) = log(1 + e^x), stable for large |x|
-    case Act::softplus: return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
-    case Act::tanh: return std::tanh(x);
-    case Act::sigmoid: return T(1) / (T(1) + std::exp(-x));
+    case Act::softplus:
+      return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
+    case Act::tanh:
+      return std::tanh(x);
+    case Act::sigmoid:
+      return T(1) / (T(1) + std::exp(-x));
   }
   return x;
 }
@@ -35,13 +42,20 @@ T apply_act(T x, ActSpec a) {
 template <class T>
 T act_grad_from_output(T y, ActSpec a) {
   switch (a.kind) {
-    case Act::none: return T(1);
-    case Act::relu: return y > T(0) ? T(1) : T(0);
-    case Act::leaky_relu: return y > T(0) ? T(1) : T(a.alpha);  // alpha > 0 keeps sign(y) = sign(x)
-    case Act::elu: return y > T(0) ? T(1) : y + T(a.alpha);      // alpha e^x = y + alpha
-    case Act::softplus: return -std::expm1(-y);                  // sigmoid(x) = 1 - e^-y
-    case Act::tanh: return T(1) - y * y;
-    case Act::sigmoid: return y * (T(1) - y);
+    case Act::none:
+      return T(1);
+    case Act::relu:
+      return y > T(0) ? T(1) : T(0);
+    case Act::leaky_relu:
+      return y > T(0) ? T(1) : T(a.alpha);  // alpha > 0 keeps sign(y) = sign(x)
+    case Act::elu:
+      return y > T(0) ? T(1) : y + T(a.alpha);  // alpha e^x = y + alpha
+    case Act::softplus:
+      return -std::expm1(-y);  // sigmoid(x) = 1 - e^-y
+    case Act::tanh:
+      return T(1) - y * y;
+    case Act::sigmoid:
+      return y * (T(1) - y);
   }
   return T(1);
 }
@@ -105,7 +119,8 @@ void ReferenceBackend<T>::linear_backward_data(const T* dy, const T* w, T* dx, i
   for (int i = 0; i < B; ++i)
     for (int k = 0; k < In; ++k) {
       double s = 0;
-      for (int o = 0; o < Out; ++o) s += double(dy[size_t(i) * Out + o]) * double(w[size_t(o) * In + k]);
+      for (int o = 0; o < Out; ++o)
+        s += double(dy[size_t(i) * Out + o]) * double(w[size_t(o) * In + k]);
       dx[size_t(i) * In + k] = T(s);
     }
 }
@@ -117,7 +132,8 @@ void ReferenceBackend<T>::linear_backward_weights(const T* x, const T* dy, T* dw
   for (int o = 0; o < Out; ++o) {
     for (int k = 0; k < In; ++k) {
       double s = 0;
-      for (int i = 0; i < B; ++i) s += double(dy[size_t(i) * Out + o]) * double(x[size_t(i) * In + k]);
+      for (int i = 0; i < B; ++i)
+        s += double(dy[size_t(i) * Out + o]) * double(x[size_t(i) * In + k]);
       dw[size_t(o) * In + k] += T(s);
     }
     if (db) {
@@ -209,7 +225,8 @@ void ReferenceBackend<T>::conv2d_backward_weights(const T* x, const T* dy, T* dw
     if (db) {
       double s = 0;
       for (int n = 0; n < g.B; ++n)
-        for (int i = 0; i < g.Ho * g.Wo; ++i) s += double(dy[(size_t(n) * g.Cout + co) * g.Ho * g.Wo + i]);
+        for (int i = 0; i < g.Ho * g.Wo; ++i)
+          s += double(dy[(size_t(n) * g.Cout + co) * g.Ho * g.Wo + i]);
       db[co] += T(s);
     }
   }
@@ -233,7 +250,8 @@ void ReferenceBackend<T>::deconv2d_forward(const T* x, const T* w, const T* b, T
               for (int kw = 0; kw < g.K; ++kw) {
                 int ow = iw * g.stride - g.pad + kw;
                 if (ow < 0 || ow >= g.Wo) continue;
-                acc[size_t(oh) * g.Wo + ow] += xv * double(w[((size_t(co) * g.Cin + ci) * g.K + kh) * g.K + kw]);
+                acc[size_t(oh) * g.Wo + ow] +=
+                    xv * double(w[((size_t(co) * g.Cin + ci) * g.K + kh) * g.K + kw]);
               }
             }
           }
@@ -291,7 +309,8 @@ void ReferenceBackend<T>::deconv2d_backward_weights(const T* x, const T* dy, T* 
     if (db) {
       double s = 0;
       for (int n = 0; n < g.B; ++n)
-        for (int i = 0; i < g.Ho * g.Wo; ++i) s += double(dy[(size_t(n) * g.Cout + co) * g.Ho * g.Wo + i]);
+        for (int i = 0; i < g.Ho * g.Wo; ++i)
+          s += double(dy[(size_t(n) * g.Cout + co) * g.Ho * g.Wo + i]);
       db[co] += T(s);
     }
   }
@@ -367,8 +386,8 @@ void ReferenceBackend<T>::reparameterize_backward(const T* dz, const T* logvar, 
 }
 
 template <class T>
-void ReferenceBackend<T>::bernoulli_log_lik(const T* logits, const T* x, T* ll, T* dlogits,
-                                            T scale, int B, int D) {
+void ReferenceBackend<T>::bernoulli_log_lik(const T* logits, const T* x, T* ll, T* dlogits, T scale,
+                                            int B, int D) {
   for (int b = 0; b < B; ++b) {
     double s = 0;
     for (int d = 0; d < D; ++d) {
@@ -382,8 +401,8 @@ void ReferenceBackend<T>::bernoulli_log_lik(const T* logits, const T* x, T* ll, 
 
 template <class T>
 void ReferenceBackend<T>::gaussian_log_lik(const T* mean, const T* logvar, T fixed_logvar,
-                                           T logvar_floor, const T* x, T* ll, T* dmean,
-                                           T* dlogvar, T scale, int B, int D) {
+                                           T logvar_floor, const T* x, T* ll, T* dmean, T* dlogvar,
+                                           T scale, int B, int D) {
   for (int b = 0; b < B; ++b) {
     double s = 0;
     for (int d = 0; d < D; ++d) {
@@ -417,9 +436,8 @@ void ReferenceBackend<T>::kl_std_normal(const T* mu, const T* logvar, T* kl, T* 
 }
 
 template <class T>
-void ReferenceBackend<T>::kl_std_normal_backward(const T* mu, const T* logvar,
-                                                 const T* dim_weight, T scale, T* dmu, T* dlogvar,
-                                                 int B, int D) {
+void ReferenceBackend<T>::kl_std_normal_backward(const T* mu, const T* logvar, const T* dim_weight,
+                                                 T scale, T* dmu, T* dlogvar, int B, int D) {
   for (int b = 0; b < B; ++b)
     for (int d = 0; d < D; ++d) {
       size_t i = size_t(b) * D + d;
@@ -443,8 +461,8 @@ void ReferenceBackend<T>::std_normal_log_density(const T* z, T* lp, T* dz, T sca
 }
 
 template <class T>
-void ReferenceBackend<T>::normal_log_density(const T* z, const T* mu, const T* logvar, T* lq,
-                                             int B, int D) {
+void ReferenceBackend<T>::normal_log_density(const T* z, const T* mu, const T* logvar, T* lq, int B,
+                                             int D) {
   for (int b = 0; b < B; ++b) {
     double s = 0;
     for (int d = 0; d < D; ++d) {
@@ -460,11 +478,13 @@ void ReferenceBackend<T>::normal_log_density(const T* z, const T* mu, const T* l
 
 template <class T>
 void ReferenceBackend<T>::adam_update(T* p, const T* g, T* m, T* v, size_t n, const AdamArgs& a) {
-  // m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+  // m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) +
+  // eps)
   const double c1 = 1.0 - std::pow(a.beta1, double(a.step));
   const double c2 = 1.0 - std::pow(a.beta2, double(a.step));
   const T b1 = T(a.beta1), b2 = T(a.beta2);
-  const T step = T(a.lr / c1), inv_c2 = T(1.0 / c2), eps = T(a.eps), decay = T(a.lr * a.weight_decay);
+  const T step = T(a.lr / c1), inv_c2 = T(1.0 / c2), eps = T(a.eps),
+          decay = T(a.lr * a.weight_decay);
   for (size_t i = 0; i < n; ++i) {
     m[i] = b1 * m[i] + (T(1) - b1) * g[i];
     v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];

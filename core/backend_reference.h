@@ -31,8 +31,7 @@ class ReferenceBackend : public Backend<T> {
   void deconv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeom& g,
                         ActSpec act) override;
   void deconv2d_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) override;
-  void deconv2d_backward_weights(const T* x, const T* dy, T* dw, T* db,
-                                 const ConvGeom& g) override;
+  void deconv2d_backward_weights(const T* x, const T* dy, T* dw, T* db, const ConvGeom& g) override;
 
   void act_forward(const T* x, T* y, size_t n, ActSpec act) override;
   void act_backward(const T* y, const T* dy, T* dx, size_t n, ActSpec act) override;

@@ -11,8 +11,7 @@ ConvGeom with_batch(ConvGeom g, int B) {
 }  // namespace
 
 template <class T>
-const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y,
-                       int B) {
+const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B) {
   const T* b = l.has_bias ? ps.value(l.bias) : nullptr;
   switch (l.kind) {
     case LayerKind::linear:
@@ -29,7 +28,8 @@ const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const 
     case LayerKind::activation:
       be.act_forward(x, y, size_t(B) * size_t(l.in.numel()), l.act);
       return y;
-    case LayerKind::view: return x;
+    case LayerKind::view:
+      return x;
   }
   return y;
 }
@@ -61,13 +61,13 @@ T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x,
   return dx_buf;
 }
 
-template const float* layer_forward(Backend<float>&, ParamStore<float>&, const Layer&,
-                                    const float*, float*, int);
+template const float* layer_forward(Backend<float>&, ParamStore<float>&, const Layer&, const float*,
+                                    float*, int);
 template const double* layer_forward(Backend<double>&, ParamStore<double>&, const Layer&,
                                      const double*, double*, int);
 template float* layer_backward(Backend<float>&, ParamStore<float>&, const Layer&, const float*,
                                const float*, float*, float*, int, bool);
-template double* layer_backward(Backend<double>&, ParamStore<double>&, const Layer&,
-                                const double*, const double*, double*, double*, int, bool);
+template double* layer_backward(Backend<double>&, ParamStore<double>&, const Layer&, const double*,
+                                const double*, double*, double*, int, bool);
 
 }  // namespace distvae

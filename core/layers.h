@@ -15,11 +15,11 @@ namespace distvae {
 
 // What a user writes for one layer (parsed from YAML by launch/). Zero means "not given".
 struct LayerSpec {
-  std::string type;          // linear, conv2d, deconv2d, flatten, reshape, or an activation name
-  int64_t out = 0;           // linear: features; conv2d/deconv2d: channels
-  int64_t in = 0;            // optional check against the inferred input size
+  std::string type;  // linear, conv2d, deconv2d, flatten, reshape, or an activation name
+  int64_t out = 0;   // linear: features; conv2d/deconv2d: channels
+  int64_t in = 0;    // optional check against the inferred input size
   int kernel = 0, stride = 1, padding = 0, output_padding = 0;
-  float alpha = -1.0f;       // leaky_relu slope (default 0.01) / elu alpha (default 1)
+  float alpha = -1.0f;         // leaky_relu slope (default 0.01) / elu alpha (default 1)
   std::vector<int64_t> shape;  // reshape target, per sample
   bool bias = true;
 };
@@ -28,12 +28,12 @@ enum class LayerKind { linear, conv2d, deconv2d, activation, view };
 
 struct Layer {
   LayerKind kind = LayerKind::view;
-  std::string name;   // "<network>.<index>" for messages and parameter names
-  Shape in, out;      // per sample
-  ActSpec act;        // fused into linear/conv/deconv, or the activation itself
+  std::string name;             // "<network>.<index>" for messages and parameter names
+  Shape in, out;                // per sample
+  ActSpec act;                  // fused into linear/conv/deconv, or the activation itself
   size_t weight = 0, bias = 0;  // ParamStore slice indices
   bool has_bias = false;
-  ConvGeom geom;      // conv/deconv, B filled per call
+  ConvGeom geom;  // conv/deconv, B filled per call
 };
 
 // y (B, out) = layer(x (B, in)). view layers return x itself (no copy); others write y.

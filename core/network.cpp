@@ -42,26 +42,30 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
     Act act;
     if (s.type == "linear") {
       if (cur.rank != 1)
-        fail(net, i, s, "input has shape " + cur.str() +
-                            " but linear needs a flat input; add a flatten layer before it");
+        fail(net, i, s,
+             "input has shape " + cur.str() +
+                 " but linear needs a flat input; add a flatten layer before it");
       if (s.out <= 0) fail(net, i, s, "missing or non-positive 'out' (number of output features)");
       if (s.in > 0 && s.in != cur[0])
-        fail(net, i, s, "declares in: " + std::to_string(s.in) + " but its input has " +
-                            std::to_string(cur[0]) + " features");
+        fail(net, i, s,
+             "declares in: " + std::to_string(s.in) + " but its input has " +
+                 std::to_string(cur[0]) + " features");
       l.kind = LayerKind::linear;
       l.out = Shape{s.out};
     } else if (s.type == "conv2d" || s.type == "deconv2d") {
       const bool de = s.type == "deconv2d";
       if (cur.rank != 3)
-        fail(net, i, s, "input has shape " + cur.str() + " but " + s.type +
-                            " needs (channels, height, width); add a reshape layer before it");
+        fail(net, i, s,
+             "input has shape " + cur.str() + " but " + s.type +
+                 " needs (channels, height, width); add a reshape layer before it");
       if (s.out <= 0) fail(net, i, s, "missing or non-positive 'out' (number of output channels)");
       if (s.kernel <= 0) fail(net, i, s, "missing or non-positive 'kernel'");
       if (s.stride <= 0) fail(net, i, s, "'stride' must be >= 1");
       if (s.padding < 0) fail(net, i, s, "'padding' must be >= 0");
       if (s.in > 0 && s.in != cur[0])
-        fail(net, i, s, "declares in: " + std::to_string(s.in) + " channels but its input has " +
-                            std::to_string(cur[0]));
+        fail(net, i, s,
+             "declares in: " + std::to_string(s.in) + " channels but its input has " +
+                 std::to_string(cur[0]));
       ConvGeom g;
       g.Cin = int(cur[0]), g.H = int(cur[1]), g.W = int(cur[2]);
       g.Cout = int(s.out), g.K = s.kernel, g.stride = s.stride, g.pad = s.padding;
@@ -73,9 +77,9 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
       } else {
         if (s.output_padding != 0) fail(net, i, s, "'output_padding' applies to deconv2d only");
         if (g.H + 2 * g.pad < g.K || g.W + 2 * g.pad < g.K)
-          fail(net, i, s, "kernel " + std::to_string(g.K) + " is larger than the padded input " +
-                              std::to_string(g.H + 2 * g.pad) + "x" +
-                              std::to_string(g.W + 2 * g.pad));
+          fail(net, i, s,
+               "kernel " + std::to_string(g.K) + " is larger than the padded input " +
+                   std::to_string(g.H + 2 * g.pad) + "x" + std::to_string(g.W + 2 * g.pad));
         g.Ho = (g.H + 2 * g.pad - g.K) / g.stride + 1;
         g.Wo = (g.W + 2 * g.pad - g.K) / g.stride + 1;
       }
@@ -102,9 +106,9 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
         to.dims[size_t(to.rank++)] = d;
       }
       if (to.numel() != cur.numel())
-        fail(net, i, s, "reshape to " + to.str() + " holds " + std::to_string(to.numel()) +
-                            " values but its input " + cur.str() + " has " +
-                            std::to_string(cur.numel()));
+        fail(net, i, s,
+             "reshape to " + to.str() + " holds " + std::to_string(to.numel()) +
+                 " values but its input " + cur.str() + " has " + std::to_string(cur.numel()));
       l.out = to;
     } else {
       fail(net, i, s,
@@ -193,11 +197,14 @@ void Network<T>::init(uint64_t seed) {
     double std;
     switch (l.act.kind) {
       case Act::relu:
-      case Act::elu: std = std::sqrt(2.0 / fan_in); break;  // Kaiming (He) normal
+      case Act::elu:
+        std = std::sqrt(2.0 / fan_in);
+        break;  // Kaiming (He) normal
       case Act::leaky_relu:
         std = std::sqrt(2.0 / ((1.0 + double(l.act.alpha) * l.act.alpha) * fan_in));
         break;
-      default: std = std::sqrt(2.0 / (fan_in + fan_out));  // Xavier (Glorot) normal
+      default:
+        std = std::sqrt(2.0 / (fan_in + fan_out));  // Xavier (Glorot) normal
     }
     host.resize(w.size);
     normal_fill(seed, stream_id(rng_purpose::param_init, (name_hash32(name_) << 16) | i), 0, w.size,
@@ -231,8 +238,7 @@ const T* Network<T>::backward(T* dout, int B, bool param_grads, bool need_dx,
     const T* x = i == 0 ? x_ : outputs_[i - 1];
     T* dx_buf = (i == 0 && !need_dx) ? nullptr : (dy == grad_a_ ? grad_b_ : grad_a_);
     dy = layer_backward(be_, params_, l, x, outputs_[i], dy, dx_buf, B, param_grads);
-    if (param_grads && on_ready && has_params(l.kind))
-      on_ready(params_.slices()[l.weight].offset);
+    if (param_grads && on_ready && has_params(l.kind)) on_ready(params_.slices()[l.weight].offset);
   }
   return need_dx ? dy : nullptr;
 }

@@ -70,8 +70,8 @@ class Network {
   ParamStore<T> params_;
   std::vector<const T*> outputs_;  // per layer: its output (arena buffer, or its input for views)
   std::vector<T*> out_buf_;        // per layer: its arena buffer (null for views)
-  std::vector<T*> arena_;     // owned buffers
-  T* grad_a_ = nullptr;       // ping-pong buffers for dL/dx in backward
+  std::vector<T*> arena_;          // owned buffers
+  T* grad_a_ = nullptr;            // ping-pong buffers for dL/dx in backward
   T* grad_b_ = nullptr;
   const T* x_ = nullptr;
 };

@@ -15,8 +15,8 @@ void check(int rc, const char* call, const char* file, int line) {
   char msg[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(rc, msg, &len);
-  throw std::runtime_error(std::string(call) + " failed: " + std::string(msg, size_t(len)) +
-                           " (" + file + ":" + std::to_string(line) + ")");
+  throw std::runtime_error(std::string(call) + " failed: " + std::string(msg, size_t(len)) + " (" +
+                           file + ":" + std::to_string(line) + ")");
 }
 #define MPI_CHECK(call) check((call), #call, __FILE__, __LINE__)
 
@@ -41,7 +41,8 @@ class MpiRequest final : public Request {
  public:
   MpiRequest(float* data, size_t n, ReduceOp op, int size)
       : data_(data), n_(n), op_(op), size_(size) {
-    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req_));
+    MPI_CHECK(
+        MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req_));
   }
   ~MpiRequest() override {
     if (!done_) MPI_Wait(&req_, MPI_STATUS_IGNORE);

@@ -67,8 +67,9 @@ Vae<T>::Vae(Backend<T>& be, const VaeSpec& spec, int max_batch)
 
 template <class T>
 Vae<T>::~Vae() {
-  for (T* p : {mu_, logvar_, eps_, z_, dmu_, dlogvar_, dz_, const_half_, dh_, dout_, mean_,
-               dec_logvar_, dmean_, ddec_logvar_, xrep_, ll_, kl_, lp_, lq_, dim_weight_, kl_dim_})
+  for (T* p : {mu_,         logvar_, eps_,  z_,    dmu_,        dlogvar_,    dz_,
+               const_half_, dh_,     dout_, mean_, dec_logvar_, dmean_,      ddec_logvar_,
+               xrep_,       ll_,     kl_,   lp_,   lq_,         dim_weight_, kl_dim_})
     be_.release(p);
 }
 
@@ -104,8 +105,8 @@ void Vae<T>::likelihood(const T* x, int B, bool with_grad, T scale) {
   } else {
     be_.split_rows(out, mean_, dec_logvar_, B, D_);  // out: (B, 2D) = [mean | logvar]
     be_.gaussian_log_lik(mean_, dec_logvar_, T(0), T(spec_.logvar_floor), x, ll_,
-                         with_grad ? dmean_ : nullptr, with_grad ? ddec_logvar_ : nullptr, scale,
-                         B, D_);
+                         with_grad ? dmean_ : nullptr, with_grad ? ddec_logvar_ : nullptr, scale, B,
+                         D_);
     if (with_grad) be_.join_rows(dmean_, ddec_logvar_, dout_, B, D_);
   }
 }
@@ -175,7 +176,8 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
         std::copy(kd.begin(), kd.end(), sum.begin());
         if (g->allreduce_sum) g->allreduce_sum(sum.data(), sum.size());
         const double n = double(g->global_batch > 0 ? g->global_batch : B);
-        for (int d = 0; d < Lat; ++d) kd[size_t(d)] = sum[size_t(d)] / n > g->free_bits ? T(1) : T(0);
+        for (int d = 0; d < Lat; ++d)
+          kd[size_t(d)] = sum[size_t(d)] / n > g->free_bits ? T(1) : T(0);
         be_.to_device(kd.data(), dim_weight_, size_t(Lat));
         weight = dim_weight_;
       }
@@ -204,8 +206,8 @@ VaeStats Vae<T>::train_step(const T* x, int B, const VaeStepArgs& a) {
 }
 
 template <class T>
-VaeStats Vae<T>::evaluate_elbo(const T* x, int B, uint64_t seed, const uint64_t* keys,
-                               double* elbo, double* ll, double* kl) {
+VaeStats Vae<T>::evaluate_elbo(const T* x, int B, uint64_t seed, const uint64_t* keys, double* elbo,
+                               double* ll, double* kl) {
   return run(x, B, seed, keys, 1.0, nullptr, elbo, ll, kl);
 }
 
@@ -229,8 +231,8 @@ double Vae<T>::iw_log_likelihood(const T* x, int K, uint64_t seed, uint64_t key)
   std::vector<T> ll(static_cast<size_t>(C)), lp(ll), lq(ll);
   for (int k0 = 0; k0 < K; k0 += C) {
     const int c = std::min(C, K - k0);
-    normal_fill(seed, stream_id(rng_purpose::evaluation, key), uint64_t(k0) * Lat,
-                size_t(c) * Lat, host_eps_.data());
+    normal_fill(seed, stream_id(rng_purpose::evaluation, key), uint64_t(k0) * Lat, size_t(c) * Lat,
+                host_eps_.data());
     be_.to_device(host_eps_.data(), eps_, size_t(c) * Lat);
     be_.reparameterize(mu_, logvar_, eps_, z_, size_t(c) * Lat);
     likelihood(xrep_, c, false, T(0));

@@ -33,7 +33,7 @@ struct VaeStepArgs {
   uint64_t seed = 0;
   const uint64_t* noise_keys = nullptr;  // per image: keys its reparameterization noise stream
   double beta = 1.0;
-  double free_bits = 0.0;  // lambda, estimator B
+  double free_bits = 0.0;    // lambda, estimator B
   int64_t global_batch = 0;  // images in the step over all ranks (free-bit averages)
   // Sums a host vector over all ranks in place (free bits); identity on one rank.
   std::function<void(double*, size_t)> allreduce_sum;
@@ -65,8 +65,8 @@ class Vae {
   // d loss / d params for loss = (1/B) sum_i -(mean_l log p(x_i|z_il) - beta KL_i).
   VaeStats train_step(const T* x, int B, const VaeStepArgs& a);
   // Forward only: per-image ELBO, log p(x|z), KL (estimator as configured) into host arrays.
-  VaeStats evaluate_elbo(const T* x, int B, uint64_t seed, const uint64_t* noise_keys,
-                         double* elbo, double* log_px_given_z, double* kl);
+  VaeStats evaluate_elbo(const T* x, int B, uint64_t seed, const uint64_t* noise_keys, double* elbo,
+                         double* log_px_given_z, double* kl);
   // log (1/K) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x), for one image x (C*H*W); the samples
   // are processed max_batch at a time.
   double iw_log_likelihood(const T* x, int K, uint64_t seed, uint64_t noise_key);
