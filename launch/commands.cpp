@@ -12,6 +12,7 @@
 #include "io/convert_images.h"
 #include "launch/config.h"
 #include "launch/evaluate.h"
+#include "launch/gradvar.h"
 #include "launch/trainer.h"
 
 namespace distvae {
@@ -22,7 +23,7 @@ struct Args {
   std::string config, run_dir = "runs/latest", checkpoint, data, out, split = "test";
   std::vector<std::string> sets;
   bool resume = false, quiet = false;
-  int stop_after = 0, iw = -1, n = 64;
+  int stop_after = 0, iw = -1, n = 64, draws = 100;
   int64_t max_images = -1, seed = 1;
   // convert
   std::string images, labels, prefix = "data", compress = "gzip", dir, conv_split;
@@ -73,6 +74,13 @@ void register_commands(CLI::App& app) {
   sample->add_option("--out", a.out, "Output PNG")->required();
   sample->add_option("--seed", a.seed, "Seed of the z draws");
 
+  auto* gradvar = app.add_subcommand(
+      "gradvar", "Encoder gradient variance: reparameterization vs score-function estimator");
+  gradvar->add_option("--checkpoint", a.checkpoint, "Checkpoint file")->required();
+  gradvar->add_option("--data", a.data, "HDF5 shards (default: the config's data.validation)");
+  gradvar->add_option("--batch", a.n, "Images in the batch")->check(CLI::Range(1, 4096));
+  gradvar->add_option("--draws", a.draws, "Independent noise draws")->check(CLI::Range(2, 100000));
+
   auto* convert = app.add_subcommand("convert", "Convert images to HDF5 shards");
   convert->require_subcommand(1);
   auto* idx = convert->add_subcommand("idx", "IDX files (MNIST, Fashion-MNIST), plain or .gz");
@@ -104,6 +112,7 @@ void register_commands(CLI::App& app) {
   auto* show = config->add_subcommand("show", "Print the resolved config with every default");
   show->add_option("config", a.config, "YAML config file")->required();
   show->add_option("--set", a.sets, "Override a config key (repeatable)");
+  config->add_subcommand("keys", "Print every config key as a Markdown table (docs/config.md)");
   auto* check = config->add_subcommand("check", "Validate a config without running");
   check->add_option("config", a.config, "YAML config file")->required();
   check->add_option("--set", a.sets, "Override a config key (repeatable)");
@@ -135,6 +144,7 @@ int run_selected_command(CLI::App& app) {
     return evaluate(o);
   }
   if (app.got_subcommand("sample")) return sample(a.checkpoint, a.n, a.out, a.seed);
+  if (app.got_subcommand("gradvar")) return gradient_variance(a.checkpoint, a.data, a.n, a.draws);
   if (auto* conv = app.get_subcommand("convert"); conv->parsed()) {
     if (conv->got_subcommand("idx")) {
       ConvertIdxOptions o;
@@ -158,6 +168,10 @@ int run_selected_command(CLI::App& app) {
     return 0;
   }
   if (auto* conf = app.get_subcommand("config"); conf->parsed()) {
+    if (conf->got_subcommand("keys")) {
+      std::fputs(config_keys_markdown().c_str(), stdout);
+      return 0;
+    }
     const Config c = load_config(a.config, a.sets);
     if (conf->got_subcommand("show"))
       std::fputs(dump_config(c).c_str(), stdout);

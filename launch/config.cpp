@@ -432,6 +432,18 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   return parse_config(s.str(), path, overrides);
 }
 
+std::string config_keys_markdown() {
+  std::string out = "| key | type | default | range | meaning |\n|---|---|---|---|---|\n";
+  auto cell = [](std::string s) {  // a '|' inside a cell would end it
+    for (size_t i = 0; (i = s.find('|', i)) != std::string::npos; i += 2) s.insert(i, "\\");
+    return s;
+  };
+  for (const KeyInfo& k : config_keys())
+    out += "| `" + k.path + "` | " + k.type + " | `" + k.default_value + "` | " + cell(k.range) +
+           " | " + cell(k.doc) + " |\n";
+  return out;
+}
+
 std::string dump_config(const Config& c) {
   std::string out, section;
   for (const KeyInfo& k : config_keys()) {

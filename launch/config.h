@@ -93,6 +93,8 @@ const std::vector<KeyInfo>& config_keys();
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 Config parse_config(const std::string& yaml_text, const std::string& source,
                     const std::vector<std::string>& overrides = {});
+// The key table as Markdown rows: | key | type | default | range | meaning |.
+std::string config_keys_markdown();
 // The resolved config with every default filled in, as YAML.
 std::string dump_config(const Config& c);
 

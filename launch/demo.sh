@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: install, build, convert Fashion-MNIST to HDF5, train the MLP VAE for a short
-# schedule, evaluate it (ELBO and importance-weighted log-likelihood) and say where the images are.
+# schedule with 2 MPI ranks, evaluate it (ELBO and importance-weighted log-likelihood) and say where the images are.
 # EPOCHS (default 10) and RUN_DIR (default runs/demo) may be set in the environment.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +18,10 @@ fi
 run=${RUN_DIR:-runs/demo}
 epochs=${EPOCHS:-10}
 rm -rf "$run"
-$distvae train configs/fmnist_vae_mlp.yaml --run-dir "$run" \
+np=${NP:-2}
+as_root=()
+[[ $(id -u) -eq 0 ]] && as_root=(--allow-run-as-root)
+mpirun "${as_root[@]}" --oversubscribe -np "$np" $distvae train configs/fmnist_vae_mlp.yaml --run-dir "$run" \
   --set train.epochs="$epochs" --set objective.warmup_epochs=$(( epochs < 10 ? epochs / 2 : 5 )) \
   --set train.checkpoint_every="$epochs"
 ckpt=$(ls "$run"/checkpoints/ckpt-*.h5 | tail -1)

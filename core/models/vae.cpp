@@ -251,6 +251,32 @@ double Vae<T>::iw_log_likelihood(const T* x, int K, uint64_t seed, uint64_t key)
 }
 
 template <class T>
+void Vae<T>::score_function_encoder_grad(const T* x, int B, uint64_t seed, const uint64_t* keys) {
+  if (spec_.estimator != Estimator::A || spec_.samples != 1)
+    throw std::invalid_argument("score-function gradient needs estimator A and one sample");
+  std::vector<double>& f = host_ll_;  // f_i = log p(x_i, z_i) - log q(z_i|x_i)
+  run(x, B, seed, keys, 1.0, nullptr, f.data(), nullptr, nullptr);
+  encode_to_buffers(x, B);  // encoder activations for backward, eps_ as run drew them
+  draw_noise(B, seed, keys, 0);
+  const int Lat = spec_.latent;
+  const size_t BL = size_t(B) * Lat;
+  std::vector<T> lv(BL), dmu(BL), dlv(BL);
+  be_.to_host(logvar_, lv.data(), BL);
+  for (int i = 0; i < B; ++i)
+    for (int d = 0; d < Lat; ++d) {
+      const size_t k = size_t(i) * Lat + d;
+      const double e = double(host_eps_[k]), c = -f[size_t(i)] / B;  // loss = -(1/B) sum f
+      dmu[k] = T(c * e * std::exp(-0.5 * double(lv[k])));
+      dlv[k] = T(c * 0.5 * (e * e - 1.0));
+    }
+  be_.to_device(dmu.data(), dmu_, BL);
+  be_.to_device(dlv.data(), dlogvar_, BL);
+  be_.join_rows(dmu_, dlogvar_, dh_, B, Lat);
+  encoder_.params().zero_grads();
+  encoder_.backward(dh_, B, true, false);
+}
+
+template <class T>
 void Vae<T>::encode(const T* x, int B, T* mu_host, T* logvar_host) {
   encode_to_buffers(x, B);
   be_.to_host(mu_, mu_host, size_t(B) * spec_.latent);

@@ -70,6 +70,11 @@ class Vae {
   // log (1/K) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x), for one image x (C*H*W); the samples
   // are processed max_batch at a time.
   double iw_log_likelihood(const T* x, int K, uint64_t seed, uint64_t noise_key);
+  // The score-function (REINFORCE) estimate of the encoder's loss gradient, into the encoder's
+  // gradient buffer: d/dphi of -(1/B) sum_i f(z_i) with f = log p(x, z) - log q(z|x) held fixed
+  // and d log q(z|x)/dmu = eps / sigma, d log q/dlogvar = (eps^2 - 1) / 2 at z = mu + sigma eps.
+  // Needs estimator A and one sample (the same noise as train_step for the same keys).
+  void score_function_encoder_grad(const T* x, int B, uint64_t seed, const uint64_t* keys);
   // Posterior means mu (B, latent) to host.
   void encode(const T* x, int B, T* mu_host, T* logvar_host);
   // Decoder means (B, C*H*W) in [0, 1] to host, for z (B, latent) given on the host.
