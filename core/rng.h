@@ -121,13 +121,15 @@ void normal_fill(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, T* o
 // renumber (that would change every run's numbers), and never reuse a value for two purposes.
 namespace rng_purpose {
 // The index meanings are the callers' to fix (and document there); the intent is noted.
-constexpr uint32_t param_init = 1;     // per layer: initial weights
-constexpr uint32_t reparam_noise = 2;  // per image use: eps of z = mu + sigma * eps
-constexpr uint32_t binarize = 3;       // per image use: dynamic binarization
-constexpr uint32_t prior_sample = 4;   // per global batch slot: z ~ N(0, I) for discriminators
-constexpr uint32_t evaluation = 5;     // per test image: importance samples, AIS chains
-constexpr uint32_t shuffle = 6;        // per epoch: the permutation of the training set
-constexpr uint32_t test = 0xFFFF;      // tests only
+constexpr uint32_t param_init = 1;      // per layer: initial weights
+constexpr uint32_t reparam_noise = 2;   // per image use: eps of z = mu + sigma * eps
+constexpr uint32_t binarize = 3;        // per image use: dynamic binarization
+constexpr uint32_t prior_sample = 4;    // per global batch slot: z ~ N(0, I) for discriminators
+constexpr uint32_t evaluation = 5;      // per test image: importance samples, AIS chains
+constexpr uint32_t shuffle = 6;         // per epoch: the permutation of the training set
+constexpr uint32_t chunk_shuffle = 7;   // per epoch: the permutation of the dataset's chunks
+constexpr uint32_t window_shuffle = 8;  // per (epoch, rank): images inside each window of chunks
+constexpr uint32_t test = 0xFFFF;       // tests only
 }  // namespace rng_purpose
 
 constexpr uint64_t kStreamIndexBits = 48;

@@ -87,7 +87,7 @@ KeyInfo text(std::string path, std::function<std::string&(Config&)> ref, std::st
   k.range = "file path or glob";
   k.doc = std::move(doc);
   k.set = [path, ref](Config& c, const YAML::Node& n) {
-    ref(c) = read_as<std::string>(n, path, "a string");
+    ref(c) = n.IsNull() ? "" : read_as<std::string>(n, path, "a string");  // empty: none
   };
   k.show = [ref](const Config& c) { return "\"" + ref(const_cast<Config&>(c)) + "\""; };
   return k;

@@ -40,6 +40,8 @@ struct DataConfig {
   std::string binarize = "dynamic";
   std::string preload = "auto";
   int64_t max_images = 0;  // use only the first N training images (0: all)
+  int window_chunks = 4;   // chunks shuffled together per rank; also the chunk cache
+  int prefetch_batches = 3;
 };
 
 struct OptimConfig {

@@ -14,7 +14,9 @@
 #include "dist/grad_sync.h"
 #include "dist/world.h"
 #include "io/checkpoint.h"
+#include "io/hdf5_dataset.h"
 #include "io/image.h"
+#include "io/loader.h"
 #include "io/metrics_log.h"
 #include "io/png.h"
 #include "launch/image_set.h"
@@ -29,17 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// The epoch's order of the training set: Fisher-Yates driven by the stream (shuffle, epoch).
-void epoch_permutation(uint64_t seed, int epoch, std::vector<int64_t>& perm) {
-  std::iota(perm.begin(), perm.end(), 0);
-  std::vector<double> u(perm.size());
-  uniform_fill(seed, stream_id(rng_purpose::shuffle, uint64_t(epoch)), 0, u.size(), u.data());
-  for (size_t i = perm.size(); i-- > 1;) {
-    const size_t j = std::min(i, size_t(u[i] * double(i + 1)));
-    std::swap(perm[i], perm[j]);
-  }
 }
 
 double scheduled_lr(const OptimConfig& o, double progress) {
@@ -107,6 +98,21 @@ void write_grids(Vae<float>& vae, const ImageSet& shown, const Config& c, const 
                                           int(g.height), int(g.width), cols, 2));
 }
 
+std::vector<std::string> expand_glob_for(const std::string& pattern, const std::string& key) {
+  if (pattern.empty()) throw std::runtime_error(key + ": no data files given");
+  try {
+    return expand_glob(pattern);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(key + ": " + e.what());
+  }
+}
+
+int64_t dataset_bytes(const std::vector<std::string>& files) {
+  int64_t n = 0;
+  for (const auto& f : files) n += int64_t(std::filesystem::file_size(f));
+  return n;
+}
+
 std::string geom_text(const ImageGeom& g) {
   return std::to_string(g.height) + "x" + std::to_string(g.width) + "x" +
          std::to_string(g.channels);
@@ -151,25 +157,41 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   const LocalPlacement place = discover_placement(c.train.threads);
   omp_set_num_threads(place.threads);
 
-  const ImageSet train_set = load_image_set(c.data.train, c.data.max_images, "data.train");
+  // Everything read from HDF5 on this thread happens before the loader thread starts: serial
+  // HDF5 is not thread-safe. The validation set and a few images to show are held in memory.
   ImageSet val_set;
   if (!c.data.validation.empty()) val_set = load_image_set(c.data.validation, 0, "data.validation");
-  const ImageGeom& g = train_set.geom;
+  const ImageSet shown = val_set.count > 0
+                             ? ImageSet{}
+                             : load_image_set(c.data.train, c.train.sample_grid, "data.train");
+  const std::vector<std::string> train_files = expand_glob_for(c.data.train, "data.train");
+  const int B = c.train.batch;
+  const int world = comm.size();
+  const int64_t bin_seed = c.data.binarize == "dynamic" ? c.train.seed : -1;
+  int loader_epoch = 0;  // read by decode on the loader thread; set before start_epoch
+  int64_t N = 0;         // images per epoch over all ranks, for the per-image random streams
+  ImageGeom g;
+  LoaderOptions lo;
+  lo.seed = uint64_t(c.train.seed), lo.rank = comm.rank(), lo.world = world, lo.batch = B;
+  lo.window_chunks = c.data.window_chunks, lo.ring_batches = c.data.prefetch_batches;
+  lo.max_images = c.data.max_images;
+  lo.preload = c.data.preload == "on" ||
+               (c.data.preload == "auto" && dataset_bytes(train_files) < (int64_t(2) << 30));
+  std::vector<uint64_t> decode_key(static_cast<size_t>(B));
+  Loader loader(
+      train_files, lo, [&](const uint8_t* const* images, const int64_t* index, int n, float* out) {
+        for (int b = 0; b < n; ++b)
+          decode_key[size_t(b)] = uint64_t(loader_epoch) * uint64_t(N) + uint64_t(index[b]);
+        decode_images(images, g, decode_key.data(), n, bin_seed, out);
+      });
+  N = loader.info().count;
+  g = ImageGeom{loader.info().height, loader.info().width, loader.info().channels};
   if (val_set.count > 0 && (val_set.geom.height != g.height || val_set.geom.width != g.width ||
                             val_set.geom.channels != g.channels))
     throw std::runtime_error("data.validation: images are " + geom_text(val_set.geom) +
                              " but data.train's are " + geom_text(g));
-  const int B = c.train.batch;
-  const int64_t N = train_set.count;
-  const int world = comm.size();
-  const int64_t steps_per_epoch = N / (int64_t(B) * world);  // the remainder is dropped
-  if (steps_per_epoch < 1)
-    throw std::runtime_error("data.train: " + std::to_string(N) +
-                             " images are fewer than one "
-                             "global batch (" +
-                             std::to_string(B) + " x " + std::to_string(world) + " ranks)");
 
-  check_same_setup(comm, dump_config(c), train_set.files);
+  check_same_setup(comm, dump_config(c), train_files);
 
   auto backend = make_backend(c.train.backend);
   Vae<float> vae(*backend, vae_spec_from(c, g), B);
@@ -191,6 +213,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   if (root) prepare_run_dir(o.run_dir);
   comm.barrier();
   int start_epoch = 0;
+  int64_t resumed_step = 0;
   if (o.resume) {
     for (const std::string& p : list_checkpoints(o.run_dir)) {
       Checkpoint ck;
@@ -203,6 +226,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       // A checkpoint of another architecture is the user's mistake, not damage: stop.
       load_vae(ck, p, vae, &opt);
       start_epoch = int(ck.ints.at("epoch"));
+      resumed_step = ck.ints.at("step");
       say("resuming from %s (epoch %d)\n", p.c_str(), start_epoch);
       break;
     }
@@ -215,22 +239,20 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   std::unique_ptr<MetricsLog> log;
   if (root) log = std::make_unique<MetricsLog>(o.run_dir + "/metrics.jsonl");
 
-  say("distvae train: %lld images %lldx%lldx%lld from %zu file(s), batch %d x %d rank(s) = %d, "
-      "%lld steps/epoch, backend %s, %d thread(s) per rank (%s)\n",
+  say("distvae train: %lld images %lldx%lldx%lld from %zu file(s) (%s), batch %d x %d rank(s) = "
+      "%d, backend %s, %d thread(s) per rank (%s)\n",
       (long long)N, (long long)g.height, (long long)g.width, (long long)g.channels,
-      train_set.files.size(), B, world, B * world, (long long)steps_per_epoch,
+      train_files.size(), lo.preload ? "preloaded" : "streamed", B, world, B * world,
       backend->name().c_str(), place.threads, place.threads_from.c_str());
   say("parameters: encoder %zu in %zu bucket(s), decoder %zu in %zu bucket(s); overlap %s\n",
       vae.encoder().params().size(), enc_sync.num_buckets(), vae.decoder().params().size(),
       dec_sync.num_buckets(), c.train.overlap ? "on" : "off");
 
   const size_t D = size_t(g.pixels());
-  std::vector<float> x(size_t(B) * D);
+  std::vector<float> x(size_t(B) * D);  // host staging for validation and grids
   float* x_dev = backend->alloc(size_t(B) * D);
-  std::vector<int64_t> perm(static_cast<size_t>(N)), idx(static_cast<size_t>(B));
   std::vector<uint64_t> key(static_cast<size_t>(B));
-  const int64_t bin_seed = c.data.binarize == "dynamic" ? c.train.seed : -1;
-  const int64_t total_steps = steps_per_epoch * c.train.epochs;
+  int64_t step = 0;  // optimizer steps taken, over all epochs
   VaeStepArgs args;
   args.seed = uint64_t(c.train.seed);
   args.noise_keys = key.data();
@@ -244,22 +266,22 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
                             ? std::min(c.train.epochs, start_epoch + o.stop_after_epochs)
                             : c.train.epochs;
   for (int epoch = start_epoch; epoch < end_epoch; ++epoch) {
-    epoch_permutation(uint64_t(c.train.seed), epoch, perm);
+    loader_epoch = epoch;
+    loader.start_epoch(epoch);
+    const int64_t steps_per_epoch = loader.steps();  // the same on every rank (shard plan)
+    if (epoch == start_epoch) step = resumed_step;
     const auto t_epoch = Clock::now();
     auto t_log = Clock::now();
     double acc[4] = {0, 0, 0, 0};  // elbo, log p(x|z), kl, images since the last record
     double exposed = 0;            // seconds blocked on gradient all-reduce since the last record
+    double data_wait = loader.wait_seconds();
     int64_t steps_in_log = 0;
-    for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      const int64_t step = int64_t(epoch) * steps_per_epoch + s;
-      // Rank r takes slots [r B, (r + 1) B) of the global batch.
-      const int64_t first = (s * world + comm.rank()) * B;
-      for (int b = 0; b < B; ++b) {
-        idx[size_t(b)] = perm[size_t(first + b)];
-        key[size_t(b)] = uint64_t(epoch) * uint64_t(N) + uint64_t(idx[size_t(b)]);
-      }
-      decode_batch(train_set.pixels.data(), g, idx.data(), key.data(), B, bin_seed, x.data());
-      backend->to_device(x.data(), x_dev, size_t(B) * D);
+    for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
+      const Loader::Batch batch = loader.next();
+      for (int b = 0; b < B; ++b)
+        key[size_t(b)] = uint64_t(epoch) * uint64_t(N) + uint64_t(batch.index[b]);
+      backend->to_device(batch.data, x_dev, size_t(B) * D);
+      loader.release(batch);
       const double epochs_done = epoch + double(s) / double(steps_per_epoch);
       args.beta = c.objective.beta * (c.objective.warmup_epochs > 0
                                           ? std::min(1.0, epochs_done / c.objective.warmup_epochs)
@@ -270,7 +292,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       dec_sync.finish();
       enc_sync.finish();
       exposed += enc_sync.exposed_seconds() + dec_sync.exposed_seconds();
-      const double lr = scheduled_lr(c.optim, double(step) / double(total_steps));
+      const double lr = scheduled_lr(c.optim, epochs_done / c.train.epochs);
       for (auto [net, os] : {std::pair{&vae.encoder(), opt.encoder.get()},
                              std::pair{&vae.decoder(), opt.decoder.get()}}) {
         ParamStore<float>& ps = net->params();
@@ -285,19 +307,22 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
         const double secs = seconds_since(t_log);
         const double n = acc[3];
         if (log)
-          log->write({{"step", double(step + 1)},
-                      {"epoch", epochs_done + 1.0 / steps_per_epoch},
-                      {"elbo", acc[0] / n},
-                      {"log_px_given_z", acc[1] / n},
-                      {"kl", acc[2] / n},
-                      {"beta", args.beta},
-                      {"lr", lr},
-                      {"images_per_s", n / secs},
-                      {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)}});
+          log->write(
+              {{"step", double(step + 1)},
+               {"epoch", epochs_done + 1.0 / steps_per_epoch},
+               {"elbo", acc[0] / n},
+               {"log_px_given_z", acc[1] / n},
+               {"kl", acc[2] / n},
+               {"beta", args.beta},
+               {"lr", lr},
+               {"images_per_s", n / secs},
+               {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)},
+               {"data_wait_ms", 1e3 * (loader.wait_seconds() - data_wait) / double(steps_in_log)}});
         say("epoch %d step %lld/%lld  elbo %.2f  log p(x|z) %.2f  kl %.2f  beta %.3f  %.0f img/s\n",
             epoch + 1, (long long)(s + 1), (long long)steps_per_epoch, acc[0] / n, acc[1] / n,
             acc[2] / n, args.beta, n / secs);
         acc[0] = acc[1] = acc[2] = acc[3] = exposed = 0;
+        data_wait = loader.wait_seconds();
         steps_in_log = 0;
         t_log = Clock::now();
       }
@@ -311,13 +336,13 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       } else {
         say("epoch %d done in %.1f s\n", epoch + 1, epoch_secs);
       }
-      write_grids(vae, val_set.count > 0 ? val_set : train_set, c, o.run_dir);
+      write_grids(vae, val_set.count > 0 ? val_set : shown, c, o.run_dir);
       const bool last = epoch + 1 == end_epoch;
       if ((epoch + 1) % c.train.checkpoint_every == 0 || last) {
         Checkpoint ck;
         save_vae(ck, vae, &opt);
         ck.ints["epoch"] = epoch + 1;
-        ck.ints["step"] = int64_t(epoch + 1) * steps_per_epoch;
+        ck.ints["step"] = step;
         ck.strings["config"] = dump_config(c);
         ck.ints["image.height"] = g.height, ck.ints["image.width"] = g.width;
         ck.ints["image.channels"] = g.channels;

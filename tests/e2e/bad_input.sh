@@ -273,8 +273,8 @@ check_error "10x10 images for a model whose decoder makes 784 values" "784" "10"
   -- "$DISTVAE" train "$TINY" --run-dir runs/x "${FAST[@]}" --set "data.train=bad/small-train-*.h5" \
   --set "data.validation=bad/small-train-*.h5"
 
-check_error "fewer images than one batch" "data.train" "fewer than one" \
-  -- "$DISTVAE" train "$TINY" --run-dir runs/x --quiet --set data.max_images=10
+check_error "fewer images than one batch" "batch 300" "larger than the 256 images" \
+  -- "$DISTVAE" train "$TINY" --run-dir runs/x --quiet --set data.max_images=10 --set train.batch=300
 
 # ---- convert idx cases --------------------------------------------------------------------------
 TRUNCATE_BY=1000 write_idx bad/truncated-images 3 64 28 28

@@ -1,0 +1,352 @@
+// The prefetching data loader: reader/decoder thread, chunk cache and ring of ready batches.
+#include "io/loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <iterator>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+namespace distvae {
+namespace {
+
+void check_options(const LoaderOptions& o) {
+  auto bad = [](const std::string& what) { throw std::runtime_error("loader: " + what); };
+  if (o.world < 1 || o.rank < 0 || o.rank >= o.world)
+    bad("rank " + std::to_string(o.rank) + " is outside [0, world size " + std::to_string(o.world) +
+        ")");
+  if (o.batch < 1) bad("batch must be at least 1, got " + std::to_string(o.batch));
+  if (o.window_chunks < 1)
+    bad("window_chunks must be at least 1, got " + std::to_string(o.window_chunks));
+  if (o.ring_batches < 1)
+    bad("ring_batches must be at least 1, got " + std::to_string(o.ring_batches));
+  if (o.floats_per_image < 0) bad("floats_per_image must be 0 (H * W * C) or more");
+}
+
+}  // namespace
+
+Loader::Loader(std::vector<std::string> paths, LoaderOptions options, DecodeFn decode,
+               BatchAllocator allocator)
+    : paths_(std::move(paths)),
+      opt_(options),
+      decode_(std::move(decode)),
+      allocator_(std::move(allocator)) {
+  check_options(opt_);
+  if (!decode_) throw std::runtime_error("loader: no decode function given");
+  if (!allocator_.alloc || !allocator_.free) {
+    allocator_.alloc = [](size_t n) { return new float[n]; };
+    allocator_.free = [](float* p) { delete[] p; };
+  }
+  thread_ = std::thread([this] { run(); });
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_done_.wait(lk, [&] { return opened_; });
+    if (error_) {
+      std::exception_ptr e = error_;
+      lk.unlock();
+      thread_.join();  // the thread returns after a failed open
+      std::rethrow_exception(e);
+    }
+  }
+  // The thread is idle until start_epoch; ring buffers are allocated here, on the caller's
+  // thread (a pinned-memory allocator may need the caller's device context).
+  ring_.resize(static_cast<size_t>(opt_.ring_batches));
+  try {
+    for (Slot& s : ring_) {
+      s.data = allocator_.alloc(static_cast<size_t>(opt_.batch * floats_per_image_));
+      if (!s.data) throw std::runtime_error("loader: the batch allocator returned null");
+      s.index.assign(static_cast<size_t>(opt_.batch), -1);
+    }
+  } catch (...) {
+    shutdown();
+    throw;
+  }
+}
+
+Loader::~Loader() {
+  shutdown();
+}
+
+void Loader::shutdown() noexcept {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_work_.notify_all();
+  cv_done_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (Slot& s : ring_)
+    if (s.data) allocator_.free(s.data), s.data = nullptr;
+}
+
+LoaderStats Loader::stats() const {
+  LoaderStats st;
+  st.read_chunk_calls = read_calls_.load();
+  st.bytes_read = bytes_read_.load();
+  st.peak_cached_chunks = peak_cached_.load();
+  return st;
+}
+
+void Loader::start_epoch(int epoch) {
+  // Plan first: a bad plan throws before anything changes.
+  RankPlan plan =
+      plan_epoch(info_, opt_.seed, epoch, opt_.rank, opt_.world, opt_.batch, opt_.window_chunks);
+  {  // cancel an unfinished epoch and wait until the thread is idle
+    std::unique_lock<std::mutex> lk(mu_);
+    cancel_ = true;
+    cv_work_.notify_all();
+    cv_done_.wait(lk, [&] { return !busy_; });
+  }
+  // The thread is idle: the per-epoch tables may change.
+  plan_ = std::move(plan);
+  epoch_ = epoch;
+  const size_t nchunks = plan_.chunks.size();
+  std::vector<std::pair<int64_t, int32_t>> by_first(nchunks);  // (first image, plan chunk)
+  for (size_t k = 0; k < nchunks; ++k)
+    by_first[k] = {plan_.chunks[k].first, static_cast<int32_t>(k)};
+  std::sort(by_first.begin(), by_first.end());
+  pos_chunk_.resize(plan_.order.size());
+  last_use_.assign(nchunks, -1);
+  for (size_t p = 0; p < plan_.order.size(); ++p) {
+    const int64_t g = plan_.order[p];
+    auto it = std::upper_bound(by_first.begin(), by_first.end(),
+                               std::make_pair(g, std::numeric_limits<int32_t>::max()));
+    const int32_t k = std::prev(it)->second;  // the plan lists every chunk that supplies order
+    pos_chunk_[p] = k;
+    last_use_[k] = static_cast<int64_t>(p);
+  }
+  chunk_slot_.assign(nchunks, -1);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (Slot& s : ring_) s.state = SlotState::free;
+    produced_ = consumed_ = 0;
+    error_ = nullptr;
+    cancel_ = false;
+    started_ = true;
+    busy_ = true;
+    ++gen_;
+  }
+  cv_work_.notify_all();
+}
+
+Loader::Batch Loader::next() {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!started_) throw std::logic_error("loader: next() before start_epoch()");
+  if (consumed_ >= plan_.steps)
+    throw std::logic_error("loader: next() past the last of the epoch's " +
+                           std::to_string(plan_.steps) + " steps");
+  const size_t s = static_cast<size_t>(consumed_ % opt_.ring_batches);
+  Slot& slot = ring_[s];
+  if (slot.state == SlotState::held)
+    throw std::logic_error("loader: every ring slot is held; release() batches before next()");
+  auto ready = [&] { return slot.state == SlotState::ready || error_ || !busy_; };
+  if (!ready()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    cv_done_.wait(lk, ready);
+    wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  if (slot.state != SlotState::ready) {
+    if (error_) std::rethrow_exception(error_);
+    throw std::logic_error("loader: the loader thread stopped before producing batch " +
+                           std::to_string(consumed_));
+  }
+  slot.state = SlotState::held;
+  ++consumed_;
+  return Batch{slot.data, slot.index.data(), opt_.batch, static_cast<int>(s)};
+}
+
+void Loader::release(const Batch& batch) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (batch.slot < 0 || batch.slot >= opt_.ring_batches ||
+        ring_[static_cast<size_t>(batch.slot)].state != SlotState::held)
+      throw std::logic_error("loader: release() of a batch that is not held");
+    ring_[static_cast<size_t>(batch.slot)].state = SlotState::free;
+  }
+  cv_work_.notify_all();
+}
+
+// ---- the loader thread ----
+
+void Loader::run() {
+  try {
+    dataset_ = std::make_unique<Hdf5Dataset>(paths_);
+    info_ = first_images(dataset_->info(), opt_.max_images);
+    image_bytes_ = info_.image_bytes();
+    floats_per_image_ = opt_.floats_per_image > 0 ? opt_.floats_per_image : image_bytes_;
+    for (const ShardFileInfo& f : info_.files)
+      max_chunk_images_ = std::max(max_chunk_images_, f.chunk_images);
+    const size_t ib = static_cast<size_t>(image_bytes_), batch = static_cast<size_t>(opt_.batch);
+    if (!opt_.preload) {
+      cache_.resize(static_cast<size_t>(opt_.window_chunks * max_chunk_images_) * ib);
+      slot_chunk_.assign(static_cast<size_t>(opt_.window_chunks), -1);
+      staging_.resize(batch * ib);
+    }
+    ptrs_.assign(batch, nullptr);
+    ptr_slot_.assign(batch, -1);
+  } catch (...) {
+    std::lock_guard<std::mutex> lk(mu_);
+    error_ = std::current_exception();
+    opened_ = true;
+    cv_done_.notify_all();
+    return;
+  }
+  std::unique_lock<std::mutex> lk(mu_);
+  opened_ = true;
+  cv_done_.notify_all();
+  int64_t seen = 0;
+  for (;;) {
+    cv_work_.wait(lk, [&] { return stop_ || gen_ != seen; });
+    if (stop_) return;
+    seen = gen_;
+    lk.unlock();
+    std::exception_ptr err;
+    try {
+      produce_epoch();
+    } catch (...) {
+      err = std::current_exception();
+    }
+    lk.lock();
+    if (err && !cancel_ && !stop_) error_ = err;
+    busy_ = false;
+    cv_done_.notify_all();
+  }
+}
+
+bool Loader::cancelled() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stop_ || cancel_;
+}
+
+void Loader::produce_epoch() {
+  if (opt_.preload && !preload_done_) {
+    preload_all();
+    if (!preload_done_) return;  // cancelled
+  }
+  std::fill(slot_chunk_.begin(), slot_chunk_.end(), -1);
+  cached_ = 0;
+  const int B = opt_.batch;
+  for (int64_t b = 0; b < plan_.steps; ++b) {
+    Slot& slot = ring_[static_cast<size_t>(b % opt_.ring_batches)];
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_work_.wait(lk, [&] { return stop_ || cancel_ || slot.state == SlotState::free; });
+      if (stop_ || cancel_) return;
+    }
+    // The slot is free: the caller does not touch it until it is marked ready.
+    for (int j = 0; j < B; ++j) {
+      const int64_t pos = b * B + j;
+      slot.index[static_cast<size_t>(j)] = plan_.order[static_cast<size_t>(pos)];
+      ptrs_[static_cast<size_t>(j)] = image_ptr(pos, j);
+    }
+    try {
+      decode_(ptrs_.data(), slot.index.data(), B, slot.data);  // out: (B, floats_per_image)
+    } catch (const std::exception& e) {
+      std::string files;
+      for (int j = 0; j < B; ++j) {
+        const std::string& path =
+            info_
+                .files[plan_.chunks[static_cast<size_t>(pos_chunk_[static_cast<size_t>(b * B + j)])]
+                           .file]
+                .path;
+        if (files.find(path) == std::string::npos) files += (files.empty() ? "" : ", ") + path;
+      }
+      throw std::runtime_error("loader: decode failed on batch " + std::to_string(b) +
+                               " of epoch " + std::to_string(epoch_) + " (images from " + files +
+                               "): " + e.what());
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      slot.state = SlotState::ready;
+      ++produced_;
+    }
+    cv_done_.notify_all();
+  }
+}
+
+void Loader::preload_all() {
+  const size_t ib = static_cast<size_t>(image_bytes_);
+  preloaded_.resize(static_cast<size_t>(info_.count) * ib);  // (count, H, W, C)
+  for (const ChunkRef& c : all_chunks(info_)) {
+    if (cancelled()) return;
+    int64_t n = 0;
+    try {
+      n = dataset_->read_chunk(c.file, c.chunk,
+                               preloaded_.data() + static_cast<size_t>(c.first) * ib);
+    } catch (const std::exception& e) {
+      fail_chunk(c, e);
+    }
+    read_calls_.fetch_add(1);
+    bytes_read_.fetch_add(n * image_bytes_);
+  }
+  preload_done_ = true;
+}
+
+const uint8_t* Loader::image_ptr(int64_t pos, int j) {
+  const size_t ib = static_cast<size_t>(image_bytes_);
+  const int64_t g = plan_.order[static_cast<size_t>(pos)];
+  if (opt_.preload) {
+    ptr_slot_[static_cast<size_t>(j)] = -1;
+    return preloaded_.data() + static_cast<size_t>(g) * ib;
+  }
+  const int32_t k = pos_chunk_[static_cast<size_t>(pos)];
+  const ChunkRef& c = plan_.chunks[static_cast<size_t>(k)];
+  int32_t s = chunk_slot_[static_cast<size_t>(k)];
+  if (s < 0) {
+    // A slot for chunk k: an empty one, else one whose chunk has no use at or after pos.
+    const int32_t W = opt_.window_chunks;
+    for (int32_t t = 0; t < W && s < 0; ++t)
+      if (slot_chunk_[static_cast<size_t>(t)] < 0) s = t;
+    for (int32_t t = 0; t < W && s < 0; ++t)
+      if (last_use_[static_cast<size_t>(slot_chunk_[static_cast<size_t>(t)])] < pos) s = t;
+    if (s < 0) throw std::logic_error("loader: more than window_chunks chunks are in use at once");
+    uint8_t* base =
+        cache_.data() + static_cast<size_t>(s) * static_cast<size_t>(max_chunk_images_) * ib;
+    const int64_t old = slot_chunk_[static_cast<size_t>(s)];
+    if (old >= 0) {
+      // Images of the batch being assembled that still point into the slot move to staging.
+      for (int jj = 0; jj < j; ++jj)
+        if (ptr_slot_[static_cast<size_t>(jj)] == s) {
+          uint8_t* dst = staging_.data() + static_cast<size_t>(jj) * ib;
+          std::memcpy(dst, ptrs_[static_cast<size_t>(jj)], ib);
+          ptrs_[static_cast<size_t>(jj)] = dst;
+          ptr_slot_[static_cast<size_t>(jj)] = -1;
+        }
+      chunk_slot_[static_cast<size_t>(old)] = -1;
+    } else {
+      ++cached_;
+      if (cached_ > peak_cached_.load()) peak_cached_.store(cached_);
+    }
+    int64_t n = 0;
+    try {
+      n = dataset_->read_chunk(c.file, c.chunk, base);  // base: (n, H, W, C)
+    } catch (const std::exception& e) {
+      fail_chunk(c, e);
+    }
+    read_calls_.fetch_add(1);
+    bytes_read_.fetch_add(n * image_bytes_);
+    if (n != c.count)
+      throw std::runtime_error("loader: chunk " + std::to_string(c.chunk) + " of " +
+                               info_.files[c.file].path + " returned " + std::to_string(n) +
+                               " images, expected " + std::to_string(c.count));
+    slot_chunk_[static_cast<size_t>(s)] = k;
+    chunk_slot_[static_cast<size_t>(k)] = s;
+  }
+  ptr_slot_[static_cast<size_t>(j)] = s;
+  return cache_.data() + (static_cast<size_t>(s) * static_cast<size_t>(max_chunk_images_) +
+                          static_cast<size_t>(g - c.first)) *
+                             ib;
+}
+
+void Loader::fail_chunk(const ChunkRef& c, const std::exception& e) const {
+  const std::string& path = info_.files[c.file].path;
+  std::string what = e.what();
+  const std::string prefix = "loader: reading chunk " + std::to_string(c.chunk) + " (images " +
+                             std::to_string(c.first) + ".." +
+                             std::to_string(c.first + c.count - 1) + ") of " + path;
+  throw std::runtime_error(prefix + ": " + what);
+}
+
+}  // namespace distvae

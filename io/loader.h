@@ -1,0 +1,183 @@
+// The prefetching data loader: one background thread per rank reads whole chunks in shard-plan
+// order, decodes images into float batches and keeps a ring of ready batches ahead of compute.
+//
+// Thread model. The Loader owns one thread. It opens the HDF5 files, makes every HDF5 call
+// (serial HDF5: nothing else may touch HDF5 while a Loader exists) and runs `decode`. The caller
+// thread computes the plan (io/shard_plan.h) in start_epoch and takes batches with next().
+//
+// Memory. Everything is allocated at construction or start_epoch, nothing per batch:
+//   - a ring of `ring_batches` float batches (batch * floats_per_image floats each, from the
+//     BatchAllocator, e.g. pinned host memory on GPU builds) with their index arrays;
+//   - a chunk cache of `window_chunks` slots of one decompressed chunk each (preload off), or the
+//     whole dataset as uint8 (preload on, read once at the first epoch, still chunk by chunk);
+//   - a staging area of one batch of uint8 images: when a chunk slot is reused while the batch
+//     being assembled still points into it (a batch straddling two windows), those images are
+//     copied there first, so the cache never holds more than `window_chunks` chunks.
+// Each chunk of the plan is read exactly once per epoch with one read_chunk call: the plan uses
+// a chunk's images only inside its window, and a slot is reused only once its chunk has no
+// further use this epoch.
+//
+// Usage:
+//   Loader loader(paths, opts, decode, allocator);
+//   for (int e = 0; e < epochs; ++e) {
+//     loader.start_epoch(e);
+//     for (int64_t s = 0; s < loader.steps(); ++s) {
+//       Loader::Batch b = loader.next();  // blocks until ready
+//       ... use b.data (B, floats_per_image), b.index (B) ...
+//       loader.release(b);                // the slot goes back to the ring
+//     }
+//   }
+// A caller may hold up to ring_batches - 1 batches at once; next() throws if asked for a batch
+// whose slot the caller still holds. start_epoch invalidates every batch of the previous epoch
+// (and cancels its production if unfinished).
+//
+// Errors. Failures on the loader thread (a corrupt chunk, an exception thrown by decode) are
+// captured and rethrown from next() as std::runtime_error naming the file and chunk; the loader
+// stops producing for that epoch. Errors opening the files are thrown by the constructor.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "io/hdf5_dataset.h"
+#include "io/shard_plan.h"
+
+namespace distvae {
+
+// Turns B images into floats, on the loader thread. images[j] points at image j, uint8 (H, W, C);
+// global_index[j] is its global image index (for per-image random draws); out: (B,
+// floats_per_image). The pointers are valid only during the call.
+using DecodeFn = std::function<void(const uint8_t* const* images, const int64_t* global_index,
+                                    int B, float* out)>;
+
+// Where ring buffers come from. Empty functions mean new[] / delete[].
+struct BatchAllocator {
+  std::function<float*(size_t)> alloc;  // argument: number of floats
+  std::function<void(float*)> free;
+};
+
+struct LoaderOptions {
+  uint64_t seed = 0;
+  int rank = 0, world = 1;
+  int batch = 1;                 // images per batch on this rank
+  int window_chunks = 4;         // chunks shuffled together; also the chunk cache size
+  int ring_batches = 3;          // ready batches buffered ahead of compute (>= 1)
+  bool preload = false;          // hold the whole dataset in memory, read once
+  int64_t floats_per_image = 0;  // floats decode writes per image; 0 means H * W * C
+  int64_t max_images = 0;        // use only the first images (see first_images); 0: all
+};
+
+// Counters for tests and benchmarks, cumulative since construction.
+struct LoaderStats {
+  int64_t read_chunk_calls = 0;    // Hdf5Dataset::read_chunk calls
+  int64_t bytes_read = 0;          // image bytes those calls returned
+  int64_t peak_cached_chunks = 0;  // most chunk-cache slots in use at once (preload: 0)
+};
+
+class Loader {
+ public:
+  struct Batch {
+    const float* data = nullptr;     // (B, floats_per_image)
+    const int64_t* index = nullptr;  // (B): the global image indices, in plan order
+    int B = 0;
+    int slot = -1;  // ring slot, for release()
+  };
+
+  // Starts the loader thread, which opens `paths` (in this order) and, with preload, reads the
+  // dataset. Throws what opening the files throws, and on bad options.
+  Loader(std::vector<std::string> paths, LoaderOptions options, DecodeFn decode,
+         BatchAllocator allocator = {});
+  // Stops the thread (mid-epoch too: production is cancelled, not finished) and frees the ring.
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Computes the plan of `epoch` (throws what plan_epoch throws) and starts producing its batches.
+  void start_epoch(int epoch);
+  int64_t steps() const { return plan_.steps; }
+  const RankPlan& plan() const { return plan_; }
+  const DatasetInfo& info() const { return info_; }
+
+  // The next batch of the epoch, blocking until it is ready. Rethrows a loader-thread failure.
+  // Throws std::logic_error past the epoch's last step or before start_epoch.
+  Batch next();
+  // Gives the batch's slot back to the ring.
+  void release(const Batch& batch);
+
+  // Seconds next() spent blocked waiting for batches, cumulative since construction.
+  double wait_seconds() const { return wait_seconds_; }
+  LoaderStats stats() const;
+
+ private:
+  enum class SlotState { free, ready, held };
+  struct Slot {
+    float* data = nullptr;
+    std::vector<int64_t> index;
+    SlotState state = SlotState::free;
+  };
+
+  void shutdown() noexcept;  // stops and joins the thread, frees the ring
+  void run();                // the thread's body
+  void produce_epoch();      // the current epoch's batches; returns early on cancel or stop
+  void preload_all();        // leaves preload_done_ false if cancelled
+  // Image order[pos], put at position j of the batch being assembled: the preloaded copy, or a
+  // cache slot (reading its chunk into a slot first if needed).
+  const uint8_t* image_ptr(int64_t pos, int j);
+  bool cancelled();  // locks mu_
+  [[noreturn]] void fail_chunk(const ChunkRef& c, const std::exception& e) const;
+
+  // Fixed at construction.
+  std::vector<std::string> paths_;
+  LoaderOptions opt_;
+  DecodeFn decode_;
+  BatchAllocator allocator_;
+  DatasetInfo info_;
+  int64_t image_bytes_ = 0, floats_per_image_ = 0, max_chunk_images_ = 0;
+
+  // Loader thread only (HDF5 and the cache).
+  std::unique_ptr<Hdf5Dataset> dataset_;
+  std::vector<uint8_t> preloaded_;  // (count, H, W, C) with preload
+  bool preload_done_ = false;
+  std::vector<uint8_t> cache_;        // (window_chunks, max_chunk_images, H, W, C)
+  std::vector<int64_t> slot_chunk_;   // cache slot -> plan chunk (or -1)
+  std::vector<uint8_t> staging_;      // (batch, H, W, C)
+  std::vector<const uint8_t*> ptrs_;  // (batch): images of the batch being assembled
+  std::vector<int> ptr_slot_;         // (batch): the cache slot each points into (or -1)
+  int64_t cached_ = 0;                // cache slots holding a chunk
+
+  // Per epoch, written by start_epoch while the thread is idle, then read-only.
+  RankPlan plan_;
+  int epoch_ = 0;
+  std::vector<int32_t> pos_chunk_;   // order position -> index into plan_.chunks
+  std::vector<int64_t> last_use_;    // plan chunk -> last order position using it
+  std::vector<int32_t> chunk_slot_;  // plan chunk -> cache slot (or -1); loader thread only
+
+  // Shared, under mu_.
+  mutable std::mutex mu_;
+  std::condition_variable cv_work_;  // to the thread: new epoch, free slot, stop
+  std::condition_variable cv_done_;  // to the caller: batch ready, idle, opened, error
+  std::vector<Slot> ring_;
+  int64_t gen_ = 0;  // bumped by start_epoch; the thread produces epoch gen_
+  int64_t produced_ = 0, consumed_ = 0;
+  bool busy_ = false;  // the thread is producing an epoch
+  bool stop_ = false;
+  bool cancel_ = false;   // start_epoch asks the thread to drop the current epoch
+  bool started_ = false;  // start_epoch has been called
+  bool opened_ = false;
+  std::exception_ptr error_;  // a failure of the current epoch (or of opening)
+  double wait_seconds_ = 0;
+  std::atomic<int64_t> read_calls_{0}, bytes_read_{0}, peak_cached_{0};
+
+  std::thread thread_;
+};
+
+}  // namespace distvae
