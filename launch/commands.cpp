@@ -19,24 +19,6 @@ namespace distvae {
 
 namespace {
 
-struct Args {
-  std::string config, run_dir = "runs/latest", checkpoint, data, out, split = "test";
-  std::vector<std::string> sets;
-  bool resume = false, quiet = false;
-  int stop_after = 0, iw = -1, n = 64, draws = 100;
-  int64_t max_images = -1, seed = 1;
-  // convert
-  std::string images, labels, prefix = "data", compress = "gzip", dir, conv_split;
-  int64_t val = 0, chunk = 256, shard_images = 0;
-  int channels = 0;
-  bool overwrite = false;
-};
-
-Args& args() {
-  static Args a;  // CLI11 binds options to storage that outlives parsing; main owns the process
-  return a;
-}
-
 void print_convert_summary(const ConvertSummary& s) {
   for (const auto& sp : s.splits) {
     std::printf("%-10s %7lld images (%lldx%lldx%lld) in %zu file(s)\n", sp.split.c_str(),
@@ -48,8 +30,7 @@ void print_convert_summary(const ConvertSummary& s) {
 
 }  // namespace
 
-void register_commands(CLI::App& app) {
-  Args& a = args();
+void register_commands(CLI::App& app, CommandArgs& a) {
   auto* train = app.add_subcommand("train", "Train a model from a YAML config");
   train->add_option("config", a.config, "YAML config file")->required()->check(CLI::ExistingFile);
   train->add_option("--run-dir", a.run_dir, "Run directory (config, metrics, checkpoints, images)");
@@ -118,8 +99,7 @@ void register_commands(CLI::App& app) {
   check->add_option("--set", a.sets, "Override a config key (repeatable)");
 }
 
-int run_selected_command(CLI::App& app) {
-  Args& a = args();
+int run_selected_command(CLI::App& app, const CommandArgs& a) {
   if (app.got_subcommand("train")) {
     MpiSession mpi(nullptr, nullptr);  // singleton MPI when not started by mpirun / srun
     auto comm = make_mpi_communicator();

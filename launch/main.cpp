@@ -9,7 +9,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"distvae: data-parallel variational autoencoders on oneDNN, MPI and HDF5"};
   app.require_subcommand(1);
-  distvae::register_commands(app);
+  distvae::CommandArgs args;
+  distvae::register_commands(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help and friends
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    return distvae::run_selected_command(app);
+    return distvae::run_selected_command(app, args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "distvae: error: %s\n", e.what());
     return 1;
