@@ -20,7 +20,9 @@ using namespace distvae;
 
 namespace {
 
-double now() { return MPI_Wtime(); }
+double now() {
+  return MPI_Wtime();
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -34,8 +36,10 @@ int main(int argc, char** argv) {
   std::string config = "configs/fmnist_vae_mlp.yaml";
   int iters = 200;
   for (int i = 1; i + 1 < argc; ++i) {
-    if (!std::strcmp(argv[i], "--config")) config = argv[++i];
-    else if (!std::strcmp(argv[i], "--iters")) iters = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--config"))
+      config = argv[++i];
+    else if (!std::strcmp(argv[i], "--iters"))
+      iters = std::atoi(argv[++i]);
   }
   auto comm = make_mpi_communicator();
   const Config c = load_config(config);
@@ -69,10 +73,11 @@ int main(int argc, char** argv) {
     }
     if (comm->rank() == 0) {
       const double p = median(t_plain), b = median(tb);
-      std::printf("buckets of %4zu KiB (%zu + %zu): %.3f ms = %.2f GB/s   plain MPI_Allreduce: "
-                  "%.3f ms = %.2f GB/s   bucketed/plain throughput %.0f%%\n",
-                  kib, enc.num_buckets(), dec.num_buckets(), b * 1e3, bytes / b / 1e9, p * 1e3,
-                  bytes / p / 1e9, 100.0 * p / b);
+      std::printf(
+          "buckets of %4zu KiB (%zu + %zu): %.3f ms = %.2f GB/s   plain MPI_Allreduce: "
+          "%.3f ms = %.2f GB/s   bucketed/plain throughput %.0f%%\n",
+          kib, enc.num_buckets(), dec.num_buckets(), b * 1e3, bytes / b / 1e9, p * 1e3,
+          bytes / p / 1e9, 100.0 * p / b);
     }
     t_plain.clear();
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,8 @@ struct LayerSpec {
   int64_t out = 0;   // linear: features; conv2d/deconv2d: channels
   int64_t in = 0;    // optional check against the inferred input size
   int kernel = 0, stride = 1, padding = 0, output_padding = 0;
-  float alpha = -1.0f;         // leaky_relu slope (default 0.01) / elu alpha (default 1)
+  // leaky_relu slope (default 0.01) / elu alpha (default 1); NaN means "not given".
+  float alpha = std::numeric_limits<float>::quiet_NaN();
   std::vector<int64_t> shape;  // reshape target, per sample
   bool bias = true;
 };

@@ -24,6 +24,30 @@ uint64_t name_hash32(const std::string& s) {
   return h;
 }
 
+// A key that does not apply to the layer's type is a mistake in the config, not something to
+// ignore: name it.
+void reject_unused_keys(const std::string& net, size_t i, const LayerSpec& s) {
+  Act ignored;
+  const bool known = s.type == "linear" || s.type == "conv2d" || s.type == "deconv2d" ||
+                     s.type == "flatten" || s.type == "reshape" || parse_act(s.type, &ignored);
+  if (!known) return;  // the type itself is the error, reported below
+  const bool conv = s.type == "conv2d" || s.type == "deconv2d";
+  const bool parametered = conv || s.type == "linear";
+  const bool has_alpha = s.type == "leaky_relu" || s.type == "elu";
+  auto check = [&](bool used, bool allowed, const char* key) {
+    if (used && !allowed) fail(net, i, s, std::string("'") + key + "' does not apply to " + s.type);
+  };
+  check(s.out != 0, parametered, "out");
+  check(s.in != 0, parametered, "in");
+  check(s.kernel != 0, conv, "kernel");
+  check(s.stride != 1, conv, "stride");
+  check(s.padding != 0, conv, "padding");
+  check(s.output_padding != 0, s.type == "deconv2d" || s.type == "conv2d", "output_padding");
+  check(!std::isnan(s.alpha), has_alpha, "alpha");
+  check(!s.shape.empty(), s.type == "reshape", "shape");
+  check(!s.bias, parametered, "bias");
+}
+
 bool has_params(LayerKind k) {
   return k == LayerKind::linear || k == LayerKind::conv2d || k == LayerKind::deconv2d;
 }
@@ -40,6 +64,7 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
     l.name = net + "." + std::to_string(i);
     l.in = cur;
     Act act;
+    reject_unused_keys(net, i, s);
     if (s.type == "linear") {
       if (cur.rank != 1)
         fail(net, i, s,
@@ -90,8 +115,8 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
     } else if (parse_act(s.type, &act)) {
       l.kind = LayerKind::activation;
       l.act.kind = act;
-      if (act == Act::leaky_relu) l.act.alpha = s.alpha < 0 ? 0.01f : s.alpha;
-      if (act == Act::elu) l.act.alpha = s.alpha < 0 ? 1.0f : s.alpha;
+      if (act == Act::leaky_relu) l.act.alpha = std::isnan(s.alpha) ? 0.01f : s.alpha;
+      if (act == Act::elu) l.act.alpha = std::isnan(s.alpha) ? 1.0f : s.alpha;
       if ((act == Act::leaky_relu || act == Act::elu) && !(l.act.alpha > 0))
         fail(net, i, s, "'alpha' must be > 0");
       l.out = cur;
@@ -143,6 +168,9 @@ Network<T>::Network(Backend<T>& be, std::string name, const Shape& input,
     if (l.has_bias) l.bias = params_.add(l.name + ".bias", Shape{w[0]});
   }
   params_.allocate();
+  first_param_ = layers_.size();
+  for (size_t i = layers_.size(); i-- > 0;)
+    if (has_params(layers_[i].kind)) first_param_ = i;
   size_t biggest = size_t(input.numel());
   for (const Layer& l : layers_) {
     T* buf = nullptr;
@@ -235,8 +263,10 @@ const T* Network<T>::backward(T* dout, int B, bool param_grads, bool need_dx,
   T* dy = dout;
   for (size_t i = layers_.size(); i-- > 0;) {
     const Layer& l = layers_[i];
+    if (!need_dx && i < first_param_) break;  // nothing below needs a gradient
     const T* x = i == 0 ? x_ : outputs_[i - 1];
-    T* dx_buf = (i == 0 && !need_dx) ? nullptr : (dy == grad_a_ ? grad_b_ : grad_a_);
+    // Without need_dx, the first parametered layer's input gradient is never used.
+    T* dx_buf = (!need_dx && i == first_param_) ? nullptr : (dy == grad_a_ ? grad_b_ : grad_a_);
     dy = layer_backward(be_, params_, l, x, outputs_[i], dy, dx_buf, B, param_grads);
     if (param_grads && on_ready && has_params(l.kind)) on_ready(params_.slices()[l.weight].offset);
   }

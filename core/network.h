@@ -74,6 +74,7 @@ class Network {
   T* grad_a_ = nullptr;            // ping-pong buffers for dL/dx in backward
   T* grad_b_ = nullptr;
   const T* x_ = nullptr;
+  size_t first_param_ = 0;  // index of the first layer with parameters
 };
 
 extern template class Network<float>;

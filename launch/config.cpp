@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <set>
@@ -119,7 +120,7 @@ std::string layers_yaml(const std::vector<LayerSpec>& specs) {
     if (l.stride != 1) s += ", stride: " + std::to_string(l.stride);
     if (l.padding) s += ", padding: " + std::to_string(l.padding);
     if (l.output_padding) s += ", output_padding: " + std::to_string(l.output_padding);
-    if (l.alpha >= 0) s += ", alpha: " + to_text(l.alpha);
+    if (!std::isnan(l.alpha)) s += ", alpha: " + to_text(l.alpha);
     if (!l.bias) s += ", bias: false";
     if (!l.shape.empty()) {
       s += ", shape: [";

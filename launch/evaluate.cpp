@@ -65,7 +65,8 @@ int evaluate(const EvalOptions& o) {
   std::vector<double> elbo(static_cast<size_t>(batch)), ll(static_cast<size_t>(batch)),
       kl(static_cast<size_t>(batch));
   double sum_elbo = 0, sum_ll = 0, sum_kl = 0, sum_iw = 0;
-  std::vector<double> mu_sum(size_t(L), 0.0), mu_sq(size_t(L), 0.0);
+  std::vector<double> mu_sum(size_t(L), 0.0), mu_sq(size_t(L), 0.0), kl_dim(size_t(L), 0.0);
+  std::vector<float> lv(mu.size());
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < N; first += batch) {
     const int B = int(std::min<int64_t>(batch, N - first));
@@ -74,11 +75,12 @@ int evaluate(const EvalOptions& o) {
     vae.evaluate_elbo(x.data(), B, noise_seed, key.data(), elbo.data(), ll.data(), kl.data());
     for (int b = 0; b < B; ++b)
       sum_elbo += elbo[size_t(b)], sum_ll += ll[size_t(b)], sum_kl += kl[size_t(b)];
-    vae.encode(x.data(), B, mu.data(), nullptr);
+    vae.encode(x.data(), B, mu.data(), lv.data());
     for (int b = 0; b < B; ++b)
       for (int d = 0; d < L; ++d) {
-        const double m = mu[size_t(b) * L + d];
+        const double m = mu[size_t(b) * L + d], v = lv[size_t(b) * L + d];
         mu_sum[size_t(d)] += m, mu_sq[size_t(d)] += m * m;
+        kl_dim[size_t(d)] += 0.5 * (m * m + std::exp(v) - v - 1.0);  // KL of this dimension
       }
     for (int b = 0; b < B; ++b)
       sum_iw += vae.iw_log_likelihood(x.data() + size_t(b) * D, K, noise_seed, key[size_t(b)]);
@@ -101,10 +103,16 @@ int evaluate(const EvalOptions& o) {
               sum_kl / double(N));
   std::printf("iw log-likelihood (K=%d)  %.3f nats  (%.4f bits/dim)\n", K, iw, -iw * bpd);
   std::printf("active units                %d of %d\n", active, L);
+  double kl_min = 1e300, kl_max = 0;
+  for (double& k : kl_dim)
+    k /= double(N), kl_min = std::min(kl_min, k), kl_max = std::max(kl_max, k);
+  std::printf("KL per dimension            min %.4f  max %.4f nats (averaged over the images)\n",
+              kl_min, kl_max);
   if (!o.out_json.empty()) {
     std::ofstream f(o.out_json);
     f << "{\"images\": " << N << ", \"elbo\": " << e << ", \"iw_log_likelihood\": " << iw
       << ", \"iw_samples\": " << K << ", \"active_units\": " << active
+      << ", \"kl_dim_min\": " << kl_min << ", \"kl_dim_max\": " << kl_max
       << ", \"elbo_bits_per_dim\": " << -e * bpd << ", \"iw_bits_per_dim\": " << -iw * bpd << "}\n";
   }
   return 0;

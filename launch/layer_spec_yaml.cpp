@@ -20,10 +20,11 @@ V get(const YAML::Node& n, const char* key, const std::string& where, V fallback
     return v.as<V>();
   } catch (const YAML::Exception&) {
     throw ConfigError(where + "." + key + ": cannot read '" + YAML::Dump(v) + "' as " +
-                      (std::is_same_v<V, bool>       ? "a boolean"
-                       : std::is_integral_v<V>       ? "an integer"
-                       : std::is_floating_point_v<V> ? "a number"
-                                                     : "a list of integers"));
+                      (std::is_same_v<V, std::string> ? "a string"
+                       : std::is_same_v<V, bool>      ? "a boolean"
+                       : std::is_integral_v<V>        ? "an integer"
+                       : std::is_floating_point_v<V>  ? "a number"
+                                                      : "a list of integers"));
   }
 }
 
@@ -59,7 +60,7 @@ std::vector<LayerSpec> parse_layer_list(const YAML::Node& node, const std::strin
     s.stride = get<int>(n, "stride", at, 1);
     s.padding = get<int>(n, "padding", at, 0);
     s.output_padding = get<int>(n, "output_padding", at, 0);
-    s.alpha = get<float>(n, "alpha", at, -1.0f);
+    s.alpha = get<float>(n, "alpha", at, s.alpha);
     s.shape = get<std::vector<int64_t>>(n, "shape", at, {});
     s.bias = get<bool>(n, "bias", at, true);
     out.push_back(s);

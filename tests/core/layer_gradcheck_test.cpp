@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -49,7 +50,7 @@ LayerSpec deconv(int64_t out, int k, int stride, int pad, int out_pad = 0, bool 
   return s;
 }
 
-LayerSpec act(const std::string& name, float alpha = -1.0f) {
+LayerSpec act(const std::string& name, float alpha = std::numeric_limits<float>::quiet_NaN()) {
   LayerSpec s;
   s.type = name;
   s.alpha = alpha;

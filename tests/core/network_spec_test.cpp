@@ -362,3 +362,29 @@ TEST(LayerSpecYaml, NotASequence) {
 
 }  // namespace
 }  // namespace distvae
+
+namespace distvae {
+namespace {
+
+TEST(NetworkSpec, KeysThatDoNotApplyAreErrors) {
+  LayerSpec lin = spec("linear", 4);
+  lin.kernel = 3;
+  std::string m = plan_error(Shape{10}, {lin});
+  EXPECT_TRUE(Contains(m, "layer 0"));
+  EXPECT_TRUE(Contains(m, "'kernel' does not apply to linear"));
+  LayerSpec relu = spec("relu");
+  relu.alpha = 0.2f;
+  m = plan_error(Shape{10}, {spec("linear", 4), relu});
+  EXPECT_TRUE(Contains(m, "layer 1"));
+  EXPECT_TRUE(Contains(m, "'alpha' does not apply to relu"));
+}
+
+TEST(NetworkSpec, NegativeAlphaIsAnErrorNotTheDefault) {
+  LayerSpec leaky = spec("leaky_relu");
+  leaky.alpha = -0.3f;
+  const std::string m = plan_error(Shape{10}, {spec("linear", 4), leaky});
+  EXPECT_TRUE(Contains(m, "'alpha' must be > 0"));
+}
+
+}  // namespace
+}  // namespace distvae

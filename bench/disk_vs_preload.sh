@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Training images/s reading HDF5 from disk (preload off, files evicted from the page cache before
+# each run, so every chunk comes from the device) against the preloaded dataset, interleaved
+# REPEATS times (default 3), medians of the steady-state records of one-epoch runs.
+#   bench/disk_vs_preload.sh [CONFIG] [DATA-GLOB]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+config=${1:-configs/fmnist_vae_mlp.yaml}
+glob=${2:-data/fmnist-train-*.h5}
+repeats=${REPEATS:-3}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+evict() { python3 -c "
+import glob, os, sys
+for f in glob.glob(sys.argv[1]):
+    fd = os.open(f, os.O_RDONLY); os.fdatasync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)
+" "$glob"; }
+field() { python3 - "$1" <<'PY'
+import json, sys, statistics
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"step"' in l]
+print(statistics.median([r["images_per_s"] for r in rows[1:]]), statistics.median([r["data_wait_ms"] for r in rows[1:]]))
+PY
+}
+disk=() pre=() wait_disk=()
+for r in $(seq "$repeats"); do
+  for mode in off on; do
+    evict
+    build/launch/distvae train "$config" --run-dir "$tmp/$mode$r" --quiet --set train.epochs=1 \
+      --set data.preload=$mode --set data.validation= --set train.log_every=50 --set train.checkpoint_every=1000
+    read -r ips waitms < <(field "$tmp/$mode$r/metrics.jsonl")
+    if [[ $mode == off ]]; then disk+=("$ips"); wait_disk+=("$waitms"); else pre+=("$ips"); fi
+  done
+done
+python3 - "${disk[*]}" "${pre[*]}" "${wait_disk[*]}" <<'PY'
+import statistics, sys
+d = statistics.median(map(float, sys.argv[1].split())); p = statistics.median(map(float, sys.argv[2].split()))
+w = statistics.median(map(float, sys.argv[3].split()))
+print(f"from disk (evicted): {d:.0f} images/s   preloaded: {p:.0f} images/s   ratio {100*d/p:.1f}%   "
+      f"data wait from disk {w:.3f} ms/step")
+PY
