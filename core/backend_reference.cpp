@@ -60,16 +60,6 @@ T act_grad_from_output(T y, ActSpec a) {
   return T(1);
 }
 
-template <class T>
-T softplus(T x) {
-  return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
-}
-
-template <class T>
-T sigmoid(T x) {
-  return x >= T(0) ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
-}
-
 }  // namespace
 
 template <class T>
@@ -88,7 +78,8 @@ void ReferenceBackend<T>::release(T* p) {
 
 template <class T>
 void ReferenceBackend<T>::fill(T* x, size_t n, T value) {
-  std::fill(x, x + n, value);
+#pragma omp parallel for simd if (n > 65536)
+  for (size_t i = 0; i < n; ++i) x[i] = value;
 }
 
 template <class T>
@@ -388,12 +379,16 @@ void ReferenceBackend<T>::reparameterize_backward(const T* dz, const T* logvar, 
 template <class T>
 void ReferenceBackend<T>::bernoulli_log_lik(const T* logits, const T* x, T* ll, T* dlogits, T scale,
                                             int B, int D) {
+#pragma omp parallel for if (size_t(B) * size_t(D) > 65536)
   for (int b = 0; b < B; ++b) {
     double s = 0;
     for (int d = 0; d < D; ++d) {
-      size_t i = size_t(b) * D + d;
-      s += double(x[i]) * double(logits[i]) - double(softplus(logits[i]));
-      if (dlogits) dlogits[i] = scale * (x[i] - sigmoid(logits[i]));
+      const size_t i = size_t(b) * D + d;
+      const T l = logits[i];
+      const T e = std::exp(-std::abs(l));  // one exp serves softplus and sigmoid
+      // softplus(l) = max(l, 0) + log(1 + e^-|l|);  sigmoid(l) = 1/(1 + e) or e/(1 + e)
+      s += double(x[i]) * double(l) - double(std::max(l, T(0)) + std::log1p(e));
+      if (dlogits) dlogits[i] = scale * (x[i] - (l >= T(0) ? T(1) : e) / (T(1) + e));
     }
     ll[b] = T(s);
   }
@@ -485,6 +480,8 @@ void ReferenceBackend<T>::adam_update(T* p, const T* g, T* m, T* v, size_t n, co
   const T b1 = T(a.beta1), b2 = T(a.beta2);
   const T step = T(a.lr / c1), inv_c2 = T(1.0 / c2), eps = T(a.eps),
           decay = T(a.lr * a.weight_decay);
+  // Elementwise over the flat buffer: threads across it, SIMD within.
+#pragma omp parallel for simd if (n > 65536)
   for (size_t i = 0; i < n; ++i) {
     m[i] = b1 * m[i] + (T(1) - b1) * g[i];
     v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
@@ -496,9 +493,11 @@ template <class T>
 void ReferenceBackend<T>::sgd_update(T* p, const T* g, T* velocity, size_t n, const SgdArgs& a) {
   // g' = g + wd p;  v = mu v + g';  p -= lr v   (no momentum: p -= lr g')
   const T lr = T(a.lr), mu = T(a.momentum), wd = T(a.weight_decay);
+  const bool use_velocity = velocity && a.momentum != 0.0;
+#pragma omp parallel for simd if (n > 65536)
   for (size_t i = 0; i < n; ++i) {
     T gi = g[i] + wd * p[i];
-    if (velocity && a.momentum != 0.0) {
+    if (use_velocity) {
       velocity[i] = mu * velocity[i] + gi;
       gi = velocity[i];
     }

@@ -7,7 +7,7 @@
 
 namespace distvae {
 
-// Initialises MPI with MPI_THREAD_FUNNELED (the loader thread never calls MPI) unless it already
+// Initialises MPI (asking for MPI_THREAD_MULTIPLE, requiring at least FUNNELED) unless it already
 // is, and finalises it on destruction. One per process, owned by main's command.
 class MpiSession {
  public:
