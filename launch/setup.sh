@@ -13,6 +13,7 @@ PACKAGES=(
   libpng-dev zlib1g-dev
   libcli11-dev
   dataset-fashion-mnist
+  python3
 )
 
 missing=()

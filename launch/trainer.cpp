@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <numeric>
 
 #include "core/rng.h"
@@ -274,6 +275,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
     auto t_log = Clock::now();
     double acc[4] = {0, 0, 0, 0};  // elbo, log p(x|z), kl, images since the last record
     double exposed = 0;            // seconds blocked on gradient all-reduce since the last record
+    double kl_dim_min = std::numeric_limits<double>::quiet_NaN();  // free bits: lowest dim KL
     double data_wait = loader.wait_seconds();
     int64_t steps_in_log = 0;
     for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
@@ -302,6 +304,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       }
       acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl, acc[3] += double(st.images);
       ++steps_in_log;
+      if (!std::isnan(st.kl_dim_min))
+        kl_dim_min = std::isnan(kl_dim_min) ? st.kl_dim_min : std::min(kl_dim_min, st.kl_dim_min);
       if ((step + 1) % c.train.log_every == 0 || s + 1 == steps_per_epoch) {
         comm.allreduce(acc, 4, ReduceOp::sum);
         const double secs = seconds_since(t_log);
@@ -317,11 +321,13 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
                {"lr", lr},
                {"images_per_s", n / secs},
                {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)},
+               {"kl_dim_min", kl_dim_min},
                {"data_wait_ms", 1e3 * (loader.wait_seconds() - data_wait) / double(steps_in_log)}});
         say("epoch %d step %lld/%lld  elbo %.2f  log p(x|z) %.2f  kl %.2f  beta %.3f  %.0f img/s\n",
             epoch + 1, (long long)(s + 1), (long long)steps_per_epoch, acc[0] / n, acc[1] / n,
             acc[2] / n, args.beta, n / secs);
         acc[0] = acc[1] = acc[2] = acc[3] = exposed = 0;
+        kl_dim_min = std::numeric_limits<double>::quiet_NaN();
         data_wait = loader.wait_seconds();
         steps_in_log = 0;
         t_log = Clock::now();

@@ -131,6 +131,7 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
   }
   std::vector<double>& ll = host_ll_;
   std::vector<double>& kl = host_kl_;
+  double kl_dim_min = std::numeric_limits<double>::quiet_NaN();
   std::fill(ll.begin(), ll.end(), 0.0);
   std::fill(kl.begin(), kl.end(), 0.0);
   for (int s = 0; s < S; ++s) {
@@ -176,8 +177,11 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
         std::copy(kd.begin(), kd.end(), sum.begin());
         if (g->allreduce_sum) g->allreduce_sum(sum.data(), sum.size());
         const double n = double(g->global_batch > 0 ? g->global_batch : B);
-        for (int d = 0; d < Lat; ++d)
+        kl_dim_min = 1e300;
+        for (int d = 0; d < Lat; ++d) {
           kd[size_t(d)] = sum[size_t(d)] / n > g->free_bits ? T(1) : T(0);
+          kl_dim_min = std::min(kl_dim_min, sum[size_t(d)] / n);
+        }
         be_.to_device(kd.data(), dim_weight_, size_t(Lat));
         weight = dim_weight_;
       }
@@ -190,6 +194,7 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
   }
   VaeStats st;
   st.images = B;
+  st.kl_dim_min = kl_dim_min;
   for (int i = 0; i < B; ++i) {
     const double e = ll[size_t(i)] - kl[size_t(i)];
     st.elbo += e, st.log_px_given_z += ll[size_t(i)], st.kl += kl[size_t(i)];

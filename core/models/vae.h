@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ struct VaeStepArgs {
 struct VaeStats {
   double elbo = 0, log_px_given_z = 0, kl = 0;
   int64_t images = 0;
+  // With free bits: the smallest over dimensions of the global-batch-averaged KL (else NaN).
+  double kl_dim_min = std::numeric_limits<double>::quiet_NaN();
 };
 
 template <class T>
