@@ -27,7 +27,8 @@ for r in $(seq "$repeats"); do
   for mode in off on; do
     evict
     build/launch/distvae train "$config" --run-dir "$tmp/$mode$r" --quiet --set train.epochs=1 \
-      --set data.preload=$mode --set data.validation= --set train.log_every=50 --set train.checkpoint_every=1000
+      --set data.preload=$mode --set data.train="$glob" --set data.validation= --set train.log_every=50 \
+      --set train.checkpoint_every=1000
     read -r ips waitms < <(field "$tmp/$mode$r/metrics.jsonl")
     if [[ $mode == off ]]; then disk+=("$ips"); wait_disk+=("$waitms"); else pre+=("$ips"); fi
   done
