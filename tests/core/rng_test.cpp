@@ -211,3 +211,22 @@ TEST(Rng, StreamIdLayoutAndRangeChecks) {
 
 }  // namespace
 }  // namespace distvae
+
+namespace distvae {
+namespace {
+
+// The batched block loop gives exactly the words of the one-block function.
+TEST(Rng, RandomWordsEqualRandomBlock) {
+  const uint64_t seed = 0x243F6A8885A308D3ull, stream = stream_id(rng_purpose::binarize, 77);
+  for (uint64_t first : {uint64_t{0}, uint64_t{5}, (uint64_t{1} << 32) - 2}) {
+    std::vector<uint32_t> words(4 * 9);
+    random_words(seed, stream, first, 9, words.data());
+    for (uint64_t j = 0; j < 9; ++j) {
+      const auto b = random_block(seed, stream, first + j);
+      for (int t = 0; t < 4; ++t) EXPECT_EQ(words[size_t(4 * j + t)], b[size_t(t)]) << first + j;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace distvae
