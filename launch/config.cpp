@@ -283,6 +283,10 @@ std::vector<KeyInfo> build_keys() {
       "train.overlap", [](Config& c) -> bool& { return c.train.overlap; },
       "Start each bucket's all-reduce as soon as backward has finished it (false: "
       "all after backward, to measure the overlap)."));
+  k.push_back(flag(
+      "train.requeue", [](Config& c) -> bool& { return c.train.requeue; },
+      "On SIGTERM/SIGUSR1 (preemption), after the checkpoint, run scontrol requeue "
+      "$SLURM_JOB_ID (under SLURM only). The run exits with code 75 either way."));
   // eval
   k.push_back(number<int>(
       "eval.iw_samples", [](Config& c) -> int& { return c.eval.iw_samples; }, 1, 100000,

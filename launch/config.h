@@ -64,6 +64,7 @@ struct TrainConfig {
   int sample_grid = 64;
   int bucket_kb = 1024;  // gradient all-reduce bucket size
   bool overlap = true;   // start bucket all-reduces during backward
+  bool requeue = false;  // on preemption under SLURM, scontrol requeue the job
 };
 
 struct EvalConfig {

@@ -1,4 +1,4 @@
-// Run directory bookkeeping: ckpt-<epoch:06d>.h5 under <run>/checkpoints.
+// Run directory bookkeeping: checkpoints under <run>/checkpoints, named to sort in training order.
 #include "launch/run_dir.h"
 
 #include <unistd.h>
@@ -20,9 +20,12 @@ void prepare_run_dir(const std::string& dir) {
     throw std::runtime_error(dir + ": the run directory is not writable");
 }
 
-std::string checkpoint_path(const std::string& dir, int epoch) {
+std::string checkpoint_path(const std::string& dir, int epoch, int64_t step_in_epoch) {
   char name[64];
-  std::snprintf(name, sizeof name, "ckpt-%06d.h5", epoch);
+  if (step_in_epoch > 0)
+    std::snprintf(name, sizeof name, "ckpt-%06d.s%09lld.h5", epoch, (long long)step_in_epoch);
+  else
+    std::snprintf(name, sizeof name, "ckpt-%06d.h5", epoch);
   return (fs::path(dir) / "checkpoints" / name).string();
 }
 

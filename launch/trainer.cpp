@@ -21,6 +21,7 @@
 #include "io/metrics_log.h"
 #include "io/png.h"
 #include "launch/image_set.h"
+#include "launch/preemption.h"
 #include "launch/run_dir.h"
 #include "launch/vae_setup.h"
 
@@ -214,7 +215,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   if (root) prepare_run_dir(o.run_dir);
   comm.barrier();
   int start_epoch = 0;
-  int64_t resumed_step = 0;
+  int64_t resumed_step = 0, resumed_skip = 0;  // steps already taken, in all and in the epoch
   if (o.resume) {
     for (const std::string& p : list_checkpoints(o.run_dir)) {
       Checkpoint ck;
@@ -228,6 +229,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       load_vae(ck, p, vae, &opt);
       start_epoch = int(ck.ints.at("epoch"));
       resumed_step = ck.ints.at("step");
+      auto within = ck.ints.find("step_in_epoch");
+      resumed_skip = within == ck.ints.end() ? 0 : within->second;
       say("resuming from %s (epoch %d)\n", p.c_str(), start_epoch);
       break;
     }
@@ -263,6 +266,23 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   args.encoder_ready = [&](size_t offset) { enc_sync.on_ready(offset); };
   args.decoder_ready = [&](size_t offset) { dec_sync.on_ready(offset); };
 
+  // Rank 0 writes; every rank holds the same state. epochs_done counts whole epochs; a preempted
+  // run also records how far into the next one it got.
+  auto save_checkpoint = [&](int epochs_done, int64_t step_in_epoch) {
+    if (!root) return;
+    Checkpoint ck;
+    save_vae(ck, vae, &opt);
+    ck.ints["epoch"] = epochs_done;
+    ck.ints["step_in_epoch"] = step_in_epoch;
+    ck.ints["step"] = step;
+    ck.strings["config"] = dump_config(c);
+    ck.ints["image.height"] = g.height, ck.ints["image.width"] = g.width;
+    ck.ints["image.channels"] = g.channels;
+    write_checkpoint(checkpoint_path(o.run_dir, epochs_done, step_in_epoch), ck);
+    prune_checkpoints(o.run_dir, c.train.keep_checkpoints);
+  };
+  install_preemption_handlers();
+
   const int end_epoch = o.stop_after_epochs > 0
                             ? std::min(c.train.epochs, start_epoch + o.stop_after_epochs)
                             : c.train.epochs;
@@ -278,7 +298,11 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
     double kl_dim_min = std::numeric_limits<double>::quiet_NaN();  // free bits: lowest dim KL
     double data_wait = loader.wait_seconds();
     int64_t steps_in_log = 0;
-    for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
+    // Resuming inside an epoch: the plan is deterministic, so the batches already trained on
+    // are drawn again and passed over.
+    const int64_t first_step = epoch == start_epoch ? resumed_skip : 0;
+    for (int64_t s = 0; s < first_step; ++s) loader.release(loader.next());
+    for (int64_t s = first_step; s < steps_per_epoch; ++s) {
       const Loader::Batch batch = loader.next();
       for (int b = 0; b < B; ++b)
         key[size_t(b)] = uint64_t(epoch) * uint64_t(N) + uint64_t(batch.index[b]);
@@ -332,6 +356,21 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
         steps_in_log = 0;
         t_log = Clock::now();
       }
+      ++step;
+      // Preemption: a signal on any rank stops all of them at this same step.
+      double stop = preemption_requested() ? 1.0 : 0.0;
+      if (world > 1) comm.allreduce(&stop, 1, ReduceOp::sum);
+      if (stop > 0) {
+        const bool epoch_end = s + 1 == steps_per_epoch;
+        save_checkpoint(epoch_end ? epoch + 1 : epoch, epoch_end ? 0 : s + 1);
+        comm.barrier();
+        const bool requeued = root && c.train.requeue && request_slurm_requeue();
+        say("preempted: checkpoint written at epoch %d, step %lld%s; exiting with code %d "
+            "(continue with --resume)\n",
+            epoch + 1, (long long)(s + 1), requeued ? ", job requeued" : "", kExitPreempted);
+        backend->release(x_dev);
+        return kExitPreempted;
+      }
     }
     const double epoch_secs = seconds_since(t_epoch);
     if (root) {
@@ -344,17 +383,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       }
       write_grids(vae, val_set.count > 0 ? val_set : shown, c, o.run_dir);
       const bool last = epoch + 1 == end_epoch;
-      if ((epoch + 1) % c.train.checkpoint_every == 0 || last) {
-        Checkpoint ck;
-        save_vae(ck, vae, &opt);
-        ck.ints["epoch"] = epoch + 1;
-        ck.ints["step"] = step;
-        ck.strings["config"] = dump_config(c);
-        ck.ints["image.height"] = g.height, ck.ints["image.width"] = g.width;
-        ck.ints["image.channels"] = g.channels;
-        write_checkpoint(checkpoint_path(o.run_dir, epoch + 1), ck);
-        prune_checkpoints(o.run_dir, c.train.keep_checkpoints);
-      }
+      if ((epoch + 1) % c.train.checkpoint_every == 0 || last) save_checkpoint(epoch + 1, 0);
     }
     comm.barrier();
   }

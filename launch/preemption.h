@@ -1,0 +1,21 @@
+// Preemption: SIGTERM and SIGUSR1 (SLURM's warning before a time limit or preemption, see
+// launch/slurm/train.sbatch) only set a flag; the trainer checks it at step boundaries, the ranks
+// agree through an all-reduce, checkpoint and exit with kExitPreempted.
+#pragma once
+
+namespace distvae {
+
+// The documented exit code of a run that stopped for preemption after writing its checkpoint
+// (EX_TEMPFAIL: try again, with --resume).
+constexpr int kExitPreempted = 75;
+
+// Installs the handlers (idempotent). A signal handler can only reach process state, so the flag
+// is the one process-wide variable of the trainer.
+void install_preemption_handlers();
+bool preemption_requested();
+
+// Under SLURM (SLURM_JOB_ID set), asks the scheduler to requeue this job; returns whether
+// scontrol succeeded. Prints nothing.
+bool request_slurm_requeue();
+
+}  // namespace distvae
