@@ -14,6 +14,7 @@
 #include "core/backend.h"
 #include "core/backend_dnnl.h"
 #include "core/backend_reference.h"
+#include "tests/rel_err.h"
 
 namespace distvae {
 namespace {
@@ -31,14 +32,8 @@ Vec uniform(size_t n, uint32_t seed) {
   return v;
 }
 
-// max|a - b| / max|b|; a zero reference tensor compares absolutely.
 double rel_err(const Vec& a, const Vec& b) {
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num = std::max(num, std::abs(double(a[i]) - double(b[i])));
-    den = std::max(den, std::abs(double(b[i])));
-  }
-  return den > 0.0 ? num / den : num;
+  return distvae::rel_err(a.data(), b.data(), a.size());
 }
 
 #define EXPECT_CLOSE(a, b, tol)                                           \

@@ -18,6 +18,7 @@
 #include "core/layers.h"
 #include "core/network.h"
 #include "core/rng.h"
+#include "tests/rel_err.h"
 
 namespace distvae {
 namespace {
@@ -75,17 +76,6 @@ bool has_kink(const std::string& type) {
 }
 
 // ---------------------------------------------------------------- numeric helpers
-
-// max |a - b| / max |b| over one tensor.
-template <class T>
-double rel_err(const T* a, const T* b, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; ++i) {
-    num = std::max(num, std::abs(double(a[i]) - double(b[i])));
-    den = std::max(den, std::abs(double(b[i])));
-  }
-  return den > 0 ? num / den : num;
-}
 
 template <class T>
 double max_abs(const T* a, size_t n) {

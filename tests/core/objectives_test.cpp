@@ -21,6 +21,7 @@
 #include "core/models/vae.h"
 #include "core/network.h"
 #include "core/rng.h"
+#include "tests/rel_err.h"
 
 namespace distvae {
 namespace {
@@ -28,15 +29,9 @@ namespace {
 constexpr double kPi = std::numbers::pi;
 constexpr double kLog2Pi = 1.8378770664093454835606594728112;
 
-// max |a - b| / max |b| over one tensor.
 double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
   EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    num = std::max(num, std::abs(a[i] - b[i]));
-    den = std::max(den, std::abs(b[i]));
-  }
-  return den > 0 ? num / den : num;
+  return distvae::rel_err(a.data(), b.data(), std::min(a.size(), b.size()));
 }
 
 // Deterministic test draws: normal / uniform numbers from a test stream.

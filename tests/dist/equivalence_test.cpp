@@ -15,6 +15,7 @@
 #include "core/rng.h"
 #include "dist/grad_sync.h"
 #include "dist/mpi_communicator.h"
+#include "tests/rel_err.h"
 
 namespace distvae {
 namespace {
@@ -47,24 +48,13 @@ std::vector<T> dataset(int n, int D) {
   return x;
 }
 
-// max |a - b| / max |b| over one tensor.
-template <class T>
-double rel_diff(const T* a, const T* b, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; ++i) {
-    num = std::max(num, std::abs(double(a[i]) - double(b[i])));
-    den = std::max(den, std::abs(double(b[i])));
-  }
-  return den > 0 ? num / den : num;
-}
-
 template <class T>
 double worst_tensor_diff(ParamStore<T>& a, ParamStore<T>& b, bool grads) {
   double w = 0;
   for (const ParamSlice& s : a.slices()) {
     const T* pa = (grads ? a.grads() : a.values()) + s.offset;
     const T* pb = (grads ? b.grads() : b.values()) + s.offset;
-    w = std::max(w, rel_diff(pa, pb, s.size));
+    w = std::max(w, rel_err(pa, pb, s.size));
   }
   return w;
 }
