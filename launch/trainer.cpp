@@ -216,6 +216,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   comm.barrier();
   int start_epoch = 0;
   int64_t resumed_step = 0, resumed_skip = 0;  // steps already taken, in all and in the epoch
+  bool resumed = false;
   if (o.resume) {
     for (const std::string& p : list_checkpoints(o.run_dir)) {
       Checkpoint ck;
@@ -231,11 +232,12 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       resumed_step = ck.ints.at("step");
       auto within = ck.ints.find("step_in_epoch");
       resumed_skip = within == ck.ints.end() ? 0 : within->second;
-      say("resuming from %s (epoch %d)\n", p.c_str(), start_epoch);
+      say("resuming from %s (epoch %d, step %lld of it)\n", p.c_str(), start_epoch + 1,
+          (long long)resumed_skip);
+      resumed = true;
       break;
     }
-    if (start_epoch == 0)
-      say("--resume: no usable checkpoint in %s; starting fresh\n", o.run_dir.c_str());
+    if (!resumed) say("--resume: no usable checkpoint in %s; starting fresh\n", o.run_dir.c_str());
   }
   if (root) {
     std::ofstream(o.run_dir + "/config.yaml") << dump_config(c);
