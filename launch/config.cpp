@@ -287,6 +287,11 @@ std::vector<KeyInfo> build_keys() {
       "train.requeue", [](Config& c) -> bool& { return c.train.requeue; },
       "On SIGTERM/SIGUSR1 (preemption), after the checkpoint, run scontrol requeue "
       "$SLURM_JOB_ID (under SLURM only). The run exits with code 75 either way."));
+  k.push_back(number<double>(
+      "train.hang_timeout", [](Config& c) -> double& { return c.train.hang_timeout; }, 0, 1e7,
+      "With several ranks: seconds a rank may make no progress before the "
+      "job is aborted (exit 3) naming the rank whose heartbeat stopped; "
+      "must exceed the longest validation or checkpoint (0: off)."));
   // eval
   k.push_back(number<int>(
       "eval.iw_samples", [](Config& c) -> int& { return c.eval.iw_samples; }, 1, 100000,

@@ -62,9 +62,10 @@ struct TrainConfig {
   int checkpoint_every = 1;  // epochs
   int keep_checkpoints = 3;
   int sample_grid = 64;
-  int bucket_kb = 1024;  // gradient all-reduce bucket size
-  bool overlap = true;   // start bucket all-reduces during backward
-  bool requeue = false;  // on preemption under SLURM, scontrol requeue the job
+  int bucket_kb = 1024;       // gradient all-reduce bucket size
+  bool overlap = true;        // start bucket all-reduces during backward
+  bool requeue = false;       // on preemption under SLURM, scontrol requeue the job
+  double hang_timeout = 300;  // seconds without progress before the job is aborted
 };
 
 struct EvalConfig {

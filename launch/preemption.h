@@ -8,6 +8,8 @@ namespace distvae {
 // The documented exit code of a run that stopped for preemption after writing its checkpoint
 // (EX_TEMPFAIL: try again, with --resume).
 constexpr int kExitPreempted = 75;
+// The exit code of a job aborted because a rank stopped making progress (train.hang_timeout).
+constexpr int kExitHung = 3;
 
 // Installs the handlers (idempotent). A signal handler can only reach process state, so the flag
 // is the one process-wide variable of the trainer.

@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <numeric>
 
 #include "core/rng.h"
 #include "dist/grad_sync.h"
+#include "dist/watchdog.h"
 #include "dist/world.h"
 #include "io/checkpoint.h"
 #include "io/hdf5_dataset.h"
@@ -51,7 +53,7 @@ OptimizerConfig optimizer_config(const OptimConfig& o) {
 
 // Mean ELBO of a whole image set, binarized once with a fixed seed (evaluation protocol).
 double mean_elbo(Vae<float>& vae, const ImageSet& set, const Config& c, int batch,
-                 std::vector<float>& x) {
+                 std::vector<float>& x, const std::function<void()>& tick) {
   const int64_t seed = c.data.binarize == "dynamic" ? c.eval.binarize_seed : -1;
   std::vector<int64_t> idx(static_cast<size_t>(batch));
   std::vector<uint64_t> key(static_cast<size_t>(batch));
@@ -60,6 +62,7 @@ double mean_elbo(Vae<float>& vae, const ImageSet& set, const Config& c, int batc
     const int B = int(std::min<int64_t>(batch, set.count - first));
     for (int b = 0; b < B; ++b) idx[size_t(b)] = first + b, key[size_t(b)] = uint64_t(first + b);
     decode_batch(set.pixels.data(), set.geom, idx.data(), key.data(), B, seed, x.data());
+    tick();
     sum += vae.evaluate_elbo(x.data(), B, uint64_t(c.eval.binarize_seed), key.data(), nullptr,
                              nullptr, nullptr)
                .elbo;
@@ -244,6 +247,20 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   }
   std::unique_ptr<MetricsLog> log;
   if (root) log = std::make_unique<MetricsLog>(o.run_dir + "/metrics.jsonl");
+  // With several ranks, a rank that stops (SIGSTOP, stuck I/O) must not leave the others waiting
+  // in a collective forever: heartbeats in the run directory, abort after train.hang_timeout.
+  std::unique_ptr<Watchdog> watchdog;
+  if (world > 1 && c.train.hang_timeout > 0)
+    watchdog =
+        std::make_unique<Watchdog>(o.run_dir + "/heartbeat", comm.rank(), world,
+                                   c.train.hang_timeout, [&comm](const std::string& msg) {
+                                     std::fprintf(stderr, "distvae: error: %s\n", msg.c_str());
+                                     std::fflush(stderr);
+                                     comm.abort(kExitHung);
+                                   });
+  const std::function<void()> beat = [&] {
+    if (watchdog) watchdog->beat();
+  };
 
   say("distvae train: %lld images %lldx%lldx%lld from %zu file(s) (%s), batch %d x %d rank(s) = "
       "%d, backend %s, %d thread(s) per rank (%s)\n",
@@ -359,6 +376,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
         t_log = Clock::now();
       }
       ++step;
+      beat();
       // Preemption: a signal on any rank stops all of them at this same step.
       double stop = preemption_requested() ? 1.0 : 0.0;
       if (world > 1) comm.allreduce(&stop, 1, ReduceOp::sum);
@@ -377,7 +395,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
     const double epoch_secs = seconds_since(t_epoch);
     if (root) {
       if (val_set.count > 0) {
-        const double ve = mean_elbo(vae, val_set, c, B, x);
+        const double ve = mean_elbo(vae, val_set, c, B, x, beat);
         log->write({{"epoch", double(epoch + 1)}, {"val_elbo", ve}, {"epoch_seconds", epoch_secs}});
         say("epoch %d done in %.1f s  validation elbo %.2f nats\n", epoch + 1, epoch_secs, ve);
       } else {
