@@ -66,6 +66,9 @@ struct TrainConfig {
   bool overlap = true;        // start bucket all-reduces during backward
   bool requeue = false;       // on preemption under SLURM, scontrol requeue the job
   double hang_timeout = 300;  // seconds without progress before the job is aborted
+  int checkpoint_every_steps = 0;   // also checkpoint every N steps (0: off)
+  double checkpoint_minutes = 0;    // also checkpoint every M minutes of wall clock (0: off)
+  std::string on_nonfinite = "stop";
 };
 
 struct EvalConfig {

@@ -10,6 +10,8 @@ namespace distvae {
 constexpr int kExitPreempted = 75;
 // The exit code of a job aborted because a rank stopped making progress (train.hang_timeout).
 constexpr int kExitHung = 3;
+// The exit code of a run stopped by a NaN or Inf (train.on_nonfinite: stop).
+constexpr int kExitNonFinite = 4;
 
 // Installs the handlers (idempotent). A signal handler can only reach process state, so the flag
 // is the one process-wide variable of the trainer.

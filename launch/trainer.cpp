@@ -118,6 +118,32 @@ int64_t dataset_bytes(const std::vector<std::string>& files) {
   return n;
 }
 
+enum StepFlag {
+  kPreempt,
+  kCheckpointDue,
+  kBadReconstruction,
+  kBadKl,
+  kBadEncoderGrad,
+  kBadDecoderGrad,
+  kNumFlags
+};
+
+// Per-step decisions summed over ranks: a flag is set when any rank set it.
+struct StepFlags {
+  double v[kNumFlags] = {};
+  std::string nonfinite_terms() const {
+    std::string t;
+    auto add = [&](int flag, const char* what) {
+      if (v[flag] > 0) t += (t.empty() ? "" : ", ") + std::string(what);
+    };
+    add(kBadReconstruction, "reconstruction term log p(x|z)");
+    add(kBadKl, "KL term");
+    add(kBadEncoderGrad, "encoder gradients");
+    add(kBadDecoderGrad, "decoder gradients");
+    return t;
+  }
+};
+
 std::string geom_text(const ImageGeom& g) {
   return std::to_string(g.height) + "x" + std::to_string(g.width) + "x" +
          std::to_string(g.channels);
@@ -275,7 +301,10 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   std::vector<float> x(size_t(B) * D);  // host staging for validation and grids
   float* x_dev = backend->alloc(size_t(B) * D);
   std::vector<uint64_t> key(static_cast<size_t>(B));
-  int64_t step = 0;  // optimizer steps taken, over all epochs
+  int64_t step = 0;     // optimizer steps taken, over all epochs
+  int64_t skipped = 0;  // steps skipped for non-finite values (train.on_nonfinite: skip)
+  auto t_checkpoint = Clock::now();
+  bool saved_at_step_end = false;  // the last step of an epoch already wrote its checkpoint
   VaeStepArgs args;
   args.seed = uint64_t(c.train.seed);
   args.noise_keys = key.data();
@@ -337,22 +366,58 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       dec_sync.finish();
       enc_sync.finish();
       exposed += enc_sync.exposed_seconds() + dec_sync.exposed_seconds();
-      const double lr = scheduled_lr(c.optim, epochs_done / c.train.epochs);
-      for (auto [net, os] : {std::pair{&vae.encoder(), opt.encoder.get()},
-                             std::pair{&vae.decoder(), opt.decoder.get()}}) {
-        ParamStore<float>& ps = net->params();
-        if (c.optim.grad_clip > 0)
-          clip_grad_norm(*backend, ps.grads(), ps.size(), c.optim.grad_clip);
-        optimizer_step(*backend, oc, os->state(), ps.values(), ps.grads(), ps.size(), lr);
+      // What every rank must agree on at this step boundary, in one all-reduce: preemption, a
+      // timed checkpoint (rank 0's clock decides), and which terms went non-finite where.
+      StepFlags f;
+      f.v[kPreempt] = preemption_requested() ? 1 : 0;
+      f.v[kCheckpointDue] = root && c.train.checkpoint_minutes > 0 &&
+                                    seconds_since(t_checkpoint) >= 60.0 * c.train.checkpoint_minutes
+                                ? 1
+                                : 0;
+      f.v[kBadReconstruction] = std::isfinite(st.log_px_given_z) ? 0 : 1;
+      f.v[kBadKl] = std::isfinite(st.kl) ? 0 : 1;
+      f.v[kBadEncoderGrad] =
+          backend->all_finite(vae.encoder().params().grads(), vae.encoder().params().size()) ? 0
+                                                                                             : 1;
+      f.v[kBadDecoderGrad] =
+          backend->all_finite(vae.decoder().params().grads(), vae.decoder().params().size()) ? 0
+                                                                                             : 1;
+      if (world > 1) comm.allreduce(f.v, kNumFlags, ReduceOp::sum);
+      if (const std::string bad = f.nonfinite_terms(); !bad.empty()) {
+        if (c.train.on_nonfinite == "stop") {
+          const auto kept = list_checkpoints(o.run_dir);
+          if (root)
+            std::fprintf(stderr,
+                         "distvae: error: step %lld: non-finite %s; stopping without updating "
+                         "the parameters (train.on_nonfinite: stop); last good checkpoint: %s\n",
+                         (long long)(step + 1), bad.c_str(),
+                         kept.empty() ? "none" : kept.front().c_str());
+          backend->release(x_dev);
+          return kExitNonFinite;
+        }
+        ++skipped;  // train.on_nonfinite: skip -- this step changes nothing
+        if (skipped <= 3 || skipped % 100 == 0)
+          say("step %lld: non-finite %s; step skipped (%lld so far)\n", (long long)(step + 1),
+              bad.c_str(), (long long)skipped);
+      } else {
+        const double lr = scheduled_lr(c.optim, epochs_done / c.train.epochs);
+        for (auto [net, os] : {std::pair{&vae.encoder(), opt.encoder.get()},
+                               std::pair{&vae.decoder(), opt.decoder.get()}}) {
+          ParamStore<float>& ps = net->params();
+          if (c.optim.grad_clip > 0)
+            clip_grad_norm(*backend, ps.grads(), ps.size(), c.optim.grad_clip);
+          optimizer_step(*backend, oc, os->state(), ps.values(), ps.grads(), ps.size(), lr);
+        }
+        acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl;
+        acc[3] += double(st.images);
       }
-      acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl, acc[3] += double(st.images);
       ++steps_in_log;
       if (!std::isnan(st.kl_dim_min))
         kl_dim_min = std::isnan(kl_dim_min) ? st.kl_dim_min : std::min(kl_dim_min, st.kl_dim_min);
       if ((step + 1) % c.train.log_every == 0 || s + 1 == steps_per_epoch) {
         comm.allreduce(acc, 4, ReduceOp::sum);
         const double secs = seconds_since(t_log);
-        const double n = acc[3];
+        const double n = acc[3];  // 0 when every step was skipped: the means are then NaN (null)
         if (log)
           log->write(
               {{"step", double(step + 1)},
@@ -361,7 +426,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
                {"log_px_given_z", acc[1] / n},
                {"kl", acc[2] / n},
                {"beta", args.beta},
-               {"lr", lr},
+               {"lr", scheduled_lr(c.optim, epochs_done / c.train.epochs)},
+               {"skipped_steps", double(skipped)},
                {"images_per_s", n / secs},
                {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)},
                {"kl_dim_min", kl_dim_min},
@@ -377,12 +443,16 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       }
       ++step;
       beat();
-      // Preemption: a signal on any rank stops all of them at this same step.
-      double stop = preemption_requested() ? 1.0 : 0.0;
-      if (world > 1) comm.allreduce(&stop, 1, ReduceOp::sum);
-      if (stop > 0) {
-        const bool epoch_end = s + 1 == steps_per_epoch;
+      const bool epoch_end = s + 1 == steps_per_epoch;
+      const bool timed = f.v[kCheckpointDue] > 0 || (c.train.checkpoint_every_steps > 0 &&
+                                                     step % c.train.checkpoint_every_steps == 0);
+      saved_at_step_end = timed || f.v[kPreempt] > 0;
+      if (saved_at_step_end) {
         save_checkpoint(epoch_end ? epoch + 1 : epoch, epoch_end ? 0 : s + 1);
+        t_checkpoint = Clock::now();
+      }
+      // Preemption: a signal on any rank stops all of them at this same step.
+      if (f.v[kPreempt] > 0) {
         comm.barrier();
         const bool requeued = root && c.train.requeue && request_slurm_requeue();
         say("preempted: checkpoint written at epoch %d, step %lld%s; exiting with code %d "
@@ -403,7 +473,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       }
       write_grids(vae, val_set.count > 0 ? val_set : shown, c, o.run_dir);
       const bool last = epoch + 1 == end_epoch;
-      if ((epoch + 1) % c.train.checkpoint_every == 0 || last) save_checkpoint(epoch + 1, 0);
+      if (((epoch + 1) % c.train.checkpoint_every == 0 || last) && !saved_at_step_end)
+        save_checkpoint(epoch + 1, 0);
     }
     comm.barrier();
   }
