@@ -43,6 +43,10 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
 void prune_checkpoints(const std::string& dir, int keep) {
   const auto all = list_checkpoints(dir);
   for (size_t i = size_t(keep); i < all.size(); ++i) fs::remove(all[i]);
+  // A *.tmp is a checkpoint whose writer died before the rename; it is never read.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::path(dir) / "checkpoints", ec))
+    if (e.path().extension() == ".tmp") fs::remove(e.path(), ec);
 }
 
 }  // namespace distvae

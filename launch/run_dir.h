@@ -14,7 +14,7 @@ void prepare_run_dir(const std::string& dir);
 std::string checkpoint_path(const std::string& dir, int epoch, int64_t step_in_epoch = 0);
 // Checkpoints present, newest first.
 std::vector<std::string> list_checkpoints(const std::string& dir);
-// Removes all but the newest `keep` checkpoints.
+// Removes all but the newest `keep` checkpoints, and partial ones (*.tmp) a crash left behind.
 void prune_checkpoints(const std::string& dir, int keep);
 
 }  // namespace distvae

@@ -24,7 +24,11 @@ for delay in 0.7 1.1 1.3 1.7 2.3; do
   kill -KILL "$pid"; wait "$pid" 2>/dev/null
   partial=$(ls "$dir"/checkpoints | grep -c '\.tmp$')
   out=$("$distvae" "${run[@]}" --run-dir "$dir" --resume --stop-after-epochs 1 2>&1); rc=$?
-  if [[ $rc -eq 0 ]] && ! grep -q "skipping checkpoint" <<<"$out"; then
+  left=$(ls "$dir"/checkpoints | grep -c '\.tmp$')
+  if [[ $left -ne 0 ]]; then
+    echo "FAIL  killed after ${delay}s: $left partial .tmp file(s) still there after the resumed run"
+    failed=$((failed + 1))
+  elif [[ $rc -eq 0 ]] && ! grep -q "skipping checkpoint" <<<"$out"; then
     echo "PASS  killed after ${delay}s (${partial} partial .tmp file(s) left behind), resume exit 0"
     passed=$((passed + 1))
   elif [[ $rc -eq 0 ]]; then
