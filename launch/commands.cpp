@@ -37,6 +37,11 @@ void register_commands(CLI::App& app, CommandArgs& a) {
   train->add_flag("--resume", a.resume, "Continue from the newest valid checkpoint in --run-dir");
   train->add_option("--set", a.sets, "Override a config key: --set train.epochs=5 (repeatable)");
   train->add_flag("--quiet", a.quiet, "Print nothing but errors");
+  train
+      ->add_option("--log-every", a.log_every,
+                   "Seconds between progress lines when stdout is not a terminal (a terminal "
+                   "gets a live line)")
+      ->check(CLI::PositiveNumber);
   train->add_option("--stop-after-epochs", a.stop_after,
                     "Stop (with a checkpoint) after this many epochs of this invocation");
 
@@ -108,6 +113,7 @@ int run_selected_command(CLI::App& app, const CommandArgs& a) {
       TrainOptions o;
       o.run_dir = a.run_dir, o.resume = a.resume, o.quiet = a.quiet;
       o.stop_after_epochs = a.stop_after;
+      o.log_every_seconds = a.log_every;
       return train(c, o, *comm);
     } catch (const std::exception& e) {
       if (comm->size() == 1) throw;

@@ -292,18 +292,19 @@ std::vector<KeyInfo> build_keys() {
       "With several ranks: seconds a rank may make no progress before the "
       "job is aborted (exit 3) naming the rank whose heartbeat stopped; "
       "must exceed the longest validation or checkpoint (0: off)."));
-  k.push_back(number<int>("train.checkpoint_every_steps",
-                          [](Config& c) -> int& { return c.train.checkpoint_every_steps; }, 0,
-                          1 << 30, "Also checkpoint every N optimizer steps (0: off)."));
-  k.push_back(number<double>("train.checkpoint_minutes",
-                             [](Config& c) -> double& { return c.train.checkpoint_minutes; }, 0,
-                             1e6, "Also checkpoint every M minutes of wall clock (0: off)."));
-  k.push_back(choice("train.on_nonfinite",
-                     [](Config& c) -> std::string& { return c.train.on_nonfinite; },
-                     {"stop", "skip"},
-                     "A NaN or Inf in the loss terms or gradients (seen on any rank): stop "
-                     "(exit 4, naming the step and the term) or skip the step (counted in "
-                     "metrics as skipped_steps)."));
+  k.push_back(number<int>(
+      "train.checkpoint_every_steps",
+      [](Config& c) -> int& { return c.train.checkpoint_every_steps; }, 0, 1 << 30,
+      "Also checkpoint every N optimizer steps (0: off)."));
+  k.push_back(number<double>(
+      "train.checkpoint_minutes", [](Config& c) -> double& { return c.train.checkpoint_minutes; },
+      0, 1e6, "Also checkpoint every M minutes of wall clock (0: off)."));
+  k.push_back(choice(
+      "train.on_nonfinite", [](Config& c) -> std::string& { return c.train.on_nonfinite; },
+      {"stop", "skip"},
+      "A NaN or Inf in the loss terms or gradients (seen on any rank): stop "
+      "(exit 4, naming the step and the term) or skip the step (counted in "
+      "metrics as skipped_steps)."));
   // eval
   k.push_back(number<int>(
       "eval.iw_samples", [](Config& c) -> int& { return c.eval.iw_samples; }, 1, 100000,

@@ -62,12 +62,12 @@ struct TrainConfig {
   int checkpoint_every = 1;  // epochs
   int keep_checkpoints = 3;
   int sample_grid = 64;
-  int bucket_kb = 1024;       // gradient all-reduce bucket size
-  bool overlap = true;        // start bucket all-reduces during backward
-  bool requeue = false;       // on preemption under SLURM, scontrol requeue the job
-  double hang_timeout = 300;  // seconds without progress before the job is aborted
-  int checkpoint_every_steps = 0;   // also checkpoint every N steps (0: off)
-  double checkpoint_minutes = 0;    // also checkpoint every M minutes of wall clock (0: off)
+  int bucket_kb = 1024;            // gradient all-reduce bucket size
+  bool overlap = true;             // start bucket all-reduces during backward
+  bool requeue = false;            // on preemption under SLURM, scontrol requeue the job
+  double hang_timeout = 300;       // seconds without progress before the job is aborted
+  int checkpoint_every_steps = 0;  // also checkpoint every N steps (0: off)
+  double checkpoint_minutes = 0;   // also checkpoint every M minutes of wall clock (0: off)
   std::string on_nonfinite = "stop";
 };
 

@@ -24,6 +24,7 @@
 #include "io/png.h"
 #include "launch/image_set.h"
 #include "launch/preemption.h"
+#include "launch/progress.h"
 #include "launch/run_dir.h"
 #include "launch/vae_setup.h"
 
@@ -304,6 +305,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   int64_t step = 0;     // optimizer steps taken, over all epochs
   int64_t skipped = 0;  // steps skipped for non-finite values (train.on_nonfinite: skip)
   auto t_checkpoint = Clock::now();
+  Progress progress(root && !o.quiet, o.log_every_seconds, c.train.epochs);
   bool saved_at_step_end = false;  // the last step of an epoch already wrote its checkpoint
   VaeStepArgs args;
   args.seed = uint64_t(c.train.seed);
@@ -350,6 +352,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
     // are drawn again and passed over.
     const int64_t first_step = epoch == start_epoch ? resumed_skip : 0;
     for (int64_t s = 0; s < first_step; ++s) loader.release(loader.next());
+    progress.start_epoch(epoch, steps_per_epoch, first_step);
     for (int64_t s = first_step; s < steps_per_epoch; ++s) {
       const Loader::Batch batch = loader.next();
       for (int b = 0; b < B; ++b)
@@ -410,6 +413,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
         }
         acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl;
         acc[3] += double(st.images);
+        progress.step(st.elbo, st.kl, st.images);
       }
       ++steps_in_log;
       if (!std::isnan(st.kl_dim_min))
@@ -432,9 +436,6 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
                {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)},
                {"kl_dim_min", kl_dim_min},
                {"data_wait_ms", 1e3 * (loader.wait_seconds() - data_wait) / double(steps_in_log)}});
-        say("epoch %d step %lld/%lld  elbo %.2f  log p(x|z) %.2f  kl %.2f  beta %.3f  %.0f img/s\n",
-            epoch + 1, (long long)(s + 1), (long long)steps_per_epoch, acc[0] / n, acc[1] / n,
-            acc[2] / n, args.beta, n / secs);
         acc[0] = acc[1] = acc[2] = acc[3] = exposed = 0;
         kl_dim_min = std::numeric_limits<double>::quiet_NaN();
         data_wait = loader.wait_seconds();
@@ -462,6 +463,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
         return kExitPreempted;
       }
     }
+    progress.end_epoch();
     const double epoch_secs = seconds_since(t_epoch);
     if (root) {
       if (val_set.count > 0) {

@@ -13,7 +13,8 @@ struct TrainOptions {
   std::string run_dir;
   bool resume = false;
   bool quiet = false;
-  int stop_after_epochs = 0;  // stop (with a checkpoint) after this many epochs of this run
+  int stop_after_epochs = 0;      // stop (with a checkpoint) after this many epochs of this run
+  double log_every_seconds = 10;  // progress lines when stdout is not a terminal
 };
 
 // Returns the process exit code. Throws on errors (bad data, unwritable run directory, ...).

@@ -1,0 +1,36 @@
+// Training progress on rank 0: on a terminal a live line per epoch (bar, step, ELBO, KL, images/s,
+// ETA) redrawn in place; otherwise (SLURM logs, pipes) one plain line every few seconds.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+
+namespace distvae {
+
+class Progress {
+ public:
+  // enabled: rank 0 and not --quiet. plain_every_seconds: interval of plain lines off a terminal.
+  Progress(bool enabled, double plain_every_seconds, int total_epochs, std::FILE* out = stdout);
+
+  void start_epoch(int epoch, int64_t steps, int64_t first_step);
+  // One optimizer step of rank 0's share: per-image sums of this step.
+  void step(double elbo_sum, double kl_sum, int64_t images);
+  // Ends the epoch's line; the caller prints the epoch summary after it.
+  void end_epoch();
+  bool tty() const { return tty_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void draw(bool final);
+  bool enabled_, tty_;
+  double plain_every_;
+  int total_epochs_;
+  std::FILE* out_;
+  int epoch_ = 0;
+  int64_t steps_ = 0, done_ = 0, first_ = 0;
+  double elbo_ = 0, kl_ = 0, images_ = 0;
+  Clock::time_point t_epoch_, t_drawn_;
+};
+
+}  // namespace distvae
