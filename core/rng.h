@@ -149,7 +149,7 @@ constexpr uint32_t reparam_noise = 2;   // per image use: eps of z = mu + sigma 
 constexpr uint32_t binarize = 3;        // per image use: dynamic binarization
 constexpr uint32_t prior_sample = 4;    // per global batch slot: z ~ N(0, I) for discriminators
 constexpr uint32_t evaluation = 5;      // per test image: importance samples, AIS chains
-constexpr uint32_t shuffle = 6;         // per epoch: the permutation of the training set
+constexpr uint32_t shuffle = 6;        // retired (the whole-set permutation before the shard plan)
 constexpr uint32_t chunk_shuffle = 7;   // per epoch: the permutation of the dataset's chunks
 constexpr uint32_t window_shuffle = 8;  // per (epoch, rank): images inside each window of chunks
 constexpr uint32_t test = 0xFFFF;       // tests only
