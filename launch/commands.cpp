@@ -10,6 +10,7 @@
 #include "dist/mpi_communicator.h"
 #include "io/convert_idx.h"
 #include "io/convert_images.h"
+#include "io/report.h"
 #include "launch/config.h"
 #include "launch/evaluate.h"
 #include "launch/gradvar.h"
@@ -66,6 +67,11 @@ void register_commands(CLI::App& app, CommandArgs& a) {
   gradvar->add_option("--data", a.data, "HDF5 shards (default: the config's data.validation)");
   gradvar->add_option("--batch", a.n, "Images in the batch")->check(CLI::Range(1, 4096));
   gradvar->add_option("--draws", a.draws, "Independent noise draws")->check(CLI::Range(2, 100000));
+
+  auto* report = app.add_subcommand("report", "Write RUN_DIR/report.html (curves, images, config)");
+  report->add_option("run_dir", a.run_dir, "Run directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
 
   auto* convert = app.add_subcommand("convert", "Convert images to HDF5 shards");
   convert->require_subcommand(1);
@@ -130,6 +136,10 @@ int run_selected_command(CLI::App& app, const CommandArgs& a) {
     return evaluate(o);
   }
   if (app.got_subcommand("sample")) return sample(a.checkpoint, a.n, a.out, a.seed);
+  if (app.got_subcommand("report")) {
+    std::printf("wrote %s\n", write_report(a.run_dir).c_str());
+    return 0;
+  }
   if (app.got_subcommand("gradvar")) return gradient_variance(a.checkpoint, a.data, a.n, a.draws);
   if (auto* conv = app.get_subcommand("convert"); conv->parsed()) {
     if (conv->got_subcommand("idx")) {

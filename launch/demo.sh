@@ -26,7 +26,9 @@ mpirun "${as_root[@]}" --oversubscribe -np "$np" $distvae train configs/fmnist_v
   --set train.checkpoint_every="$epochs"
 ckpt=$(ls "$run"/checkpoints/ckpt-*.h5 | tail -1)
 $distvae eval --checkpoint "$ckpt" --max-images 1000 --iw 1000 --json "$run/eval.json"
+$distvae report "$run" >/dev/null
 echo
+echo "demo: report    $root/$run/report.html   (curves, images, evaluation, config; opens offline)"
 echo "demo: samples   $root/$run/samples.png"
 echo "demo: recon     $root/$run/recon.png   (rows: inputs, then their reconstructions)"
 echo "demo: metrics   $root/$run/metrics.jsonl"

@@ -22,6 +22,7 @@
 #include "io/loader.h"
 #include "io/metrics_log.h"
 #include "io/png.h"
+#include "io/report.h"
 #include "launch/image_set.h"
 #include "launch/preemption.h"
 #include "launch/progress.h"
@@ -477,6 +478,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       const bool last = epoch + 1 == end_epoch;
       if (((epoch + 1) % c.train.checkpoint_every == 0 || last) && !saved_at_step_end)
         save_checkpoint(epoch + 1, 0);
+      write_report(o.run_dir);
     }
     comm.barrier();
   }

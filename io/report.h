@@ -1,0 +1,14 @@
+// report.html: one self-contained page for a run directory (no network needed to view it):
+// training and validation curves as inline SVG, the sample and reconstruction grids embedded as
+// data URIs, the evaluation figures when present, the resolved config and the machine summary.
+#pragma once
+
+#include <string>
+
+namespace distvae {
+
+// Reads <run_dir>/metrics.jsonl, samples.png, recon.png, eval.json, config.yaml (those present)
+// and writes <run_dir>/report.html atomically. Returns the path. Throws naming the file on errors.
+std::string write_report(const std::string& run_dir);
+
+}  // namespace distvae
