@@ -14,6 +14,7 @@ PACKAGES=(
   libcli11-dev
   dataset-fashion-mnist
   python3
+  chromium
 )
 
 missing=()
