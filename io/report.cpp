@@ -169,14 +169,14 @@ std::string write_report(const std::string& run_dir) {
   for (auto& c : curves) h << chart(rows, "step", c[0], c[1]);
   h << "<h2>Validation</h2>\n" << chart(rows, "epoch", "val_elbo", "validation ELBO per epoch");
   h << "<h2>Images</h2>\n";
-  for (const char* name : {"samples.png", "recon.png"}) {
+  const char* captions[][2] = {{"samples.png", "samples from the prior"},
+                               {"recon.png", "inputs (odd rows) and their reconstructions"},
+                               {"interp.png", "latent interpolation between two images"}};
+  for (auto& [name, caption] : captions) {
     const fs::path p = dir / name;
     if (!fs::exists(p)) continue;
     h << "<figure><img alt='" << name << "' width='360' src='data:image/png;base64,"
-      << base64(slurp(p.string())) << "'><figcaption>"
-      << (std::string(name) == "samples.png" ? "samples from the prior"
-                                             : "inputs (odd rows) and reconstructions")
-      << "</figcaption></figure>\n";
+      << base64(slurp(p.string())) << "'><figcaption>" << caption << "</figcaption></figure>\n";
   }
   if (fs::exists(dir / "eval.json"))
     h << "<h2>Evaluation</h2>\n<pre>" << escape(slurp((dir / "eval.json").string())) << "</pre>\n";

@@ -14,6 +14,7 @@
 #include "launch/config.h"
 #include "launch/evaluate.h"
 #include "launch/gradvar.h"
+#include "launch/latent_tools.h"
 #include "launch/trainer.h"
 
 namespace distvae {
@@ -67,6 +68,19 @@ void register_commands(CLI::App& app, CommandArgs& a) {
   gradvar->add_option("--data", a.data, "HDF5 shards (default: the config's data.validation)");
   gradvar->add_option("--batch", a.n, "Images in the batch")->check(CLI::Range(1, 4096));
   gradvar->add_option("--draws", a.draws, "Independent noise draws")->check(CLI::Range(2, 100000));
+
+  auto* encode = app.add_subcommand("encode", "Posterior means and log-variances of every image");
+  encode->add_option("--checkpoint", a.checkpoint, "Checkpoint file")->required();
+  encode->add_option("--data", a.data, "HDF5 shards (default: the config's data.test)");
+  encode->add_option("--out", a.out, "Output HDF5 file (datasets mu, logvar, labels)")->required();
+
+  auto* interp = app.add_subcommand("interpolate", "Decode the line between two images' codes");
+  interp->add_option("--checkpoint", a.checkpoint, "Checkpoint file")->required();
+  interp->add_option("--data", a.data, "HDF5 shards (default: the config's data.test)");
+  interp->add_option("--from", a.from, "Index of the first image")->check(CLI::NonNegativeNumber);
+  interp->add_option("--to", a.to, "Index of the second image")->check(CLI::NonNegativeNumber);
+  interp->add_option("--steps", a.steps, "Images in the strip")->check(CLI::Range(2, 256));
+  interp->add_option("--out", a.out, "Output PNG")->required();
 
   auto* report = app.add_subcommand("report", "Write RUN_DIR/report.html (curves, images, config)");
   report->add_option("run_dir", a.run_dir, "Run directory")
@@ -136,6 +150,9 @@ int run_selected_command(CLI::App& app, const CommandArgs& a) {
     return evaluate(o);
   }
   if (app.got_subcommand("sample")) return sample(a.checkpoint, a.n, a.out, a.seed);
+  if (app.got_subcommand("encode")) return encode_images(a.checkpoint, a.data, a.out);
+  if (app.got_subcommand("interpolate"))
+    return interpolate(a.checkpoint, a.data, a.from, a.to, a.steps, a.out);
   if (app.got_subcommand("report")) {
     std::printf("wrote %s\n", write_report(a.run_dir).c_str());
     return 0;

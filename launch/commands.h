@@ -16,6 +16,8 @@ struct CommandArgs {
   int stop_after = 0, iw = -1, n = 64, draws = 100;
   int64_t max_images = -1, seed = 1;
   double log_every = 10;
+  int64_t from = 0, to = 1;
+  int steps = 10;
   // convert
   std::string images, labels, prefix = "data", compress = "gzip", dir, conv_split;
   int64_t val = 0, chunk = 256, shard_images = 0;

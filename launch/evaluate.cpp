@@ -19,39 +19,19 @@
 
 namespace distvae {
 
-namespace {
-
-Config config_of(const Checkpoint& ck, const std::string& path) {
-  auto it = ck.strings.find("config");
-  if (it == ck.strings.end()) throw std::runtime_error(path + ": checkpoint has no config");
-  return parse_config(it->second, path + " (stored config)");
-}
-
-}  // namespace
-
 int evaluate(const EvalOptions& o) {
-  const Checkpoint ck = read_checkpoint(o.checkpoint);
-  Config c = config_of(ck, o.checkpoint);
+  LoadedVae m = load_vae_checkpoint(o.checkpoint, 0);  // batches of eval.iw_batch
+  const int batch = m.config.eval.iw_batch;
+  const Config& c = m.config;
+  Vae<float>& vae = *m.vae;
   const std::string pattern = !o.data.empty()           ? o.data
                               : o.split == "test"       ? c.data.test
                               : o.split == "validation" ? c.data.validation
                                                         : c.data.train;
   const int64_t max_images = o.max_images >= 0 ? o.max_images : c.eval.max_images;
   const ImageSet set = load_image_set(pattern, max_images, "--data");
-  const ImageGeom trained{ck.ints.at("image.height"), ck.ints.at("image.width"),
-                          ck.ints.at("image.channels")};
-  if (set.geom.height != trained.height || set.geom.width != trained.width ||
-      set.geom.channels != trained.channels)
-    throw std::runtime_error(
-        pattern + ": images are " + std::to_string(set.geom.height) + "x" +
-        std::to_string(set.geom.width) + "x" + std::to_string(set.geom.channels) + " but " +
-        o.checkpoint + " was trained on " + std::to_string(trained.height) + "x" +
-        std::to_string(trained.width) + "x" + std::to_string(trained.channels));
+  require_same_images(set.geom, pattern, m, o.checkpoint);
   const int K = o.iw_samples > 0 ? o.iw_samples : c.eval.iw_samples;
-  auto backend = make_backend(c.train.backend);
-  const int batch = std::max(c.eval.iw_batch, 1);
-  Vae<float> vae(*backend, vae_spec_from(c, set.geom), batch);
-  load_vae(ck, o.checkpoint, vae, nullptr);
 
   const int64_t N = set.count, D = set.geom.pixels();
   const int L = c.model.latent;
@@ -119,13 +99,10 @@ int evaluate(const EvalOptions& o) {
 }
 
 int sample(const std::string& checkpoint, int n, const std::string& out_png, int64_t seed) {
-  const Checkpoint ck = read_checkpoint(checkpoint);
-  Config c = config_of(ck, checkpoint);
-  const ImageGeom g{ck.ints.at("image.height"), ck.ints.at("image.width"),
-                    ck.ints.at("image.channels")};
-  auto backend = make_backend(c.train.backend);
-  Vae<float> vae(*backend, vae_spec_from(c, g), n);
-  load_vae(ck, checkpoint, vae, nullptr);
+  LoadedVae m = load_vae_checkpoint(checkpoint, n);
+  const Config& c = m.config;
+  const ImageGeom& g = m.geom;
+  Vae<float>& vae = *m.vae;
   const int L = c.model.latent;
   std::vector<float> z(size_t(n) * L), img(size_t(n) * g.pixels());
   normal_fill(uint64_t(seed), stream_id(rng_purpose::prior_sample, 1), 0, z.size(), z.data());

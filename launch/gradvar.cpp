@@ -13,17 +13,18 @@ namespace distvae {
 
 int gradient_variance(const std::string& checkpoint, const std::string& data, int batch,
                       int draws) {
-  const Checkpoint ck = read_checkpoint(checkpoint);
-  Config c = parse_config(ck.strings.at("config"), checkpoint + " (stored config)");
+  // Both estimators then estimate the same gradient: estimator A, one sample.
+  LoadedVae m = load_vae_checkpoint(checkpoint, batch, [](VaeSpec& s) {
+    s.estimator = Estimator::A;
+    s.samples = 1;
+  });
+  const Config& c = m.config;
+  Vae<float>& vae = *m.vae;
+  Backend<float>* backend = m.backend.get();
   const std::string pattern = data.empty() ? c.data.validation : data;
   const ImageSet set = load_image_set(pattern, batch, "--data");
-  VaeSpec spec = vae_spec_from(c, set.geom);
-  spec.estimator = Estimator::A;  // both estimators then estimate the same gradient
-  spec.samples = 1;
-  auto backend = make_backend(c.train.backend);
+  require_same_images(set.geom, pattern, m, checkpoint);
   const int B = int(set.count);
-  Vae<float> vae(*backend, spec, B);
-  load_vae(ck, checkpoint, vae, nullptr);
   const int64_t D = set.geom.pixels();
   std::vector<float> x(size_t(B) * D);
   std::vector<int64_t> idx(static_cast<size_t>(B));

@@ -103,6 +103,19 @@ void write_grids(Vae<float>& vae, const ImageSet& shown, const Config& c, const 
   }
   write_png(dir + "/recon.png", make_grid(pairs.data(), int(pairs.size() / D), int(g.channels),
                                           int(g.height), int(g.width), cols, 2));
+  // A latent interpolation strip between the first two shown images' posterior means.
+  if (m >= 2) {
+    constexpr int kSteps = 10;
+    std::vector<float> z(size_t(kSteps) * L), strip(size_t(kSteps) * D);
+    for (int s = 0; s < kSteps; ++s)
+      for (int d = 0; d < L; ++d) {
+        const float t = float(s) / float(kSteps - 1);
+        z[size_t(s) * L + d] = (1 - t) * mu[size_t(d)] + t * mu[size_t(L + d)];
+      }
+    vae.decode_mean(z.data(), kSteps, strip.data());
+    write_png(dir + "/interp.png", make_grid(strip.data(), kSteps, int(g.channels), int(g.height),
+                                             int(g.width), kSteps, 2));
+  }
 }
 
 std::vector<std::string> expand_glob_for(const std::string& pattern, const std::string& key) {

@@ -82,4 +82,36 @@ void load_vae(const Checkpoint& ck, const std::string& path, Vae<float>& vae, Va
   }
 }
 
+LoadedVae load_vae_checkpoint(const std::string& path, int max_batch,
+                              const std::function<void(VaeSpec&)>& adjust) {
+  const Checkpoint ck = read_checkpoint(path);
+  auto text = ck.strings.find("config");
+  if (text == ck.strings.end()) throw std::runtime_error(path + ": checkpoint has no config");
+  LoadedVae m;
+  m.config = parse_config(text->second, path + " (stored config)");
+  for (const char* k : {"image.height", "image.width", "image.channels"})
+    if (!ck.ints.count(k)) throw std::runtime_error(path + ": checkpoint has no " + k);
+  m.geom = ImageGeom{ck.ints.at("image.height"), ck.ints.at("image.width"),
+                     ck.ints.at("image.channels")};
+  VaeSpec spec = vae_spec_from(m.config, m.geom);
+  if (adjust) adjust(spec);
+  m.backend = make_backend(m.config.train.backend);
+  m.vae = std::make_unique<Vae<float>>(*m.backend, spec,
+                                       max_batch > 0 ? max_batch : m.config.eval.iw_batch);
+  load_vae(ck, path, *m.vae, nullptr);
+  return m;
+}
+
+void require_same_images(const ImageGeom& data, const std::string& data_name,
+                         const LoadedVae& model, const std::string& checkpoint) {
+  auto text = [](const ImageGeom& g) {
+    return std::to_string(g.height) + "x" + std::to_string(g.width) + "x" +
+           std::to_string(g.channels);
+  };
+  if (data.height != model.geom.height || data.width != model.geom.width ||
+      data.channels != model.geom.channels)
+    throw std::runtime_error(data_name + ": images are " + text(data) + " but " + checkpoint +
+                             " was trained on " + text(model.geom));
+}
+
 }  // namespace distvae
