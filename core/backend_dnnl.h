@@ -57,4 +57,7 @@ class DnnlBackend final : public ReferenceBackend<float> {
   std::unique_ptr<Impl> impl_;
 };
 
+// The instruction set oneDNN's kernels use on this CPU, e.g. "avx512_core_vnni".
+std::string dnnl_cpu_isa();
+
 }  // namespace distvae

@@ -27,8 +27,16 @@ mpirun "${as_root[@]}" --oversubscribe -np "$np" $distvae train configs/fmnist_v
 ckpt=$(ls "$run"/checkpoints/ckpt-*.h5 | tail -1)
 $distvae eval --checkpoint "$ckpt" --max-images 1000 --iw 1000 --json "$run/eval.json"
 $distvae report "$run" >/dev/null
+if command -v chromium >/dev/null; then  # a picture of the report, rendered offline
+  chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$(mktemp -d)" --window-size=1300,2000 \
+    --screenshot="$root/$run/report-screenshot.png" "file://$root/$run/report.html" >/dev/null 2>&1 &&
+    shot="$root/$run/report-screenshot.png"
+fi
 echo
 echo "demo: report    $root/$run/report.html   (curves, images, evaluation, config; opens offline)"
+if [[ -n ${shot:-} ]]; then echo "demo: picture   $shot"; fi
 echo "demo: samples   $root/$run/samples.png"
 echo "demo: recon     $root/$run/recon.png   (rows: inputs, then their reconstructions)"
 echo "demo: metrics   $root/$run/metrics.jsonl"

@@ -12,6 +12,7 @@
 #include <limits>
 #include <numeric>
 
+#include "core/backend_dnnl.h"
 #include "core/rng.h"
 #include "dist/grad_sync.h"
 #include "dist/watchdog.h"
@@ -307,7 +308,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       "%d, backend %s, %d thread(s) per rank (%s)\n",
       (long long)N, (long long)g.height, (long long)g.width, (long long)g.channels,
       train_files.size(), lo.preload ? "preloaded" : "streamed", B, world, B * world,
-      backend->name().c_str(), place.threads, place.threads_from.c_str());
+      (backend->name() == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : backend->name()).c_str(),
+      place.threads, place.threads_from.c_str());
   say("parameters: encoder %zu in %zu bucket(s), decoder %zu in %zu bucket(s); overlap %s\n",
       vae.encoder().params().size(), enc_sync.num_buckets(), vae.decoder().params().size(),
       dec_sync.num_buckets(), c.train.overlap ? "on" : "off");
