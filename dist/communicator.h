@@ -11,14 +11,6 @@ namespace distvae {
 
 enum class ReduceOp { sum, avg };
 
-// A started non-blocking reduction; wait() completes it, test() drives progress.
-class Request {
- public:
-  virtual ~Request() = default;
-  virtual bool test() = 0;
-  virtual void wait() = 0;
-};
-
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -26,7 +18,13 @@ class Communicator {
   virtual int size() const = 0;
   virtual void allreduce(float* data, size_t n, ReduceOp op) = 0;
   virtual void allreduce(double* data, size_t n, ReduceOp op) = 0;
-  virtual std::unique_ptr<Request> iallreduce(float* data, size_t n, ReduceOp op) = 0;
+  // Starts an in-place all-reduce and returns its ticket. Tickets complete in the order they
+  // were issued; a ticket is redeemed once with wait. No allocation: a backend keeps a fixed ring
+  // of kMaxInFlight slots, so at most that many reductions may be outstanding.
+  static constexpr size_t kMaxInFlight = 1024;
+  virtual uint64_t iallreduce(float* data, size_t n, ReduceOp op) = 0;
+  virtual bool test(uint64_t ticket) = 0;  // drives progress; true once complete
+  virtual void wait(uint64_t ticket) = 0;
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
   [[noreturn]] virtual void abort(int code) = 0;

@@ -23,14 +23,14 @@ void GradSync::start(size_t i) {
 void GradSync::on_ready(size_t lowest_ready) {
   if (!overlap_ || comm_.size() == 1) return;
   while (next_ < buckets_.size() && buckets_[next_].begin >= lowest_ready) start(next_++);
-  for (auto& r : inflight_) r->test();
+  for (uint64_t t : inflight_) comm_.test(t);
 }
 
 void GradSync::finish() {
   const auto t0 = std::chrono::steady_clock::now();
   if (comm_.size() > 1) {
     while (next_ < buckets_.size()) start(next_++);
-    for (auto& r : inflight_) r->wait();
+    for (uint64_t t : inflight_) comm_.wait(t);
   }
   exposed_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

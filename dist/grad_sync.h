@@ -34,7 +34,7 @@ class GradSync {
   std::vector<Bucket> buckets_;
   bool overlap_;
   size_t next_ = 0;
-  std::vector<std::unique_ptr<Request>> inflight_;
+  std::vector<uint64_t> inflight_;  // tickets of this step, capacity reserved up front
   double exposed_ = 0;
 };
 

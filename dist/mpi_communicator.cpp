@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "dist/reduce_thread.h"
 
@@ -39,40 +40,49 @@ void scale(T* data, size_t n, int size) {
   for (size_t i = 0; i < n; ++i) data[i] *= inv;
 }
 
-class MpiRequest final : public Request {
+// Non-blocking reductions through MPI_Iallreduce, for MPI libraries without THREAD_MULTIPLE:
+// a fixed ring of requests indexed by ticket.
+class NonblockingReductions {
  public:
-  MpiRequest(float* data, size_t n, ReduceOp op, int size)
-      : data_(data), n_(n), op_(op), size_(size) {
+  explicit NonblockingReductions(int size) : size_(size), slots_(Communicator::kMaxInFlight) {}
+  uint64_t start(float* data, size_t n, ReduceOp op) {
+    Slot& s = slots_[next_ % slots_.size()];
+    if (s.active) throw std::logic_error("too many gradient reductions in flight");
+    s = Slot{data, n, op, MPI_REQUEST_NULL, true};
     MPI_CHECK(
-        MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req_));
+        MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &s.req));
+    return next_++;
   }
-  ~MpiRequest() override {
-    if (!done_) MPI_Wait(&req_, MPI_STATUS_IGNORE);
-  }
-  bool test() override {
-    if (done_) return true;
+  bool test(uint64_t t) {
+    Slot& s = slots_[t % slots_.size()];
+    if (!s.active) return true;
     int flag = 0;
-    MPI_CHECK(MPI_Test(&req_, &flag, MPI_STATUS_IGNORE));
-    if (flag) complete();
-    return done_;
+    MPI_CHECK(MPI_Test(&s.req, &flag, MPI_STATUS_IGNORE));
+    if (flag) complete(s);
+    return flag != 0;
   }
-  void wait() override {
-    if (done_) return;
-    MPI_CHECK(MPI_Wait(&req_, MPI_STATUS_IGNORE));
-    complete();
+  void wait(uint64_t t) {
+    Slot& s = slots_[t % slots_.size()];
+    if (!s.active) return;
+    MPI_CHECK(MPI_Wait(&s.req, MPI_STATUS_IGNORE));
+    complete(s);
   }
 
  private:
-  void complete() {
-    done_ = true;
-    if (op_ == ReduceOp::avg) scale(data_, n_, size_);
+  struct Slot {
+    float* data = nullptr;
+    size_t n = 0;
+    ReduceOp op = ReduceOp::sum;
+    MPI_Request req = MPI_REQUEST_NULL;
+    bool active = false;
+  };
+  void complete(Slot& s) {
+    s.active = false;
+    if (s.op == ReduceOp::avg) scale(s.data, s.n, size_);
   }
-  float* data_;
-  size_t n_;
-  ReduceOp op_;
   int size_;
-  MPI_Request req_ = MPI_REQUEST_NULL;
-  bool done_ = false;
+  std::vector<Slot> slots_;
+  uint64_t next_ = 0;
 };
 
 class MpiCommunicator final : public Communicator {
@@ -83,15 +93,17 @@ class MpiCommunicator final : public Communicator {
     int level = 0;
     MPI_CHECK(MPI_Query_thread(&level));
     if (size_ > 1 && level >= MPI_THREAD_MULTIPLE) reducer_ = std::make_unique<ReduceThread>(size_);
+    nonblocking_ = NonblockingReductions(size_);
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   void allreduce(float* data, size_t n, ReduceOp op) override { reduce(data, n, op); }
   void allreduce(double* data, size_t n, ReduceOp op) override { reduce(data, n, op); }
-  std::unique_ptr<Request> iallreduce(float* data, size_t n, ReduceOp op) override {
-    if (reducer_) return reducer_->submit(data, n, op);
-    return std::make_unique<MpiRequest>(data, n, op, size_);  // MPI without thread support
+  uint64_t iallreduce(float* data, size_t n, ReduceOp op) override {
+    return reducer_ ? reducer_->submit(data, n, op) : nonblocking_.start(data, n, op);
   }
+  bool test(uint64_t t) override { return reducer_ ? reducer_->done(t) : nonblocking_.test(t); }
+  void wait(uint64_t t) override { reducer_ ? reducer_->wait(t) : nonblocking_.wait(t); }
   void broadcast(void* data, size_t bytes, int root) override {
     MPI_CHECK(MPI_Bcast(data, int(bytes), MPI_BYTE, root, MPI_COMM_WORLD));
   }
@@ -108,7 +120,8 @@ class MpiCommunicator final : public Communicator {
     if (op == ReduceOp::avg) scale(data, n, size_);
   }
   int rank_ = 0, size_ = 1;
-  std::unique_ptr<ReduceThread> reducer_;
+  std::unique_ptr<ReduceThread> reducer_;  // with THREAD_MULTIPLE
+  NonblockingReductions nonblocking_{1};   // without it (sized in the constructor)
 };
 
 }  // namespace

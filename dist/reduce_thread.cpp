@@ -5,29 +5,7 @@
 
 namespace distvae {
 
-class ReduceThread::TaskRequest final : public Request {
- public:
-  TaskRequest(ReduceThread& owner, std::shared_ptr<Task> t) : owner_(owner), task_(std::move(t)) {}
-  ~TaskRequest() override {
-    std::unique_lock<std::mutex> lock(owner_.mu_);
-    owner_.cv_.wait(lock, [&] { return task_->done; });  // the thread must not outlive the data
-  }
-  bool test() override {
-    std::lock_guard<std::mutex> lock(owner_.mu_);
-    return task_->done;
-  }
-  void wait() override {
-    std::unique_lock<std::mutex> lock(owner_.mu_);
-    owner_.cv_.wait(lock, [&] { return task_->done; });
-    if (!task_->error.empty()) throw std::runtime_error(task_->error);
-  }
-
- private:
-  ReduceThread& owner_;
-  std::shared_ptr<Task> task_;
-};
-
-ReduceThread::ReduceThread(int world_size) : size_(world_size) {
+ReduceThread::ReduceThread(int world_size) : size_(world_size), ring_(Communicator::kMaxInFlight) {
   // Collectives of two threads must not share a communicator: the thread gets its own.
   if (MPI_Comm_dup(MPI_COMM_WORLD, &comm_) != MPI_SUCCESS)
     throw std::runtime_error("MPI_Comm_dup failed for the gradient all-reduce thread");
@@ -44,41 +22,51 @@ ReduceThread::~ReduceThread() {
   MPI_Comm_free(&comm_);
 }
 
-std::unique_ptr<Request> ReduceThread::submit(float* data, size_t n, ReduceOp op) {
-  auto t = std::make_shared<Task>();
-  t->data = data, t->n = n, t->op = op;
+uint64_t ReduceThread::submit(float* data, size_t n, ReduceOp op) {
+  uint64_t ticket;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(t);
+    if (submitted_ - completed_ >= ring_.size())
+      throw std::logic_error("more than " + std::to_string(ring_.size()) +
+                             " gradient reductions in flight");
+    ticket = submitted_++;
+    ring_[ticket % ring_.size()] = Task{data, n, op};
   }
   cv_.notify_all();
-  return std::make_unique<TaskRequest>(*this, std::move(t));
+  return ticket;
+}
+
+bool ReduceThread::done(uint64_t ticket) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return completed_ > ticket;
+}
+
+void ReduceThread::wait(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return completed_ > ticket; });
+  if (!error_.empty()) throw std::runtime_error(error_);
 }
 
 void ReduceThread::run() {
   for (;;) {
-    std::shared_ptr<Task> t;
+    Task t;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stop requested and nothing left
-      t = queue_.front();
-      queue_.pop_front();
+      cv_.wait(lock, [&] { return stop_ || submitted_ > completed_; });
+      if (submitted_ == completed_) return;  // stop requested and nothing left
+      t = ring_[completed_ % ring_.size()];
     }
-    std::string error;
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, t->data, int(t->n), MPI_FLOAT, MPI_SUM, comm_);
-    if (rc != MPI_SUCCESS) {
-      error = "MPI_Allreduce of a gradient bucket failed (code " + std::to_string(rc) + ")";
-    } else if (t->op == ReduceOp::avg) {
+    const int rc = MPI_Allreduce(MPI_IN_PLACE, t.data, int(t.n), MPI_FLOAT, MPI_SUM, comm_);
+    if (rc == MPI_SUCCESS && t.op == ReduceOp::avg) {
       const float inv = 1.0f / float(size_);
-      for (size_t i = 0; i < t->n; ++i) t->data[i] *= inv;
+      for (size_t i = 0; i < t.n; ++i) t.data[i] *= inv;
     }
     bool drained;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      t->done = true;
-      t->error = std::move(error);
-      drained = queue_.empty();
+      if (rc != MPI_SUCCESS && error_.empty())
+        error_ = "MPI_Allreduce of a gradient bucket failed (code " + std::to_string(rc) + ")";
+      drained = ++completed_ == submitted_;
     }
     // Waking the waiter after every bucket costs a context switch each (it usually shares the
     // core); it waits for the whole queue anyway, so wake it when the queue has drained.

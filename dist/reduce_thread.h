@@ -8,11 +8,11 @@
 
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dist/communicator.h"
 
@@ -25,26 +25,28 @@ class ReduceThread {
   ReduceThread(const ReduceThread&) = delete;
   ReduceThread& operator=(const ReduceThread&) = delete;
 
-  // Queues an in-place all-reduce of data[0, n); the request completes when the thread has run
-  // it (and, for avg, divided by the world size).
-  std::unique_ptr<Request> submit(float* data, size_t n, ReduceOp op);
+  // Queues an in-place all-reduce of data[0, n) and returns its ticket; it completes when the
+  // thread has run it (and, for avg, divided by the world size). Tickets complete in order.
+  uint64_t submit(float* data, size_t n, ReduceOp op);
+  bool done(uint64_t ticket);
+  void wait(uint64_t ticket);  // throws if the reduction failed
 
  private:
   struct Task {
     float* data = nullptr;
     size_t n = 0;
     ReduceOp op = ReduceOp::sum;
-    bool done = false;
-    std::string error;
   };
-  class TaskRequest;
   void run();
 
   int size_;
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::shared_ptr<Task>> queue_;
+  std::vector<Task> ring_;  // Communicator::kMaxInFlight slots, indexed by ticket
+  uint64_t submitted_ = 0;  // tickets issued
+  uint64_t completed_ = 0;  // tickets [0, completed_) are done
+  std::string error_;       // the first failure, reported by every later wait
   bool stop_ = false;
   std::thread thread_;
 };
