@@ -3,6 +3,7 @@
 
 #include <mpi.h>
 
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -126,6 +127,11 @@ class MpiCommunicator final : public Communicator {
 
 }  // namespace
 
+int requested_thread_level() {
+  const char* v = std::getenv("DISTVAE_MPI_THREAD_LEVEL");
+  return v && std::string(v) == "funneled" ? MPI_THREAD_FUNNELED : MPI_THREAD_MULTIPLE;
+}
+
 MpiSession::MpiSession(int* argc, char*** argv) {
   int initialized = 0;
   MPI_CHECK(MPI_Initialized(&initialized));
@@ -133,7 +139,7 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   int provided = 0;
   // MULTIPLE lets the gradient all-reduce thread call MPI (dist/reduce_thread.h); FUNNELED is
   // the minimum (the loader thread never calls MPI), with non-blocking collectives for overlap.
-  MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
+  MPI_CHECK(MPI_Init_thread(argc, argv, requested_thread_level(), &provided));
   if (provided < MPI_THREAD_FUNNELED)
     throw std::runtime_error("MPI provides thread level " + std::to_string(provided) +
                              "; distvae needs at least MPI_THREAD_FUNNELED");

@@ -7,7 +7,12 @@
 
 namespace distvae {
 
-// Initialises MPI (asking for MPI_THREAD_MULTIPLE, requiring at least FUNNELED) unless it already
+// The thread level to ask MPI for: MPI_THREAD_MULTIPLE, so gradient buckets are reduced by the
+// communication thread; DISTVAE_MPI_THREAD_LEVEL=funneled asks for FUNNELED only, and buckets use
+// MPI_Iallreduce instead (for MPI stacks where THREAD_MULTIPLE is slow or broken, and to test it).
+int requested_thread_level();
+
+// Initialises MPI (at requested_thread_level(), requiring at least FUNNELED) unless it already
 // is, and finalises it on destruction. One per process, owned by main's command.
 class MpiSession {
  public:

@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include "dist/mpi_communicator.h"
+
 int main(int argc, char** argv) {
   int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  MPI_Init_thread(&argc, &argv, distvae::requested_thread_level(), &provided);
   ::testing::InitGoogleTest(&argc, argv);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
