@@ -346,6 +346,29 @@ check_error "missing config file" "missing.yaml" \
 check_error "non-integer flag value" "--stop-after-epochs" \
   -- "$DISTVAE" train "$TINY" --run-dir runs/x --stop-after-epochs abc
 
+# ---- PNG conversion and run directory cases -----------------------------------------------------
+
+mkdir -p png-empty png-mixed
+python3 - <<'PY'
+import struct, zlib
+def png(path, w, h):  # a valid 8-bit gray PNG
+    raw = b"".join(b"\x00" + bytes([128] * w) for _ in range(h))
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) +
+                           chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+png("png-mixed/a.png", 8, 8)
+png("png-mixed/b.png", 9, 8)
+PY
+check_error "convert images of a folder without PNGs" "png-empty" "no .png files" \
+  -- "$DISTVAE" convert images png-empty --out png-out1
+check_error "convert images of different sizes" "png-mixed/b.png" "9x8" "must share one size" \
+  -- "$DISTVAE" convert images png-mixed --out png-out2
+touch not-a-dir
+check_error "run directory that cannot be created" "not-a-dir/run" "cannot create the run directory" \
+  -- "$DISTVAE" train "$TINY" --run-dir not-a-dir/run "${FAST[@]}"
+
 echo
 echo "$passed passed, $failed failed, $xfailed known issues (xfail), $xpassed fixed known issues (xpass)"
 if [[ $failed -gt 0 ]]; then
