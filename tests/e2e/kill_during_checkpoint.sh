@@ -2,15 +2,9 @@
 # SIGKILL while checkpoints are being written (one after every step, ~13 MB each) at several
 # moments: --resume must always find a checkpoint that verifies (a half-written one is never
 # taken: writes go to *.tmp and are renamed when complete) and continue. Run by ctest.
-set -u
-build=$1 src=$2
-distvae=$build/launch/distvae
-tmp=$(mktemp -d "$build/killckpt.XXXXXX")
-trap 'pkill -KILL -f -- "--run-dir $tmp/" 2>/dev/null; rm -rf "$tmp"' EXIT
-cd "$tmp"
-fm=/usr/share/datasets/fashion-mnist
-if [[ ! -f $fm/train-images-idx3-ubyte.gz ]]; then echo "SKIP: $fm missing"; exit 0; fi
-"$distvae" convert idx --images $fm/train-images-idx3-ubyte.gz --out data --prefix fmnist --val 10000 >/dev/null || exit 1
+source "$(dirname "$0")/common.bash"
+e2e_cleanup='pkill -KILL -f -- "--run-dir $tmp/"'
+e2e_setup killckpt "$1" "$2"
 run=(train "$src/configs/fmnist_vae_mlp.yaml" --quiet --set data.validation= --set train.threads=1
      --set data.max_images=8192 --set train.epochs=1000 --set train.checkpoint_every_steps=1
      --set train.keep_checkpoints=2)

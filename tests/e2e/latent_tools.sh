@@ -2,16 +2,8 @@
 # distvae encode writes mu and logvar (N x latent) and labels; distvae interpolate writes a strip of
 # --steps decoded images; training leaves interp.png and a report that embeds it.
 # Run by ctest: bash THIS BUILD SOURCE
-set -u
-build=$1 src=$2
-distvae=$build/launch/distvae
-tmp=$(mktemp -d "$build/latent.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-fm=/usr/share/datasets/fashion-mnist
-if [[ ! -f $fm/train-images-idx3-ubyte.gz ]]; then echo "SKIP: $fm missing"; exit 0; fi
-"$distvae" convert idx --images $fm/train-images-idx3-ubyte.gz --labels $fm/train-labels-idx1-ubyte.gz \
-  --out data --prefix fmnist --val 10000 >/dev/null || exit 1
+source "$(dirname "$0")/common.bash"
+e2e_setup latent "$1" "$2"
 passed=0 failed=0
 ok() { echo "PASS  $1"; passed=$((passed + 1)); }
 bad() { echo "FAIL  $1"; failed=$((failed + 1)); }

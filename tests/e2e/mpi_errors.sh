@@ -2,21 +2,9 @@
 # Multi-rank failures end the job with a clear message, never a hang: configs that differ across
 # ranks, a rank whose data files are missing, a world size larger than the number of chunks; and a
 # 2-rank run of the tiny config completes. Run by ctest: bash tests/e2e/mpi_errors.sh BUILD SOURCE
-set -u
-build=$1 src=$2
-distvae=$build/launch/distvae
-tmp=$(mktemp -d "$build/mpi-errors.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-as_root=()
-[[ $(id -u) -eq 0 ]] && as_root=(--allow-run-as-root)
+source "$(dirname "$0")/common.bash"
+e2e_setup mpi-errors "$1" "$2"
 mpi=(mpirun "${as_root[@]}" --oversubscribe -x OMP_NUM_THREADS=1)
-fm=/usr/share/datasets/fashion-mnist
-if [[ ! -f $fm/train-images-idx3-ubyte.gz ]]; then
-  echo "SKIP: $fm missing (install dataset-fashion-mnist)"; exit 0
-fi
-"$distvae" convert idx --images $fm/train-images-idx3-ubyte.gz --labels $fm/train-labels-idx1-ubyte.gz \
-  --out data --prefix fmnist --val 10000 >/dev/null || exit 1
 tiny=(train "$src/configs/fmnist_vae_tiny.yaml" --quiet --set train.epochs=1 --set data.max_images=1024
       --set data.validation=)
 passed=0 failed=0

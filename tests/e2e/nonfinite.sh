@@ -3,15 +3,8 @@
 # the term without updating the parameters; =skip skips such steps and counts them in the metrics.
 # Provoked with SGD at lr 10 and momentum 0.99, which diverges within a few steps.
 # Run by ctest: bash THIS BUILD SOURCE
-set -u
-build=$1 src=$2
-distvae=$build/launch/distvae
-tmp=$(mktemp -d "$build/nonfinite.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-fm=/usr/share/datasets/fashion-mnist
-if [[ ! -f $fm/train-images-idx3-ubyte.gz ]]; then echo "SKIP: $fm missing"; exit 0; fi
-"$distvae" convert idx --images $fm/train-images-idx3-ubyte.gz --out data --prefix fmnist --val 10000 >/dev/null || exit 1
+source "$(dirname "$0")/common.bash"
+e2e_setup nonfinite "$1" "$2"
 run=(train "$src/configs/fmnist_vae_tiny.yaml" --set optim.kind=sgd --set optim.lr=10
      --set optim.momentum=0.99 --set data.validation= --set train.epochs=1)
 passed=0 failed=0

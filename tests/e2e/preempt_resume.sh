@@ -2,17 +2,8 @@
 # Preemption under mpirun -np 2: SIGTERM to one rank mid-epoch -> both ranks checkpoint at the
 # same step and exit with code 75; --resume then ends with parameters and optimizer state
 # bitwise equal (h5diff, exact) to an uninterrupted run. Run by ctest: bash THIS BUILD SOURCE
-set -u
-build=$1 src=$2
-distvae=$build/launch/distvae
-tmp=$(mktemp -d "$build/preempt.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-fm=/usr/share/datasets/fashion-mnist
-if [[ ! -f $fm/train-images-idx3-ubyte.gz ]]; then echo "SKIP: $fm missing"; exit 0; fi
-"$distvae" convert idx --images $fm/train-images-idx3-ubyte.gz --out data --prefix fmnist --val 10000 >/dev/null || exit 1
-as_root=()
-[[ $(id -u) -eq 0 ]] && as_root=(--allow-run-as-root)
+source "$(dirname "$0")/common.bash"
+e2e_setup preempt "$1" "$2"
 run=("$src/configs/fmnist_vae_mlp.yaml" --quiet --set train.epochs=2 --set train.threads=1
      --set data.max_images=16384 --set data.validation= --set train.log_every=5
      --set train.checkpoint_every=1000)

@@ -2,15 +2,8 @@
 # Progress output: under a pseudo-terminal (script(1)) a live line redrawn with \r and a bar;
 # through a pipe plain lines (no \r, no escape codes) every --log-every seconds; --quiet prints
 # nothing. Run by ctest: bash THIS BUILD SOURCE
-set -u
-build=$1 src=$2
-distvae=$build/launch/distvae
-tmp=$(mktemp -d "$build/progress.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-fm=/usr/share/datasets/fashion-mnist
-if [[ ! -f $fm/train-images-idx3-ubyte.gz ]]; then echo "SKIP: $fm missing"; exit 0; fi
-"$distvae" convert idx --images $fm/train-images-idx3-ubyte.gz --out data --prefix fmnist --val 10000 >/dev/null || exit 1
+source "$(dirname "$0")/common.bash"
+e2e_setup progress "$1" "$2"
 if ! command -v script >/dev/null; then echo "SKIP: script(1) missing (util-linux)"; exit 0; fi
 args="train $src/configs/fmnist_vae_tiny.yaml --set data.validation= --set train.batch=16"
 passed=0 failed=0

@@ -1,18 +1,9 @@
 #!/usr/bin/env bash
 # A rank that dies (SIGKILL) or hangs (SIGSTOP) under mpirun -np 2 ends the job within 60 s with
 # a non-zero exit and a message naming that rank. Run by ctest: bash THIS BUILD SOURCE
-set -u
-build=$1 src=$2
-distvae=$build/launch/distvae
-tmp=$(mktemp -d "$build/rank-failure.XXXXXX")
-cleanup() { pkill -KILL -f -- "--run-dir $tmp/" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-cd "$tmp"
-fm=/usr/share/datasets/fashion-mnist
-if [[ ! -f $fm/train-images-idx3-ubyte.gz ]]; then echo "SKIP: $fm missing"; exit 0; fi
-"$distvae" convert idx --images $fm/train-images-idx3-ubyte.gz --out data --prefix fmnist --val 10000 >/dev/null || exit 1
-as_root=()
-[[ $(id -u) -eq 0 ]] && as_root=(--allow-run-as-root)
+source "$(dirname "$0")/common.bash"
+e2e_cleanup='pkill -KILL -f -- "--run-dir $tmp/"'
+e2e_setup rank-failure "$1" "$2"
 passed=0 failed=0
 
 # The pid of the process that is MPI rank $2 of the run in directory $1.
