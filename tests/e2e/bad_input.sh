@@ -4,14 +4,11 @@
 # message naming the problem (the key, the file, the expected shape).
 #
 # Usage: bash tests/e2e/bad_input.sh BUILD_DIR SOURCE_DIR
-# Cases marked known_issue document a current library problem: they are reported as XFAIL (and
-# XPASS once fixed) without failing the script, unless DISTVAE_E2E_STRICT=1.
 set -u
 
 BUILD_DIR=$(cd "${1:?usage: bad_input.sh BUILD_DIR SOURCE_DIR}" && pwd)
 SOURCE_DIR=$(cd "${2:?usage: bad_input.sh BUILD_DIR SOURCE_DIR}" && pwd)
 DISTVAE="$BUILD_DIR/launch/distvae"
-STRICT=${DISTVAE_E2E_STRICT:-0}
 TIMEOUT=${DISTVAE_E2E_TIMEOUT:-180}
 
 if [[ ! -x "$DISTVAE" ]]; then
@@ -26,13 +23,7 @@ cd "$TMP" || exit 2
 
 passed=0
 failed=0
-xfailed=0
-xpassed=0
 failures=()
-next_known_issue=""
-
-# Marks the next case as a documented, not yet fixed library problem.
-known_issue() { next_known_issue="$1"; }
 
 # check_error NAME PATTERN... -- COMMAND...
 # Runs COMMAND; passes when it exits with 1..127 (not killed, not timed out), stderr has no crash
@@ -74,26 +65,14 @@ check_error() {
     fi
   done
 
-  local issue=$next_known_issue
-  next_known_issue=""
   if [[ ${#problems[@]} -eq 0 ]]; then
-    if [[ -n $issue ]]; then
-      echo "XPASS $name (known issue seems fixed: $issue; remove the known_issue mark)"
-      xpassed=$((xpassed + 1))
-    else
-      echo "PASS  $name: ${line#distvae: error: }"
-      passed=$((passed + 1))
-    fi
+    echo "PASS  $name: ${line#distvae: error: }"
+    passed=$((passed + 1))
     return
   fi
-  if [[ -n $issue && $STRICT != 1 ]]; then
-    echo "XFAIL $name (known issue: $issue)"
-    xfailed=$((xfailed + 1))
-  else
-    echo "FAIL  $name"
-    failed=$((failed + 1))
-    failures+=("$name")
-  fi
+  echo "FAIL  $name"
+  failed=$((failed + 1))
+  failures+=("$name")
   printf '      command: %s\n' "$*"
   printf '      exit code: %s\n' "$rc"
   for p in "${problems[@]}"; do printf '      problem: %s\n' "$p"; done
@@ -370,7 +349,7 @@ check_error "run directory that cannot be created" "not-a-dir/run" "cannot creat
   -- "$DISTVAE" train "$TINY" --run-dir not-a-dir/run "${FAST[@]}"
 
 echo
-echo "$passed passed, $failed failed, $xfailed known issues (xfail), $xpassed fixed known issues (xpass)"
+echo "$passed passed, $failed failed"
 if [[ $failed -gt 0 ]]; then
   printf 'failed: %s\n' "${failures[@]}"
   exit 1
