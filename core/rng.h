@@ -23,27 +23,19 @@
 #include <string>
 #include <type_traits>
 
+#include "core/philox.h"
+
 namespace distvae {
 
 // ---- the block function ----
 
-// One Philox4x32-10 block: four 32-bit words from a 128-bit counter and a 64-bit key.
+// One Philox4x32-10 block: four 32-bit words from a 128-bit counter and a 64-bit key. The block
+// function itself lives in core/philox.h, shared with the GPU kernels.
 inline std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter,
                                              std::array<uint32_t, 2> key) {
-  constexpr uint64_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
-  constexpr uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
-  for (int round = 0; round < 10; ++round) {
-    if (round > 0) {  // the key schedule: k += W before every round but the first
-      key[0] += W0;
-      key[1] += W1;
-    }
-    const uint64_t p0 = M0 * counter[0];  // 32 x 32 -> 64-bit product, exact in uint64_t
-    const uint64_t p1 = M1 * counter[2];
-    const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
-    const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
-    counter = {hi1 ^ counter[1] ^ key[0], lo1, hi0 ^ counter[3] ^ key[1], lo0};
-  }
-  return counter;
+  const philox::Words out = philox::block_function(
+      philox::Words{{counter[0], counter[1], counter[2], counter[3]}}, key[0], key[1]);
+  return {out.w[0], out.w[1], out.w[2], out.w[3]};
 }
 
 // ---- keyed draws ----
@@ -52,9 +44,8 @@ inline std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter,
 // counter = {lo(block), hi(block), lo(stream), hi(stream)}. Element i of a stream is word i%4 of
 // block i/4.
 inline std::array<uint32_t, 4> random_block(uint64_t seed, uint64_t stream, uint64_t block) {
-  return philox4x32_10({static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                        static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
-                       {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+  const philox::Words out = philox::keyed_block(seed, stream, block);
+  return {out.w[0], out.w[1], out.w[2], out.w[3]};
 }
 
 // Words [4 first_block, 4 (first_block + n)) of a stream into out (4 n words): the same numbers as
@@ -83,15 +74,13 @@ inline void random_words(uint64_t seed, uint64_t stream, uint64_t first_block, s
 // A 32-bit word u mapped to the open interval (0, 1): (u + 0.5) * 2^-32, in [2^-33, 1 - 2^-33].
 // The midpoint offset keeps both ends out, so log(u) and log(1 - u) are always finite.
 inline double uniform_from_word(uint32_t u) {
-  return (static_cast<double>(u) + 0.5) * 0x1p-32;
+  return philox::uniform_from_word(u);
 }
 
 // The largest float below 1 (1 - 2^-24). A double in (1 - 2^-25, 1) rounds to 1.0f, so the float
 // conversion clamps there; 2^-33 and above are normal floats, so the low end never rounds to 0.
 inline float to_open_unit_float(double u) {
-  constexpr float kBelowOne = 1.0f - 0x1p-24f;
-  const float f = static_cast<float>(u);
-  return f < kBelowOne ? f : kBelowOne;
+  return philox::to_open_unit_float(u);
 }
 
 // out[j] = uniform in the open interval (0, 1) for element offset + j of the stream, j < n.
@@ -122,18 +111,11 @@ void uniform_fill(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, T* 
 template <class T>
 void normal_fill(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, T* out) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double");
-  constexpr double kTwoPi = 6.283185307179586476925286766559;
   size_t j = 0;
   while (j < n) {
     const uint64_t i = offset + j;
-    const std::array<uint32_t, 4> w = random_block(seed, stream, i / 4);
     double z[4];
-    for (int pair = 0; pair < 2; ++pair) {
-      const double r = std::sqrt(-2.0 * std::log(uniform_from_word(w[2 * pair])));
-      const double theta = kTwoPi * uniform_from_word(w[2 * pair + 1]);
-      z[2 * pair] = r * std::cos(theta);
-      z[2 * pair + 1] = r * std::sin(theta);
-    }
+    philox::normals_from_block(philox::keyed_block(seed, stream, i / 4), z);
     for (size_t word = i % 4; word < 4 && j < n; ++word, ++j) out[j] = static_cast<T>(z[word]);
   }
 }
@@ -152,6 +134,11 @@ constexpr uint32_t evaluation = 5;      // per test image: importance samples, A
 constexpr uint32_t shuffle = 6;        // retired (the whole-set permutation before the shard plan)
 constexpr uint32_t chunk_shuffle = 7;   // per epoch: the permutation of the dataset's chunks
 constexpr uint32_t window_shuffle = 8;  // per (epoch, rank): images inside each window of chunks
+constexpr uint32_t disc_q_noise = 9;    // per image use: eps of the discriminator's q(z|x) samples
+constexpr uint32_t disc_p_sample = 10;  // per image use: the discriminator's z ~ N(0, I) samples
+constexpr uint32_t gan_disc_noise = 11;  // per image use: z of the fakes shown to D
+constexpr uint32_t gan_gen_noise = 12;   // per image use: z of the generator step
+constexpr uint32_t ais = 13;             // per AIS chain: initial state, momenta, accept draws
 constexpr uint32_t test = 0xFFFF;       // tests only
 }  // namespace rng_purpose
 

@@ -1,6 +1,7 @@
 // Gradient checks of every layer kind through Network<double> on the reference backend against
 // central finite differences, the param_grads / accumulation contract of backward, and
-// network-level parity of the dnnl backend against the reference backend in float.
+// network-level parity (outputs, input and parameter gradients) of every built backend -- dnnl,
+// and cuda in a CUDA build -- against the reference backend in float.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "core/layers.h"
 #include "core/network.h"
 #include "core/rng.h"
+#include "tests/core/backend_list.h"
 #include "tests/rel_err.h"
 
 namespace distvae {
@@ -352,58 +354,62 @@ TEST(NetworkBackward, AccumulatesParamGrads) {
   }
 }
 
-// ---------------------------------------------------------------- dnnl vs reference, float
+// ---------------------------------------------------------------- each backend vs reference, float
 
-std::unique_ptr<Backend<float>> try_dnnl() {
-  try {
-    return make_backend("dnnl");
-  } catch (const std::runtime_error&) {
-    return nullptr;
+class NetworkParity : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string skip;
+    be_ = make_test_backend(GetParam(), &skip);
+    if (!be_) GTEST_SKIP() << skip;
   }
-}
+  void parity(const Case& c, int B);
 
-void parity(const Case& c, int B) {
+ private:
+  std::unique_ptr<Backend<float>> be_;
+};
+
+void NetworkParity::parity(const Case& c, int B) {
   SCOPED_TRACE(c.label + ", batch " + std::to_string(B));
-  std::unique_ptr<Backend<float>> dnnl = try_dnnl();
-  if (!dnnl) GTEST_SKIP() << "no dnnl backend";
+  Backend<float>& be = *be_;
   ReferenceBackend<float> ref;
-  Network<float> a(*dnnl, "p", c.input, c.specs, B);
+  Network<float> a(be, "p", c.input, c.specs, B);
   Network<float> b(ref, "p", c.input, c.specs, B);
   b.init(21);
   randomize_biases(b, 80);
   ASSERT_EQ(a.params().size(), b.params().size());
   std::vector<float> host(b.params().size());
   std::copy(b.params().values(), b.params().values() + host.size(), host.begin());
-  dnnl->to_device(host.data(), a.params().values(), host.size());
+  be.to_device(host.data(), a.params().values(), host.size());
 
   const size_t nx = size_t(B) * size_t(c.input.numel());
   const size_t ny = size_t(B) * size_t(b.output_shape().numel());
   const std::vector<float> x = normals<float>(81, nx);
   const std::vector<float> r = normals<float>(82, ny);
-  std::vector<float> xa(nx);
-  dnnl->to_device(x.data(), xa.data(), nx);
+  BackendBuffer xa(be, x);  // the input stays valid until backward, as forward requires
 
   std::vector<float> ya(ny);
-  dnnl->to_host(a.forward(xa.data(), B), ya.data(), ny);
+  be.to_host(a.forward(xa.get(), B), ya.data(), ny);
   const float* yb = b.forward(x.data(), B);
   EXPECT_LT(rel_err(ya.data(), yb, ny), 1e-5) << "forward output";
 
   a.params().zero_grads();
   b.params().zero_grads();
-  std::vector<float> da = r, db = r;
+  BackendBuffer da(be, r);
+  std::vector<float> db = r;
   std::vector<float> dxa(nx);
-  dnnl->to_host(a.backward(da.data(), B, true, true), dxa.data(), nx);
+  be.to_host(a.backward(da.get(), B, true, true), dxa.data(), nx);
   const float* dxb = b.backward(db.data(), B, true, true);
   EXPECT_LT(rel_err(dxa.data(), dxb, nx), 1e-4) << "input gradient";
   std::vector<float> ga(a.params().size());
-  dnnl->to_host(a.params().grads(), ga.data(), ga.size());
+  be.to_host(a.params().grads(), ga.data(), ga.size());
   for (const ParamSlice& s : b.params().slices()) {
     ASSERT_GT(max_abs(b.params().grads() + s.offset, s.size), 0.0) << s.name;
     EXPECT_LT(rel_err(ga.data() + s.offset, b.params().grads() + s.offset, s.size), 1e-4) << s.name;
   }
 }
 
-TEST(DnnlNetworkParity, Mlp) {
+TEST_P(NetworkParity, Mlp) {
   const Case mlp = {
       "mlp",
       Shape{50},
@@ -412,7 +418,7 @@ TEST(DnnlNetworkParity, Mlp) {
   parity(mlp, 1);
 }
 
-TEST(DnnlNetworkParity, ConvDeconv) {
+TEST_P(NetworkParity, ConvDeconv) {
   const Case net = {"conv-deconv",
                     Shape{1, 12, 12},
                     {conv(8, 4, 2, 1), act("relu"), conv(16, 3, 2, 0), act("leaky_relu"), flatten(),
@@ -425,6 +431,9 @@ TEST(DnnlNetworkParity, ConvDeconv) {
                         {conv(5, 5, 3, 2, false), act("tanh"), deconv(2, 5, 3, 2, 2)}};
   parity(strided, 3);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, NetworkParity, ::testing::ValuesIn(backends_under_test()),
+                         BackendName());
 
 }  // namespace
 }  // namespace distvae

@@ -1,0 +1,71 @@
+// The backends the parity tests run over, and moving test data into a backend's memory and back.
+// Every float backend this binary has besides the reference: "dnnl", plus "cuda" in a
+// -DDISTVAE_CUDA=ON build. A backend without its hardware here (cuda on a machine without a GPU)
+// makes each of its tests report "skipped: no CUDA device", never pass silently.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/backend_cuda.h"
+
+namespace distvae {
+
+inline std::vector<std::string> backends_under_test() {
+  std::vector<std::string> names{"dnnl"};
+  if (cuda_backend_built()) names.push_back("cuda");
+  return names;
+}
+
+// The backend, or null with *skip_reason set when this machine cannot run it.
+inline std::unique_ptr<Backend<float>> make_test_backend(const std::string& name,
+                                                         std::string* skip_reason) {
+  if (name == "cuda") {
+    std::string why;
+    if (cuda_device_count(&why) == 0) {
+      *skip_reason = "skipped: no CUDA device (" + why + ")";
+      return nullptr;
+    }
+  }
+  return make_backend(name);
+}
+
+// For INSTANTIATE_TEST_SUITE_P: tests are named after their backend, e.g. .../cuda.
+struct BackendName {
+  std::string operator()(const ::testing::TestParamInfo<std::string>& info) const {
+    return info.param;
+  }
+};
+
+// A buffer in a backend's memory (device memory for cuda), filled from and read back to the host.
+class BackendBuffer {
+ public:
+  BackendBuffer(Backend<float>& be, size_t n) : be_(&be), n_(n), p_(be.alloc(n)) {}
+  BackendBuffer(Backend<float>& be, const std::vector<float>& host)
+      : BackendBuffer(be, host.size()) {
+    be.to_device(host.data(), p_, n_);
+  }
+  ~BackendBuffer() { be_->release(p_); }
+  BackendBuffer(const BackendBuffer&) = delete;
+  BackendBuffer& operator=(const BackendBuffer&) = delete;
+
+  float* get() { return p_; }
+  size_t size() const { return n_; }
+  std::vector<float> host() const {
+    std::vector<float> h(n_);
+    be_->to_host(p_, h.data(), n_);
+    return h;
+  }
+
+ private:
+  Backend<float>* be_;
+  size_t n_;
+  float* p_;
+};
+
+}  // namespace distvae
