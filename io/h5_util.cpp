@@ -1,6 +1,7 @@
 // HDF5 C API helpers: an owning handle, return-code checking with context, and attributes.
 #include "io/h5_util.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -19,6 +20,8 @@ herr_t collect_error(unsigned n, const H5E_error2_t* err, void* client) {
   try {
     std::string line = std::string(err->func_name ? err->func_name : "?") + ": " +
                        (err->desc ? err->desc : "(no description)");
+    // Some descriptions embed a newline (a write failure's ctime() stamp); a message is one line.
+    std::replace(line.begin(), line.end(), '\n', ' ');
     if (n == 0) text->outer = line;
     text->inner = line;
   } catch (...) {

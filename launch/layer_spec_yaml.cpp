@@ -46,6 +46,12 @@ std::vector<LayerSpec> parse_layer_list(const YAML::Node& node, const std::strin
     }
     if (!n.IsMap()) throw ConfigError(at + ": expected a map such as {type: linear, out: 512}");
     for (const auto& kv : n) {
+      if (!kv.first.IsScalar())
+        throw ConfigError(at + ": a layer key is a " +
+                          (kv.first.IsMap()        ? "map"
+                           : kv.first.IsSequence() ? "list"
+                                                   : "null") +
+                          ", expected a plain name such as type or out");
       const std::string key = kv.first.as<std::string>();
       if (!kLayerKeys.count(key))
         throw ConfigError(at + ": unknown layer key '" + key +

@@ -6,11 +6,13 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang-format
   libopenmpi-dev openmpi-bin
+  slurm-wlm munge iproute2
+  clang libclang-rt-dev
   libhdf5-dev hdf5-tools
   libyaml-cpp-dev
   libdnnl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libpng-dev zlib1g-dev
+  libpng-dev libjpeg62-turbo-dev libjpeg-turbo-progs zlib1g-dev
   libcli11-dev
   dataset-fashion-mnist
   python3

@@ -18,7 +18,7 @@ fi
 
 mkdir -p "$BUILD_DIR/test-tmp"
 TMP=$(mktemp -d "$BUILD_DIR/test-tmp/bad_input.XXXXXX") || exit 2
-trap 'rm -rf "$TMP"' EXIT
+trap 'umount "$TMP/full" 2>/dev/null; rm -rf "$TMP"' EXIT
 cd "$TMP" || exit 2
 
 passed=0
@@ -78,6 +78,22 @@ check_error() {
   for p in "${problems[@]}"; do printf '      problem: %s\n' "$p"; done
   sed 's/^/      stderr: /' "$err" | head -20
   sed 's/^/      stdout: /' "$out" | tail -5
+}
+
+# check_that NAME COMMAND...: a follow-up assertion about the state an error case left behind;
+# passes when COMMAND succeeds.
+check_that() {
+  local name=$1
+  shift
+  if "$@" >"$TMP/that.out" 2>&1; then
+    echo "PASS  $name"
+    passed=$((passed + 1))
+    return
+  fi
+  echo "FAIL  $name"
+  failed=$((failed + 1))
+  failures+=("$name")
+  sed 's/^/      output: /' "$TMP/that.out" | tail -10
 }
 
 # A uint8 IDX file: write_idx PATH MAGIC_BYTE3 DIM... (then the data from /dev/urandom, or
@@ -244,6 +260,16 @@ else
   echo "SKIP  HDF5 structure cases: h5import (hdf5-tools) is not installed"
 fi
 
+# One byte of the shard's only chunk flipped: Fletcher32 catches it when the chunk is read.
+cp data/fmnist-train-00000.h5 bad/flipped-shard.h5
+at=$(($(stat -c %s bad/flipped-shard.h5) / 2))
+byte=$(od -An -tu1 -j "$at" -N1 bad/flipped-shard.h5)
+printf "\\x$(printf %02x $((byte ^ 0x5a)))" |
+  dd of=bad/flipped-shard.h5 bs=1 seek="$at" conv=notrunc status=none
+check_error "a flipped byte in a data shard (Fletcher32)" "bad/flipped-shard.h5" "Fletcher32" \
+  "corrupt on disk" \
+  -- "$DISTVAE" train "$TINY" --run-dir runs/x "${FAST[@]}" --set data.train=bad/flipped-shard.h5
+
 check_error "train and validation of different image sizes" "data.validation" "10" "28" \
   -- "$DISTVAE" train "$TINY" --run-dir runs/x "${FAST[@]}" \
   --set "data.validation=bad/small-train-*.h5"
@@ -347,6 +373,41 @@ check_error "convert images of different sizes" "png-mixed/b.png" "9x8" "must sh
 touch not-a-dir
 check_error "run directory that cannot be created" "not-a-dir/run" "cannot create the run directory" \
   -- "$DISTVAE" train "$TINY" --run-dir not-a-dir/run "${FAST[@]}"
+
+# ---- Full disk during checkpointing -------------------------------------------------------------
+# A tmpfs with room for one checkpoint but not two: the second must fail with a clear error, leave
+# nothing a later --resume would take, and after the disk is enlarged --resume must take the
+# first checkpoint and end bitwise equal to a run that had room. (ulimit -f cannot stand in for
+# it: Open MPI's PMIx shared-memory store is itself larger than one checkpoint and aborts
+# MPI_Init.) Needs root for mount; otherwise says SKIP.
+FULL=(--set train.epochs=2 --set train.threads=1 --set data.max_images=256 --set train.sample_grid=4)
+full_resume_matches() {
+  mount -o remount,size=64m "$TMP/full" || return 1
+  "$DISTVAE" train "$TINY" --run-dir full/run "${FULL[@]}" --resume >full-resume.out 2>&1 ||
+    { cat full-resume.out; return 1; }
+  grep -F "resuming from full/run/checkpoints/ckpt-000001.h5" full-resume.out || return 1
+  local d
+  for d in /encoder.values /decoder.values /encoder.opt_m /encoder.opt_v /decoder.opt_m \
+    /decoder.opt_v; do
+    h5diff runs/roomy/checkpoints/ckpt-000002.h5 full/run/checkpoints/ckpt-000002.h5 "$d" "$d" ||
+      return 1
+  done
+}
+mkdir -p full
+if mount -t tmpfs -o size=64m distvae-full full 2>mount.err; then
+  check_that "disk full: the reference run with room to spare" \
+    timeout "$TIMEOUT" "$DISTVAE" train "$TINY" --run-dir runs/roomy "${FULL[@]}" --quiet
+  ck=$(stat -c %s runs/roomy/checkpoints/ckpt-000001.h5 2>/dev/null || echo 1000000)
+  mount -o remount,size=$((ck * 16 / 10 / 1024))k full  # room for 1.6 checkpoints
+  check_error "disk full while writing a checkpoint" "full/run/checkpoints/ckpt-000002.h5.tmp" \
+    "No space left on device" -- "$DISTVAE" train "$TINY" --run-dir full/run "${FULL[@]}" --quiet
+  check_that "disk full: no checkpoint 2 under its real name, checkpoint 1 kept" \
+    test ! -e full/run/checkpoints/ckpt-000002.h5 -a -s full/run/checkpoints/ckpt-000001.h5
+  check_that "disk full: --resume takes checkpoint 1 and ends equal to the run with room" \
+    full_resume_matches
+else
+  echo "SKIP  disk full while writing a checkpoint: cannot mount a small tmpfs ($(head -1 mount.err))"
+fi
 
 echo
 echo "$passed passed, $failed failed"

@@ -145,7 +145,11 @@ TEST(Hdf5Dataset, ChecksumCatchesCorruptionOnDisk) {
   Hdf5Dataset ds({path});
   std::vector<uint8_t> buf(8 * kImage);
   EXPECT_EQ(ds.read_chunk(0, 0, buf.data()), 8);  // the other chunk is intact
-  testing::expect_error([&] { ds.read_chunk(0, 1, buf.data()); }, {path, "/images", "H5Dread"});
+  testing::expect_error([&] { ds.read_chunk(0, 1, buf.data()); },
+                        {path + ": /images: checksum mismatch (Fletcher32) reading rows 8..15",
+                         "corrupt on disk", "distvae convert"});
+  testing::expect_error([&] { ds.read_images(4, 8, buf.data()); },  // spans both chunks
+                        {path, "checksum mismatch (Fletcher32)"});
 }
 
 // ---- validation: one clear message per problem, naming the file ----
