@@ -80,6 +80,29 @@ KeyInfo choice(std::string path, std::function<std::string&(Config&)> ref,
   return k;
 }
 
+// True when s is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool valid_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    const size_t n = b < 0x80           ? 1
+                     : (b >> 5) == 0x6  ? 2
+                     : (b >> 4) == 0xE  ? 3
+                     : (b >> 3) == 0x1E ? 4
+                                        : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? b : b & (0x7F >> n);
+    for (size_t k = 1; k < n; ++k) {
+      const auto c = static_cast<unsigned char>(s[i + k]);
+      if ((c >> 6) != 0x2) return false;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n;
+  }
+  return true;
+}
+
 KeyInfo text(std::string path, std::function<std::string&(Config&)> ref, std::string doc) {
   KeyInfo k;
   k.path = path;
@@ -90,7 +113,11 @@ KeyInfo text(std::string path, std::function<std::string&(Config&)> ref, std::st
   k.set = [path, ref](Config& c, const YAML::Node& n) {
     ref(c) = n.IsNull() ? "" : read_as<std::string>(n, path, "a string");  // empty: none
   };
-  k.show = [ref](const Config& c) { return "\"" + ref(const_cast<Config&>(c)) + "\""; };
+  k.show = [ref](const Config& c) {  // quoted and escaped, so any path reads back unchanged
+    YAML::Emitter e;
+    e << YAML::DoubleQuoted << ref(const_cast<Config&>(c));
+    return std::string(e.c_str());
+  };
   return k;
 }
 
@@ -113,7 +140,12 @@ std::string layers_yaml(const std::vector<LayerSpec>& specs) {
   std::string s = "[";
   for (size_t i = 0; i < specs.size(); ++i) {
     const LayerSpec& l = specs[i];
-    s += (i ? ", " : "") + std::string("{type: ") + l.type;
+    // The name as the emitter writes it inside a flow collection ("[name]"): quoted where a
+    // flow context needs it (',', '}', ...), so the list parses back unchanged.
+    YAML::Emitter type;
+    type << YAML::Flow << YAML::BeginSeq << l.type << YAML::EndSeq;
+    const std::string t = type.c_str();
+    s += (i ? ", " : "") + std::string("{type: ") + t.substr(1, t.size() - 2);
     if (l.out) s += ", out: " + std::to_string(l.out);
     if (l.in) s += ", in: " + std::to_string(l.in);
     if (l.kernel) s += ", kernel: " + std::to_string(l.kernel);
@@ -150,8 +182,11 @@ std::vector<KeyInfo> build_keys() {
   std::vector<KeyInfo> k;
   // model
   k.push_back(choice(
-      "model.family", [](Config& c) -> std::string& { return c.model.family; }, {"vae"},
-      "Model family."));
+      "model.family", [](Config& c) -> std::string& { return c.model.family; },
+      {"vae", "implicit_prior_vae", "aae", "gan"},
+      "vae: standard prior N(0, I); implicit_prior_vae: the aggregated posterior as prior, its "
+      "KL through a density-ratio discriminator T(z); aae: adversarial autoencoder (T(z) in place "
+      "of the KL); gan: generator G(z) against a discriminator D(x) = sigmoid(T(x))."));
   k.push_back(number<int>(
       "model.latent", [](Config& c) -> int& { return c.model.latent; }, 1, 4096,
       "Latent dimensions; the encoder gets a linear head to (mu, logvar)."));
@@ -162,6 +197,14 @@ std::vector<KeyInfo> build_keys() {
       "model.decoder", [](Config & c) -> auto& { return c.model.decoder; },
       "Decoder from z to the likelihood's parameters: C*H*W values, or (C, H, W) "
       "(2C channels for a Gaussian with learned variance)."));
+  k.push_back(layers(
+      "model.discriminator", [](Config & c) -> auto& { return c.model.discriminator; },
+      "implicit_prior_vae and aae: T(z) from the latent code to 1 output; gan: T(x) from the "
+      "image (flat when it starts with linear) to 1 output."));
+  k.push_back(layers(
+      "model.generator", [](Config & c) -> auto& { return c.model.generator; },
+      "gan: G(z) from the latent to the image's C*H*W values or (C, H, W), in [0, 1] (end with "
+      "sigmoid)."));
   k.push_back(choice(
       "model.likelihood", [](Config& c) -> std::string& { return c.model.likelihood; },
       {"bernoulli", "gaussian"}, "Decoder distribution p(x|z) per pixel."));
@@ -195,6 +238,13 @@ std::vector<KeyInfo> build_keys() {
       "objective.free_bits", [](Config& c) -> double& { return c.objective.free_bits; }, 0, 100,
       "Free bits lambda (estimator B): each latent dimension's "
       "batch-averaged KL is floored at lambda nats."));
+  k.push_back(number<int>(
+      "objective.n_disc", [](Config& c) -> int& { return c.objective.n_disc; }, 1, 1000,
+      "Discriminator updates per model update (each on the step's batch with fresh noise)."));
+  k.push_back(number<double>(
+      "objective.proximal", [](Config& c) -> double& { return c.objective.proximal; }, 0, 1e6,
+      "gan: lambda of the proximal term lambda * mean ||G(z) - G'(z)||^2, G' the generator "
+      "before its previous update (0: off)."));
   // data
   k.push_back(text(
       "data.train", [](Config& c) -> std::string& { return c.data.train; },
@@ -216,37 +266,53 @@ std::vector<KeyInfo> build_keys() {
   k.push_back(number<int64_t>(
       "data.max_images", [](Config& c) -> int64_t& { return c.data.max_images; }, 0, kBig,
       "Use only the first N training images (0: all)."));
-  // optimizer
-  k.push_back(choice(
-      "optim.kind", [](Config& c) -> std::string& { return c.optim.kind; }, {"adam", "sgd"},
-      "Optimizer."));
-  k.push_back(number<double>(
-      "optim.lr", [](Config& c) -> double& { return c.optim.lr; }, 0, 10,
-      "Learning rate (not scaled by world size)."));
-  k.push_back(number<double>(
-      "optim.beta1", [](Config& c) -> double& { return c.optim.beta1; }, 0, 0.999999,
-      "Adam first-moment decay."));
-  k.push_back(number<double>(
-      "optim.beta2", [](Config& c) -> double& { return c.optim.beta2; }, 0, 0.999999999,
-      "Adam second-moment decay."));
-  k.push_back(number<double>(
-      "optim.eps", [](Config& c) -> double& { return c.optim.eps; }, 0, 1, "Adam epsilon."));
-  k.push_back(number<double>(
-      "optim.weight_decay", [](Config& c) -> double& { return c.optim.weight_decay; }, 0, 1,
-      "Adam: decoupled (AdamW); SGD: L2 added to the gradient."));
-  k.push_back(number<double>(
-      "optim.momentum", [](Config& c) -> double& { return c.optim.momentum; }, 0, 0.9999,
-      "SGD momentum."));
-  k.push_back(choice(
-      "optim.schedule", [](Config& c) -> std::string& { return c.optim.schedule; },
-      {"constant", "cosine"},
-      "Learning-rate schedule over the run (cosine decays to optim.lr_min)."));
-  k.push_back(number<double>(
-      "optim.lr_min", [](Config& c) -> double& { return c.optim.lr_min; }, 0, 10,
-      "Final learning rate of the cosine schedule."));
-  k.push_back(number<double>(
-      "optim.grad_clip", [](Config& c) -> double& { return c.optim.grad_clip; }, 0, 1e9,
-      "Clip each network's gradient to this global L2 norm (0: off)."));
+  k.push_back(number<int>(
+      "data.loader_threads", [](Config& c) -> int& { return c.data.loader_threads; }, 1, 64,
+      "Threads per rank decompressing streamed chunks (preload off): the loader thread plus "
+      "N - 1 helpers, for gzip or uncompressed shards; other filters (lzf) are decoded by "
+      "HDF5 on the loader thread alone."));
+  // optimizers: the model's and the discriminator's
+  using OptimRef = OptimConfig& (*)(Config&);
+  for (const auto& section :
+       {std::pair<std::string, OptimRef>{"optim",
+                                         [](Config& c) -> OptimConfig& { return c.optim; }},
+        std::pair<std::string, OptimRef>{"disc_optim",
+                                         [](Config& c) -> OptimConfig& { return c.disc_optim; }}}) {
+    const std::string p = section.first + ".";
+    const OptimRef of = section.second;  // a plain variable: lambdas below capture it
+    k.push_back(choice(
+        p + "kind", [of](Config& c) -> std::string& { return of(c).kind; }, {"adam", "sgd"},
+        "Optimizer."));
+    k.push_back(number<double>(
+        p + "lr", [of](Config& c) -> double& { return of(c).lr; }, 0, 10,
+        "Learning rate (not scaled by world size)."));
+    k.push_back(number<double>(
+        p + "beta1", [of](Config& c) -> double& { return of(c).beta1; }, 0, 0.999999,
+        "Adam first-moment decay."));
+    k.push_back(number<double>(
+        p + "beta2", [of](Config& c) -> double& { return of(c).beta2; }, 0, 0.999999999,
+        "Adam second-moment decay."));
+    k.push_back(number<double>(
+        p + "eps", [of](Config& c) -> double& { return of(c).eps; }, 0, 1, "Adam epsilon."));
+    k.push_back(number<double>(
+        p + "weight_decay", [of](Config& c) -> double& { return of(c).weight_decay; }, 0, 1,
+        "Adam: decoupled (AdamW); SGD: L2 added to the gradient."));
+    k.push_back(number<double>(
+        p + "momentum", [of](Config& c) -> double& { return of(c).momentum; }, 0, 0.9999,
+        "SGD momentum."));
+    k.push_back(choice(
+        p + "schedule", [of](Config& c) -> std::string& { return of(c).schedule; },
+        {"constant", "cosine"},
+        "Learning-rate schedule over the run (cosine decays to optim.lr_min)."));
+    k.push_back(number<double>(
+        p + "lr_min", [of](Config& c) -> double& { return of(c).lr_min; }, 0, 10,
+        "Final learning rate of the cosine schedule."));
+    k.push_back(number<double>(
+        p + "grad_clip", [of](Config& c) -> double& { return of(c).grad_clip; }, 0, 1e9,
+        "Clip each network's gradient to this global L2 norm (0: off)."));
+  }
+  for (KeyInfo& key : k)
+    if (key.path.rfind("disc_optim.", 0) == 0) key.doc = "Discriminator's optimizer: " + key.doc;
   // train
   k.push_back(number<int>(
       "train.batch", [](Config& c) -> int& { return c.train.batch; }, 1, 1 << 16,
@@ -259,7 +325,7 @@ std::vector<KeyInfo> build_keys() {
       "Seed of every random draw; same seed, same run."));
   k.push_back(choice(
       "train.backend", [](Config& c) -> std::string& { return c.train.backend; },
-      {"dnnl", "reference"}, "Compute backend."));
+      {"dnnl", "reference", "cuda"}, "Compute backend (cuda: CUDA builds, one GPU per rank)."));
   k.push_back(number<int>(
       "train.threads", [](Config& c) -> int& { return c.train.threads; }, 0, 1024,
       "Compute threads (0: OMP_NUM_THREADS or all cores)."));
@@ -374,6 +440,13 @@ std::string first_key_in(const std::string& section) {
 void apply_map(Config& c, const YAML::Node& node, const std::string& prefix,
                const std::string& where) {
   for (const auto& kv : node) {
+    if (!kv.first.IsScalar())  // e.g. "? [a, b]": YAML allows it, a config key never is one
+      throw ConfigError(where + ": a key under '" + (prefix.empty() ? "(top level)" : prefix) +
+                        "' is a " +
+                        (kv.first.IsMap()        ? "map"
+                         : kv.first.IsSequence() ? "list"
+                                                 : "null") +
+                        ", expected a plain name");
     const std::string path = (prefix.empty() ? "" : prefix + ".") + kv.first.as<std::string>();
     if (const KeyInfo* k = find_key(path)) {
       try {
@@ -394,8 +467,36 @@ void apply_map(Config& c, const YAML::Node& node, const std::string& prefix,
 
 void check_rules(const Config& c, const std::string& where) {
   auto fail = [&](const std::string& m) { throw ConfigError(where + ": " + m); };
-  if (c.model.encoder.empty()) fail("model.encoder: missing (a list of layers)");
-  if (c.model.decoder.empty()) fail("model.decoder: missing (a list of layers)");
+  const std::string& fam = c.model.family;
+  if (fam == "gan") {
+    if (!c.model.encoder.empty())
+      fail(
+          "model.encoder: a gan has no encoder (its networks are model.generator and "
+          "model.discriminator); remove model.encoder or use model.family: aae");
+    if (!c.model.decoder.empty())
+      fail("model.decoder: a gan has no decoder; its generator is model.generator");
+    if (c.model.generator.empty()) fail("model.generator: missing (a gan needs a layer list)");
+  } else {
+    if (c.model.encoder.empty()) fail("model.encoder: missing (a list of layers)");
+    if (c.model.decoder.empty()) fail("model.decoder: missing (a list of layers)");
+    if (!c.model.generator.empty())
+      fail("model.generator: only model.family: gan has a generator (a " + fam +
+           " decodes with model.decoder)");
+  }
+  if (has_discriminator(c.model) && c.model.discriminator.empty())
+    fail("model.discriminator: missing (model.family: " + fam +
+         " needs a layer list ending in "
+         "one output)");
+  if (!has_discriminator(c.model) && !c.model.discriminator.empty())
+    fail(
+        "model.discriminator: model.family: vae has no discriminator (use implicit_prior_vae, "
+        "aae or gan)");
+  if (c.objective.proximal > 0 && fam != "gan")
+    fail("objective.proximal: applies to model.family: gan only");
+  if (fam == "aae" && c.objective.estimator != "B")
+    fail("objective.estimator: aae needs B (its adversarial term replaces the analytic KL)");
+  if (fam == "gan" && c.data.binarize != "none")
+    fail("data.binarize: a gan learns the intensities themselves; set data.binarize: none");
   if (c.data.train.empty()) fail("data.train: missing (HDF5 shards: a file or a glob)");
   if (c.objective.free_bits > 0 && c.objective.estimator != "B")
     fail("objective.free_bits needs objective.estimator: B (free bits act on the analytic KL)");
@@ -405,6 +506,13 @@ void check_rules(const Config& c, const std::string& where) {
 
 }  // namespace
 
+bool has_discriminator(const ModelConfig& m) {
+  return m.family != "vae";
+}
+bool is_vae_family(const ModelConfig& m) {
+  return m.family != "gan";
+}
+
 const std::vector<KeyInfo>& config_keys() {
   static const std::vector<KeyInfo> keys = build_keys();
   return keys;
@@ -412,6 +520,8 @@ const std::vector<KeyInfo>& config_keys() {
 
 Config parse_config(const std::string& yaml_text, const std::string& source,
                     const std::vector<std::string>& overrides) {
+  // YAML is Unicode text; other bytes would not survive dump_config and a re-parse unchanged.
+  if (!valid_utf8(yaml_text)) throw ConfigError(source + ": not UTF-8 text (configs are UTF-8)");
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -425,6 +535,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source,
     apply_map(c, root, "", source);
   }
   for (const std::string& o : overrides) {
+    if (!valid_utf8(o)) throw ConfigError("--set " + o + ": not UTF-8 text");
     const auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0)
       throw ConfigError("--set " + o + ": expected key.path=value");

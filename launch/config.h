@@ -17,10 +17,12 @@ class Node;
 namespace distvae {
 
 struct ModelConfig {
-  std::string family = "vae";
+  std::string family = "vae";  // vae | implicit_prior_vae | aae | gan
   int latent = 32;
   std::vector<LayerSpec> encoder;  // trunk; the model appends linear(2 * latent) for (mu, logvar)
   std::vector<LayerSpec> decoder;  // must end at the image's (C, H, W) or C*H*W values
+  std::vector<LayerSpec> discriminator;  // T(z) (implicit_prior_vae, aae) or T(x) (gan), 1 output
+  std::vector<LayerSpec> generator;      // gan: z -> the image's values in [0, 1]
   std::string likelihood = "bernoulli";
   std::string gaussian_variance = "fixed";
   double gaussian_logvar = 0.0;
@@ -33,6 +35,8 @@ struct ObjectiveConfig {
   double beta = 1.0;
   double warmup_epochs = 0.0;
   double free_bits = 0.0;
+  int n_disc = 1;         // discriminator steps per model step
+  double proximal = 0.0;  // gan: lambda of the proximal term
 };
 
 struct DataConfig {
@@ -42,6 +46,7 @@ struct DataConfig {
   int64_t max_images = 0;  // use only the first N training images (0: all)
   int window_chunks = 4;   // chunks shuffled together per rank; also the chunk cache
   int prefetch_batches = 3;
+  int loader_threads = 1;  // threads decompressing chunks per rank (the loader's own included)
 };
 
 struct OptimConfig {
@@ -85,7 +90,12 @@ struct Config {
   OptimConfig optim;
   TrainConfig train;
   EvalConfig eval;
+  OptimConfig disc_optim;  // the discriminator's own optimizer
 };
+
+// Families with a discriminator network, and with a VAE (encoder, decoder).
+bool has_discriminator(const ModelConfig& m);
+bool is_vae_family(const ModelConfig& m);
 
 // One documented key: its path, type, default, allowed range and meaning.
 struct KeyInfo {

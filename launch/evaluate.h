@@ -1,8 +1,11 @@
 // distvae eval / sample: a checkpoint's test ELBO, importance-weighted log-likelihood, active
-// units, and sample grids.
+// units, the implicit prior's normalizer, sample-quality figures, and sample grids.
 #pragma once
 
 #include <string>
+
+#include "core/models/ais.h"
+#include "dist/communicator.h"
 
 namespace distvae {
 
@@ -10,13 +13,29 @@ struct EvalOptions {
   std::string checkpoint;
   std::string data;  // shards; empty: the config's data.<split>
   std::string split = "test";
-  int iw_samples = -1;      // -1: the config's eval.iw_samples
-  int64_t max_images = -1;  // -1: the config's eval.max_images
-  std::string out_json;     // also write the figures here when given
+  int iw_samples = -1;           // -1: the config's eval.iw_samples
+  int64_t max_images = -1;       // -1: the config's eval.max_images
+  std::string out_json;          // also write the figures here when given
+  bool normalize_prior = false;  // implicit prior: log Z by AIS, and the normalized figures
+  AisOptions ais;
+  int ais_runs = 3;
+  int quality_images = 0;  // > 0: MMD and class coverage of this many generated images
+  int ratio_check = 0;     // > 0: T against the exact aggregated posterior at this many draws
 };
 
-int evaluate(const EvalOptions& o);
+// Images and AIS chains are split over the communicator's ranks; rank 0 prints.
+int evaluate(const EvalOptions& o, Communicator& comm);
 
-int sample(const std::string& checkpoint, int n, const std::string& out_png, int64_t seed);
+struct SampleOptions {
+  std::string checkpoint;
+  int n = 64;
+  std::string out_png;
+  int64_t seed = 1;
+  // standard: z ~ N(0, I); learned: the implicit prior (AIS states resampled by weight);
+  // aggregate: z ~ q(z|x) of random training images.
+  std::string prior = "standard";
+  AisOptions ais;
+};
+int sample(const SampleOptions& o, Communicator& comm);
 
 }  // namespace distvae

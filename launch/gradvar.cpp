@@ -7,19 +7,19 @@
 
 #include "io/checkpoint.h"
 #include "launch/image_set.h"
-#include "launch/vae_setup.h"
+#include "launch/model_setup.h"
 
 namespace distvae {
 
 int gradient_variance(const std::string& checkpoint, const std::string& data, int batch,
                       int draws) {
   // Both estimators then estimate the same gradient: estimator A, one sample.
-  LoadedVae m = load_vae_checkpoint(checkpoint, batch, [](VaeSpec& s) {
+  LoadedModel m = load_model_checkpoint(checkpoint, batch, [](VaeSpec& s) {
     s.estimator = Estimator::A;
     s.samples = 1;
   });
   const Config& c = m.config;
-  Vae<float>& vae = *m.vae;
+  Vae<float>& vae = require_vae(m, checkpoint, "distvae gradvar");
   Backend<float>* backend = m.backend.get();
   const std::string pattern = data.empty() ? c.data.validation : data;
   const ImageSet set = load_image_set(pattern, batch, "--data");

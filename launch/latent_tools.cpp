@@ -9,12 +9,12 @@
 #include "io/image.h"
 #include "io/png.h"
 #include "launch/image_set.h"
-#include "launch/vae_setup.h"
+#include "launch/model_setup.h"
 
 namespace distvae {
 
 int encode_images(const std::string& checkpoint, const std::string& data, const std::string& out) {
-  LoadedVae m = load_vae_checkpoint(checkpoint, 0);
+  LoadedModel m = load_model_checkpoint(checkpoint, 0);
   const std::string pattern = data.empty() ? m.config.data.test : data;
   const ImageSet set = load_image_set(pattern, 0, "--data");
   require_same_images(set.geom, pattern, m, checkpoint);
@@ -28,7 +28,7 @@ int encode_images(const std::string& checkpoint, const std::string& data, const 
     std::iota(idx.begin(), idx.begin() + B, first);
     // Intensities in [0, 1] (no binarization): the encoder's view of the image itself.
     decode_batch(set.pixels.data(), set.geom, idx.data(), key.data(), B, -1, x.data());
-    m.vae->encode(x.data(), B, mu.data() + first * L, logvar.data() + first * L);
+    require_vae(m, checkpoint, "distvae encode").encode(x.data(), B, mu.data() + first * L, logvar.data() + first * L);
   }
   write_float_matrices(out, {{"mu", N, L, mu.data()}, {"logvar", N, L, logvar.data()}},
                        set.labels.empty() ? nullptr : &set.labels);
@@ -39,7 +39,7 @@ int encode_images(const std::string& checkpoint, const std::string& data, const 
 
 int interpolate(const std::string& checkpoint, const std::string& data, int64_t from, int64_t to,
                 int steps, const std::string& out_png) {
-  LoadedVae m = load_vae_checkpoint(checkpoint, steps);
+  LoadedModel m = load_model_checkpoint(checkpoint, steps);
   const std::string pattern = data.empty() ? m.config.data.test : data;
   const ImageSet set = load_image_set(pattern, std::max(from, to) + 1, "--data");
   require_same_images(set.geom, pattern, m, checkpoint);
@@ -52,14 +52,14 @@ int interpolate(const std::string& checkpoint, const std::string& data, int64_t 
   const uint64_t key[2] = {0, 0};
   std::vector<float> x(2 * size_t(D)), mu(2 * size_t(L)), z(size_t(steps) * L);
   decode_batch(set.pixels.data(), set.geom, idx, key, 2, -1, x.data());
-  m.vae->encode(x.data(), 2, mu.data(), nullptr);
+  require_vae(m, checkpoint, "distvae interpolate").encode(x.data(), 2, mu.data(), nullptr);
   for (int s = 0; s < steps; ++s) {
     const float t = steps > 1 ? float(s) / float(steps - 1) : 0.0f;
     for (int d = 0; d < L; ++d)
       z[size_t(s) * L + d] = (1 - t) * mu[size_t(d)] + t * mu[size_t(L + d)];
   }
   std::vector<float> img(size_t(steps) * D);
-  m.vae->decode_mean(z.data(), steps, img.data());
+  m.model.vae->decode_mean(z.data(), steps, img.data());
   write_png(out_png, make_grid(img.data(), steps, int(set.geom.channels), int(set.geom.height),
                                int(set.geom.width), steps, 2));
   std::printf("wrote %s: %d steps from image %lld to image %lld\n", out_png.c_str(), steps,

@@ -8,12 +8,15 @@
 
 namespace distvae {
 
-Progress::Progress(bool enabled, double plain_every_seconds, int total_epochs, std::FILE* out)
+Progress::Progress(bool enabled, double plain_every_seconds, int total_epochs, std::FILE* out,
+                   const char* a, const char* b)
     : enabled_(enabled),
       tty_(enabled && isatty(fileno(out))),
       plain_every_(plain_every_seconds),
       total_epochs_(total_epochs),
-      out_(out) {}
+      out_(out),
+      a_name_(a),
+      b_name_(b) {}
 
 void Progress::start_epoch(int epoch, int64_t steps, int64_t first_step) {
   epoch_ = epoch, steps_ = steps, first_ = first_step, done_ = first_step;
@@ -21,9 +24,9 @@ void Progress::start_epoch(int epoch, int64_t steps, int64_t first_step) {
   t_epoch_ = t_drawn_ = Clock::now();
 }
 
-void Progress::step(double elbo_sum, double kl_sum, int64_t images) {
+void Progress::step(double a_sum, double b_sum, int64_t images) {
   ++done_;
-  elbo_ += elbo_sum, kl_ += kl_sum, images_ += double(images);
+  elbo_ += a_sum, kl_ += b_sum, images_ += double(images);
   if (!enabled_) return;
   const double since = std::chrono::duration<double>(Clock::now() - t_drawn_).count();
   if (since >= (tty_ ? 0.2 : plain_every_)) draw(false);
@@ -48,8 +51,9 @@ void Progress::draw(bool final) {
   std::snprintf(eta_text, sizeof eta_text, "%d:%02d:%02d", eta / 3600, eta / 60 % 60, eta % 60);
   const double n = std::max(images_, 1.0);
   char stats[160];
-  std::snprintf(stats, sizeof stats, "%lld/%lld  elbo %.2f  kl %.2f  %.0f img/s  ETA %s",
-                (long long)done_, (long long)steps_, elbo_ / n, kl_ / n, rate, eta_text);
+  std::snprintf(stats, sizeof stats, "%lld/%lld  %s %.2f  %s %.2f  %.0f img/s  ETA %s",
+                (long long)done_, (long long)steps_, a_name_, elbo_ / n, b_name_, kl_ / n, rate,
+                eta_text);
   if (tty_) {
     constexpr int kWidth = 24;
     const int filled = steps_ > 0 ? int(kWidth * double(done_) / double(steps_)) : kWidth;

@@ -11,11 +11,13 @@ namespace distvae {
 class Progress {
  public:
   // enabled: rank 0 and not --quiet. plain_every_seconds: interval of plain lines off a terminal.
-  Progress(bool enabled, double plain_every_seconds, int total_epochs, std::FILE* out = stdout);
+  // The two figures shown are named a and b ("elbo" and "kl" for a VAE).
+  Progress(bool enabled, double plain_every_seconds, int total_epochs, std::FILE* out = stdout,
+           const char* a = "elbo", const char* b = "kl");
 
   void start_epoch(int epoch, int64_t steps, int64_t first_step);
   // One optimizer step of rank 0's share: per-image sums of this step.
-  void step(double elbo_sum, double kl_sum, int64_t images);
+  void step(double a_sum, double b_sum, int64_t images);
   // Ends the epoch's line; the caller prints the epoch summary after it.
   void end_epoch();
   bool tty() const { return tty_; }
@@ -27,6 +29,7 @@ class Progress {
   double plain_every_;
   int total_epochs_;
   std::FILE* out_;
+  const char *a_name_, *b_name_;
   int epoch_ = 0;
   int64_t steps_ = 0, done_ = 0, first_ = 0;
   double elbo_ = 0, kl_ = 0, images_ = 0;

@@ -10,11 +10,14 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <numeric>
 
+#include "core/backend_cuda.h"
 #include "core/backend_dnnl.h"
 #include "core/rng.h"
 #include "dist/grad_sync.h"
+#include "dist/nccl_communicator.h"
 #include "dist/watchdog.h"
 #include "dist/world.h"
 #include "io/checkpoint.h"
@@ -25,10 +28,11 @@
 #include "io/png.h"
 #include "io/report.h"
 #include "launch/image_set.h"
+#include "launch/model_setup.h"
 #include "launch/preemption.h"
 #include "launch/progress.h"
 #include "launch/run_dir.h"
-#include "launch/vae_setup.h"
+#include "launch/train_step.h"
 
 namespace distvae {
 
@@ -38,20 +42,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-double scheduled_lr(const OptimConfig& o, double progress) {
-  if (o.schedule == "cosine")
-    return o.lr_min + 0.5 * (o.lr - o.lr_min) * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
-  return o.lr;
-}
-
-OptimizerConfig optimizer_config(const OptimConfig& o) {
-  OptimizerConfig c;
-  c.kind = o.kind;
-  c.lr = o.lr, c.beta1 = o.beta1, c.beta2 = o.beta2, c.eps = o.eps;
-  c.weight_decay = o.weight_decay, c.momentum = o.momentum;
-  return c;
 }
 
 // Mean ELBO of a whole image set, binarized once with a fixed seed (evaluation protocol).
@@ -73,18 +63,24 @@ double mean_elbo(Vae<float>& vae, const ImageSet& set, const Config& c, int batc
   return sum / double(set.count);
 }
 
-void write_grids(Vae<float>& vae, const ImageSet& shown, const Config& c, const std::string& dir) {
+void write_grids(Model& model, const ImageSet& shown, const Config& c, const std::string& dir) {
   const ImageGeom& g = shown.geom;
-  const int n = std::min<int>(c.train.sample_grid, vae.encoder().max_batch());
+  const int n = std::min<int>(c.train.sample_grid, model.trained()[0]->max_batch());
   const int cols = int(std::ceil(std::sqrt(double(n))));
   const int L = c.model.latent, D = int(g.pixels());
   std::vector<float> z(size_t(n) * L), img(size_t(n) * D);
-  // The same z every epoch, so successive grids show the model learning.
+  // The same z every epoch, so successive grids show the model learning. (For the implicit
+  // prior these are draws of N(0, I), not of the learned prior: see distvae sample.)
   normal_fill(uint64_t(c.train.seed), stream_id(rng_purpose::prior_sample, 0), 0, z.size(),
               z.data());
-  vae.decode_mean(z.data(), n, img.data());
+  if (model.gan)
+    model.gan->generate(z.data(), n, img.data());
+  else
+    model.vae->decode_mean(z.data(), n, img.data());
   write_png(dir + "/samples.png",
             make_grid(img.data(), n, int(g.channels), int(g.height), int(g.width), cols, 2));
+  if (!model.vae) return;
+  Vae<float>& vae = *model.vae;
   // Reconstructions: rows alternate inputs and their reconstructions from the posterior mean.
   const int m = std::min<int64_t>(n / 2, shown.count);
   std::vector<int64_t> idx(static_cast<size_t>(m));
@@ -128,34 +124,40 @@ std::vector<std::string> expand_glob_for(const std::string& pattern, const std::
   }
 }
 
-int64_t dataset_bytes(const std::vector<std::string>& files) {
-  int64_t n = 0;
-  for (const auto& f : files) n += int64_t(std::filesystem::file_size(f));
-  return n;
+// The decoded bytes preload would hold (data.max_images applied), not the compressed file sizes:
+// gzip shards of simple images are 50x smaller on disk than in memory.
+int64_t dataset_bytes(const std::vector<std::string>& files, int64_t max_images) {
+  const DatasetInfo info = Hdf5Dataset(files).info();
+  const int64_t n = max_images > 0 ? std::min(info.count, max_images) : info.count;
+  return n * info.image_bytes();
 }
 
 enum StepFlag {
   kPreempt,
   kCheckpointDue,
-  kBadReconstruction,
+  kBadReconstruction,  // or the generator's loss
   kBadKl,
-  kBadEncoderGrad,
-  kBadDecoderGrad,
+  kBadPriorTerm,      // T(z) or softplus(T(z))
+  kBadDiscriminator,  // discriminator gradients (its update was skipped)
+  kBadNet0,           // the main networks' gradients: encoder and decoder, or the generator
+  kBadNet1,
   kNumFlags
 };
 
 // Per-step decisions summed over ranks: a flag is set when any rank set it.
 struct StepFlags {
   double v[kNumFlags] = {};
-  std::string nonfinite_terms() const {
+  std::string nonfinite_terms(bool gan, const std::vector<TrainedNet*>& main) const {
     std::string t;
-    auto add = [&](int flag, const char* what) {
-      if (v[flag] > 0) t += (t.empty() ? "" : ", ") + std::string(what);
+    auto add = [&](int flag, const std::string& what) {
+      if (v[flag] > 0) t += (t.empty() ? "" : ", ") + what;
     };
-    add(kBadReconstruction, "reconstruction term log p(x|z)");
+    add(kBadReconstruction, gan ? "generator loss" : "reconstruction term log p(x|z)");
     add(kBadKl, "KL term");
-    add(kBadEncoderGrad, "encoder gradients");
-    add(kBadDecoderGrad, "decoder gradients");
+    add(kBadPriorTerm, "prior term T(z)");
+    add(kBadDiscriminator, "discriminator gradients");
+    for (size_t i = 0; i < main.size(); ++i)
+      add(int(kBadNet0 + i), main[i]->net->name() + " gradients");
     return t;
   }
 };
@@ -173,6 +175,12 @@ uint64_t fnv1a64(const std::string& s) {
 
 // Every rank must run the same config on the same files; a mismatch stops all of them, naming
 // the first rank that differs from rank 0.
+// The loader ring's buffers: page-locked for the cuda backend (uploads DMA straight from them),
+// plain heap memory otherwise.
+BatchAllocator batch_allocator(const HostBufferAllocator& a) {
+  return a.alloc ? BatchAllocator{a.alloc, a.free} : BatchAllocator{};
+}
+
 void check_same_setup(Communicator& comm, const std::string& config_text,
                       const std::vector<std::string>& files) {
   if (comm.size() == 1) return;
@@ -193,7 +201,13 @@ void check_same_setup(Communicator& comm, const std::string& config_text,
 
 }  // namespace
 
-int train(const Config& c, const TrainOptions& o, Communicator& comm) {
+int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
+  // A GPU run reduces its device buffers through NCCL, bootstrapped over launch_comm (which keeps
+  // carrying the host-memory collectives); creating it also picks this rank's GPU, so it comes
+  // before the backend.
+  const std::unique_ptr<Communicator> gpu_comm =
+      c.train.backend == "cuda" ? make_nccl_communicator(launch_comm) : nullptr;
+  Communicator& comm = gpu_comm ? *gpu_comm : launch_comm;
   const bool root = comm.rank() == 0;
   auto say = [&](const char* fmt, auto... args) {
     if (root && !o.quiet) {
@@ -221,16 +235,20 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   LoaderOptions lo;
   lo.seed = uint64_t(c.train.seed), lo.rank = comm.rank(), lo.world = world, lo.batch = B;
   lo.window_chunks = c.data.window_chunks, lo.ring_batches = c.data.prefetch_batches;
+  lo.threads = c.data.loader_threads;
   lo.max_images = c.data.max_images;
   lo.preload = c.data.preload == "on" ||
-               (c.data.preload == "auto" && dataset_bytes(train_files) < (int64_t(2) << 30));
+               (c.data.preload == "auto" &&
+                dataset_bytes(train_files, c.data.max_images) < (int64_t(2) << 30));
   std::vector<uint64_t> decode_key(static_cast<size_t>(B));
   Loader loader(
-      train_files, lo, [&](const uint8_t* const* images, const int64_t* index, int n, float* out) {
+      train_files, lo,
+      [&](const uint8_t* const* images, const int64_t* index, int n, float* out) {
         for (int b = 0; b < n; ++b)
           decode_key[size_t(b)] = uint64_t(loader_epoch) * uint64_t(N) + uint64_t(index[b]);
         decode_images(images, g, decode_key.data(), n, bin_seed, out);
-      });
+      },
+      batch_allocator(host_buffer_allocator(c.train.backend)));
   N = loader.info().count;
   g = ImageGeom{loader.info().height, loader.info().width, loader.info().channels};
   if (val_set.count > 0 && (val_set.geom.height != g.height || val_set.geom.width != g.width ||
@@ -241,21 +259,9 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   check_same_setup(comm, dump_config(c), train_files);
 
   auto backend = make_backend(c.train.backend);
-  Vae<float> vae(*backend, vae_spec_from(c, g), B);
-  vae.init(uint64_t(c.train.seed));
-  for (Network<float>* net : {&vae.encoder(), &vae.decoder()})  // one starting point everywhere
-    comm.broadcast(net->params().values(), net->params().size() * sizeof(float), 0);
-  const size_t bucket_bytes = size_t(c.train.bucket_kb) * 1024;
-  GradSync enc_sync(comm, vae.encoder().params().grads(),
-                    vae.encoder().params().buckets(bucket_bytes), c.train.overlap);
-  GradSync dec_sync(comm, vae.decoder().params().grads(),
-                    vae.decoder().params().buckets(bucket_bytes), c.train.overlap);
-  const OptimizerConfig oc = optimizer_config(c.optim);
-  VaeOptimizers opt;
-  opt.encoder =
-      std::make_unique<OptimizerStateOwner<float>>(*backend, oc, vae.encoder().params().size());
-  opt.decoder =
-      std::make_unique<OptimizerStateOwner<float>>(*backend, oc, vae.decoder().params().size());
+  Trainee trainee(c, g, *backend, comm, B);
+  Model& model = trainee.model();
+  const bool gan = model.gan != nullptr;
 
   if (root) prepare_run_dir(o.run_dir);
   comm.barrier();
@@ -272,7 +278,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
         continue;
       }
       // A checkpoint of another architecture is the user's mistake, not damage: stop.
-      load_vae(ck, p, vae, &opt);
+      load_networks(ck, p, *backend, trainee.checkpoint_states());
       start_epoch = int(ck.ints.at("epoch"));
       resumed_step = ck.ints.at("step");
       auto within = ck.ints.find("step_in_epoch");
@@ -310,9 +316,12 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       train_files.size(), lo.preload ? "preloaded" : "streamed", B, world, B * world,
       (backend->name() == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : backend->name()).c_str(),
       place.threads, place.threads_from.c_str());
-  say("parameters: encoder %zu in %zu bucket(s), decoder %zu in %zu bucket(s); overlap %s\n",
-      vae.encoder().params().size(), enc_sync.num_buckets(), vae.decoder().params().size(),
-      dec_sync.num_buckets(), c.train.overlap ? "on" : "off");
+  std::string params_text;
+  for (TrainedNet* n : trainee.all_nets())
+    params_text += n->net->name() + " " + std::to_string(n->net->params().size()) + " in " +
+                   std::to_string(n->sync->num_buckets()) + " bucket(s), ";
+  say("model %s; parameters: %soverlap %s\n", c.model.family.c_str(), params_text.c_str(),
+      c.train.overlap ? "on" : "off");
 
   const size_t D = size_t(g.pixels());
   std::vector<float> x(size_t(B) * D);  // host staging for validation and grids
@@ -321,7 +330,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   int64_t step = 0;     // optimizer steps taken, over all epochs
   int64_t skipped = 0;  // steps skipped for non-finite values (train.on_nonfinite: skip)
   auto t_checkpoint = Clock::now();
-  Progress progress(root && !o.quiet, o.log_every_seconds, c.train.epochs);
+  Progress progress(root && !o.quiet, o.log_every_seconds, c.train.epochs, stdout,
+                    gan ? "g_loss" : "elbo", gan ? "d_loss" : "kl");
   bool saved_at_step_end = false;  // the last step of an epoch already wrote its checkpoint
   VaeStepArgs args;
   args.seed = uint64_t(c.train.seed);
@@ -329,15 +339,13 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
   args.free_bits = c.objective.free_bits;
   args.global_batch = int64_t(B) * world;
   args.allreduce_sum = [&](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
-  args.encoder_ready = [&](size_t offset) { enc_sync.on_ready(offset); };
-  args.decoder_ready = [&](size_t offset) { dec_sync.on_ready(offset); };
 
   // Rank 0 writes; every rank holds the same state. epochs_done counts whole epochs; a preempted
   // run also records how far into the next one it got.
   auto save_checkpoint = [&](int epochs_done, int64_t step_in_epoch) {
     if (!root) return;
     Checkpoint ck;
-    save_vae(ck, vae, &opt);
+    save_networks(ck, *backend, trainee.checkpoint_states());
     ck.ints["epoch"] = epochs_done;
     ck.ints["step_in_epoch"] = step_in_epoch;
     ck.ints["step"] = step;
@@ -359,8 +367,10 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
     if (epoch == start_epoch) step = resumed_step;
     const auto t_epoch = Clock::now();
     auto t_log = Clock::now();
-    double acc[4] = {0, 0, 0, 0};  // elbo, log p(x|z), kl, images since the last record
-    double exposed = 0;            // seconds blocked on gradient all-reduce since the last record
+    // Sums since the last record: elbo, log p(x|z), kl, prior cost, images (VAE families), or
+    // generator loss, proximal term (gan); then discriminator loss, accuracy, steps.
+    double acc[8] = {};
+    double exposed = 0;  // seconds blocked on gradient all-reduce since the last record
     double kl_dim_min = std::numeric_limits<double>::quiet_NaN();  // free bits: lowest dim KL
     double data_wait = loader.wait_seconds();
     int64_t steps_in_log = 0;
@@ -379,12 +389,9 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
       args.beta = c.objective.beta * (c.objective.warmup_epochs > 0
                                           ? std::min(1.0, epochs_done / c.objective.warmup_epochs)
                                           : 1.0);
-      enc_sync.begin_step();
-      dec_sync.begin_step();
-      const VaeStats st = vae.train_step(x_dev, B, args);
-      dec_sync.finish();
-      enc_sync.finish();
-      exposed += enc_sync.exposed_seconds() + dec_sync.exposed_seconds();
+      const StepResult r = trainee.step(x_dev, B, key.data(), args, epochs_done / c.train.epochs);
+      const VaeStats& st = r.vae;
+      exposed += trainee.exposed_seconds();
       // What every rank must agree on at this step boundary, in one all-reduce: preemption, a
       // timed checkpoint (rank 0's clock decides), and which terms went non-finite where.
       StepFlags f;
@@ -393,16 +400,17 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
                                     seconds_since(t_checkpoint) >= 60.0 * c.train.checkpoint_minutes
                                 ? 1
                                 : 0;
-      f.v[kBadReconstruction] = std::isfinite(st.log_px_given_z) ? 0 : 1;
+      f.v[kBadReconstruction] = std::isfinite(gan ? r.gen.loss : st.log_px_given_z) ? 0 : 1;
       f.v[kBadKl] = std::isfinite(st.kl) ? 0 : 1;
-      f.v[kBadEncoderGrad] =
-          backend->all_finite(vae.encoder().params().grads(), vae.encoder().params().size()) ? 0
-                                                                                             : 1;
-      f.v[kBadDecoderGrad] =
-          backend->all_finite(vae.decoder().params().grads(), vae.decoder().params().size()) ? 0
-                                                                                             : 1;
+      f.v[kBadPriorTerm] = std::isfinite(st.prior_cost) ? 0 : 1;
+      f.v[kBadDiscriminator] = r.disc_skipped;
+      const std::vector<TrainedNet*> main = trainee.main_nets();
+      for (size_t i = 0; i < main.size(); ++i)
+        f.v[kBadNet0 + i] =
+            backend->all_finite(main[i]->net->params().grads(), main[i]->net->params().size()) ? 0
+                                                                                               : 1;
       if (world > 1) comm.allreduce(f.v, kNumFlags, ReduceOp::sum);
-      if (const std::string bad = f.nonfinite_terms(); !bad.empty()) {
+      if (const std::string bad = f.nonfinite_terms(gan, main); !bad.empty()) {
         if (c.train.on_nonfinite == "stop") {
           const auto kept = list_checkpoints(o.run_dir);
           if (root)
@@ -419,40 +427,53 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
           say("step %lld: non-finite %s; step skipped (%lld so far)\n", (long long)(step + 1),
               bad.c_str(), (long long)skipped);
       } else {
-        const double lr = scheduled_lr(c.optim, epochs_done / c.train.epochs);
-        for (auto [net, os] : {std::pair{&vae.encoder(), opt.encoder.get()},
-                               std::pair{&vae.decoder(), opt.decoder.get()}}) {
-          ParamStore<float>& ps = net->params();
-          if (c.optim.grad_clip > 0)
-            clip_grad_norm(*backend, ps.grads(), ps.size(), c.optim.grad_clip);
-          optimizer_step(*backend, oc, os->state(), ps.values(), ps.grads(), ps.size(), lr);
+        trainee.update_main(epochs_done / c.train.epochs);
+        if (gan) {
+          acc[0] += r.gen.loss * B, acc[1] += r.gen.proximal * B;
+          progress.step(r.gen.loss * B, r.disc.loss * B, B);
+        } else {
+          acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl, acc[3] += st.prior_cost;
+          progress.step(st.elbo, st.kl, st.images);
         }
-        acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl;
-        acc[3] += double(st.images);
-        progress.step(st.elbo, st.kl, st.images);
+        acc[4] += B;
+        acc[5] += r.disc.loss, acc[6] += r.disc.accuracy, acc[7] += 1;
       }
       ++steps_in_log;
       if (!std::isnan(st.kl_dim_min))
         kl_dim_min = std::isnan(kl_dim_min) ? st.kl_dim_min : std::min(kl_dim_min, st.kl_dim_min);
       if ((step + 1) % c.train.log_every == 0 || s + 1 == steps_per_epoch) {
-        comm.allreduce(acc, 4, ReduceOp::sum);
+        comm.allreduce(acc, 8, ReduceOp::sum);
         const double secs = seconds_since(t_log);
-        const double n = acc[3];  // 0 when every step was skipped: the means are then NaN (null)
-        if (log)
-          log->write(
-              {{"step", double(step + 1)},
-               {"epoch", epochs_done + 1.0 / steps_per_epoch},
-               {"elbo", acc[0] / n},
-               {"log_px_given_z", acc[1] / n},
-               {"kl", acc[2] / n},
-               {"beta", args.beta},
-               {"lr", scheduled_lr(c.optim, epochs_done / c.train.epochs)},
-               {"skipped_steps", double(skipped)},
-               {"images_per_s", n / secs},
-               {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)},
-               {"kl_dim_min", kl_dim_min},
-               {"data_wait_ms", 1e3 * (loader.wait_seconds() - data_wait) / double(steps_in_log)}});
-        acc[0] = acc[1] = acc[2] = acc[3] = exposed = 0;
+        const double n = acc[4];  // 0 when every step was skipped: the means are then NaN (null)
+        std::vector<std::pair<std::string, double>> rec = {
+            {"step", double(step + 1)}, {"epoch", epochs_done + 1.0 / steps_per_epoch}};
+        if (gan) {
+          rec.push_back({"gen_loss", acc[0] / n});
+          if (c.objective.proximal > 0) rec.push_back({"proximal", acc[1] / n});
+        } else {
+          rec.insert(rec.end(), {{"elbo", acc[0] / n},
+                                 {"log_px_given_z", acc[1] / n},
+                                 {"kl", acc[2] / n},
+                                 {"beta", args.beta}});
+          // implicit prior: E_q[T(z)] (the prior cost is -T); aae: E_q softplus(T(z))
+          if (model.vae->prior_kind() == PriorKind::implicit)
+            rec.push_back({"prior_t", -acc[3] / n});
+          if (model.vae->prior_kind() == PriorKind::adversarial)
+            rec.push_back({"prior_softplus_t", acc[3] / n});
+        }
+        if (model.discriminator())  // means over steps and ranks
+          rec.insert(rec.end(),
+                     {{"disc_loss", acc[5] / acc[7]}, {"disc_accuracy", acc[6] / acc[7]}});
+        rec.insert(rec.end(), {{"lr", scheduled_lr(c.optim, epochs_done / c.train.epochs)},
+                               {"skipped_steps", double(skipped)},
+                               {"images_per_s", n / secs},
+                               {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)},
+                               {"data_wait_ms",
+                                1e3 * (loader.wait_seconds() - data_wait) / double(steps_in_log)}});
+        if (!std::isnan(kl_dim_min)) rec.push_back({"kl_dim_min", kl_dim_min});
+        if (log) log->write(rec);
+        std::fill(std::begin(acc), std::end(acc), 0.0);
+        exposed = 0;
         kl_dim_min = std::numeric_limits<double>::quiet_NaN();
         data_wait = loader.wait_seconds();
         steps_in_log = 0;
@@ -482,14 +503,14 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
     progress.end_epoch();
     const double epoch_secs = seconds_since(t_epoch);
     if (root) {
-      if (val_set.count > 0) {
-        const double ve = mean_elbo(vae, val_set, c, B, x, beat);
+      if (val_set.count > 0 && model.vae) {
+        const double ve = mean_elbo(*model.vae, val_set, c, B, x, beat);
         log->write({{"epoch", double(epoch + 1)}, {"val_elbo", ve}, {"epoch_seconds", epoch_secs}});
         say("epoch %d done in %.1f s  validation elbo %.2f nats\n", epoch + 1, epoch_secs, ve);
       } else {
         say("epoch %d done in %.1f s\n", epoch + 1, epoch_secs);
       }
-      write_grids(vae, val_set.count > 0 ? val_set : shown, c, o.run_dir);
+      write_grids(model, val_set.count > 0 ? val_set : shown, c, o.run_dir);
       const bool last = epoch + 1 == end_epoch;
       if (((epoch + 1) % c.train.checkpoint_every == 0 || last) && !saved_at_step_end)
         save_checkpoint(epoch + 1, 0);
@@ -498,8 +519,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& comm) {
     comm.barrier();
   }
   backend->release(x_dev);
-  say("run directory: %s (samples.png, recon.png, metrics.jsonl, checkpoints/)\n",
-      o.run_dir.c_str());
+  say("run directory: %s (samples.png%s, metrics.jsonl, checkpoints/)\n", o.run_dir.c_str(),
+      gan ? "" : ", recon.png");
   return 0;
 }
 

@@ -63,6 +63,8 @@ Vae<T>::Vae(Backend<T>& be, const VaeSpec& spec, int max_batch)
   host_kl_.resize(size_t(max_batch));
   host_kl_dim_.resize(size_t(spec.latent));
   host_kl_sum_.resize(size_t(spec.latent));
+  host_cost_.resize(size_t(max_batch));
+  host_cost_sum_.resize(size_t(max_batch));
 }
 
 template <class T>
@@ -86,11 +88,22 @@ void Vae<T>::encode_to_buffers(const T* x, int B) {
 }
 
 template <class T>
-void Vae<T>::draw_noise(int B, uint64_t seed, const uint64_t* keys, int sample) {
+void Vae<T>::set_prior(PriorKind kind, LatentCostFn<T> cost) {
+  if ((kind == PriorKind::standard) != !cost)
+    throw std::invalid_argument("VAE: a non-standard prior needs its cost function (and only it)");
+  if (kind == PriorKind::adversarial && spec_.estimator != Estimator::B)
+    throw std::invalid_argument("VAE: the adversarial prior term needs estimator B");
+  prior_ = kind;
+  prior_cost_ = std::move(cost);
+}
+
+template <class T>
+void Vae<T>::draw_noise(int B, uint64_t seed, uint32_t purpose, const uint64_t* keys,
+                        uint64_t counter) {
   const int L = spec_.latent;
   for (int i = 0; i < B; ++i)
-    normal_fill(seed, stream_id(rng_purpose::reparam_noise, keys[i]), uint64_t(sample) * L,
-                size_t(L), host_eps_.data() + size_t(i) * L);
+    normal_fill(seed, stream_id(purpose, keys[i]), counter * L, size_t(L),
+                host_eps_.data() + size_t(i) * L);
   be_.to_device(host_eps_.data(), eps_, size_t(B) * L);
 }
 
@@ -132,10 +145,15 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
   std::vector<double>& ll = host_ll_;
   std::vector<double>& kl = host_kl_;
   double kl_dim_min = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double>& cost = host_cost_sum_;
   std::fill(ll.begin(), ll.end(), 0.0);
   std::fill(kl.begin(), kl.end(), 0.0);
+  std::fill(cost.begin(), cost.end(), 0.0);
+  auto add_cost = [&] {
+    for (int i = 0; i < B; ++i) cost[size_t(i)] += host_cost_[size_t(i)] / S;
+  };
   for (int s = 0; s < S; ++s) {
-    draw_noise(B, seed, keys, s);
+    draw_noise(B, seed, rng_purpose::reparam_noise, keys, uint64_t(s));
     be_.reparameterize(mu_, logvar_, eps_, z_, BL);
     likelihood(x, B, grad, scale);
     be_.to_host(ll_, host_b_.data(), size_t(B));
@@ -149,10 +167,16 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
       be_.to_host(lp_, lp.data(), size_t(B));
       for (int i = 0; i < B; ++i) kl[size_t(i)] += (double(lq[size_t(i)]) - lp[size_t(i)]) / S;
     }
-    if (!grad) continue;
+    if (!grad) {
+      if (prior_cost_) prior_cost_(z_, B, T(0), nullptr, host_cost_.data()), add_cost();
+      continue;
+    }
     const bool last = s == S - 1;
     const T* dz = decoder_.backward(dout_, B, true, true, last ? g->decoder_ready : nullptr);
     be_.copy(dz, dz_, BL);
+    // The prior's cost enters the loss with the KL's weight: its z-gradient joins the decoder's.
+    if (prior_cost_)
+      prior_cost_(z_, B, T(beta / (double(B) * S)), dz_, host_cost_.data()), add_cost();
     if (spec_.estimator == Estimator::A) {
       const T kscale = T(beta / (double(B) * S));
       // d(beta/(BS) (log q - log p))/dz: + kscale * z through log p (kernel adds scale * -z) ...
@@ -166,7 +190,7 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
     be_.kl_std_normal(mu_, logvar_, kl_, kl_dim_, B, Lat);
     be_.to_host(kl_, host_b_.data(), size_t(B));
     for (int i = 0; i < B; ++i) kl[size_t(i)] = double(host_b_[size_t(i)]);
-    if (grad) {
+    if (grad && prior_ != PriorKind::adversarial) {
       const T* weight = nullptr;
       if (g->free_bits > 0) {
         // Free bits: each dimension's KL averaged over the global batch is floored at lambda,
@@ -196,8 +220,10 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
   st.images = B;
   st.kl_dim_min = kl_dim_min;
   for (int i = 0; i < B; ++i) {
-    const double e = ll[size_t(i)] - kl[size_t(i)];
+    const double c = prior_ == PriorKind::implicit ? cost[size_t(i)] : 0.0;
+    const double e = ll[size_t(i)] - kl[size_t(i)] - c;
     st.elbo += e, st.log_px_given_z += ll[size_t(i)], st.kl += kl[size_t(i)];
+    st.prior_cost += cost[size_t(i)];
     if (elbo_i) elbo_i[i] = e;
     if (ll_i) ll_i[i] = ll[size_t(i)];
     if (kl_i) kl_i[i] = kl[size_t(i)];
@@ -234,6 +260,7 @@ double Vae<T>::iw_log_likelihood(const T* x, int K, uint64_t seed, uint64_t key)
   std::vector<double> logw;
   logw.reserve(size_t(K));
   std::vector<T> ll(static_cast<size_t>(C)), lp(ll), lq(ll);
+  std::vector<double> log_t(static_cast<size_t>(C), 0.0);  // the implicit prior's T(z)
   for (int k0 = 0; k0 < K; k0 += C) {
     const int c = std::min(C, K - k0);
     normal_fill(seed, stream_id(rng_purpose::evaluation, key), uint64_t(k0) * Lat, size_t(c) * Lat,
@@ -246,8 +273,13 @@ double Vae<T>::iw_log_likelihood(const T* x, int K, uint64_t seed, uint64_t key)
     be_.to_host(ll_, ll.data(), size_t(c));
     be_.to_host(lp_, lp.data(), size_t(c));
     be_.to_host(lq_, lq.data(), size_t(c));
-    for (int i = 0; i < c; ++i)  // log w = log p(x|z) + log p(z) - log q(z|x)
-      logw.push_back(double(ll[size_t(i)]) + double(lp[size_t(i)]) - double(lq[size_t(i)]));
+    if (prior_ == PriorKind::implicit) {
+      prior_cost_(z_, c, T(0), nullptr, log_t.data());  // cost = -T(z)
+      for (int i = 0; i < c; ++i) log_t[size_t(i)] = -log_t[size_t(i)];
+    }
+    for (int i = 0; i < c; ++i)  // log w = log p(x|z) + log p(z) [+ T(z)] - log q(z|x)
+      logw.push_back(double(ll[size_t(i)]) + double(lp[size_t(i)]) + log_t[size_t(i)] -
+                     double(lq[size_t(i)]));
   }
   const double m = *std::max_element(logw.begin(), logw.end());
   double s = 0;
@@ -262,7 +294,7 @@ void Vae<T>::score_function_encoder_grad(const T* x, int B, uint64_t seed, const
   std::vector<double>& f = host_ll_;  // f_i = log p(x_i, z_i) - log q(z_i|x_i)
   run(x, B, seed, keys, 1.0, nullptr, f.data(), nullptr, nullptr);
   encode_to_buffers(x, B);  // encoder activations for backward, eps_ as run drew them
-  draw_noise(B, seed, keys, 0);
+  draw_noise(B, seed, rng_purpose::reparam_noise, keys, 0);
   const int Lat = spec_.latent;
   const size_t BL = size_t(B) * Lat;
   std::vector<T> lv(BL), dmu(BL), dlv(BL);
@@ -279,6 +311,18 @@ void Vae<T>::score_function_encoder_grad(const T* x, int B, uint64_t seed, const
   be_.join_rows(dmu_, dlogvar_, dh_, B, Lat);
   encoder_.params().zero_grads();
   encoder_.backward(dh_, B, true, false);
+}
+
+template <class T>
+void Vae<T>::encode_posterior(const T* x, int B) {
+  encode_to_buffers(x, B);
+}
+
+template <class T>
+void Vae<T>::draw_posterior(int B, uint64_t seed, uint32_t purpose, const uint64_t* keys,
+                            uint64_t counter, T* z_out) {
+  draw_noise(B, seed, purpose, keys, counter);
+  be_.reparameterize(mu_, logvar_, eps_, z_out, size_t(B) * spec_.latent);
 }
 
 template <class T>

@@ -30,6 +30,20 @@ struct VaeSpec {
   int samples = 1;  // L
 };
 
+// What the prior adds to, or puts in place of, the analytic KL to N(0, I) (DESIGN.md section 3),
+// as a per-image cost at the sampled z:
+//   standard:    none.
+//   implicit:    cost = -T(z), since KL(q(z|x)||q(z)) = KL(q(z|x)||p(z)) - E_q T(z); the learned
+//                prior log p(z) + T(z) also enters the importance-weighted bound.
+//   adversarial: cost = softplus(T(z)) replaces the KL in the loss (the reported ELBO keeps the KL
+//                to N(0, I), a valid bound for the standard prior the codes are pushed toward).
+enum class PriorKind { standard, implicit, adversarial };
+
+// cost[b] for each of the B rows of z (B, latent); with dz, dz += scale * d cost / dz, leaving
+// the cost's own parameters untouched.
+template <class T>
+using LatentCostFn = std::function<void(const T* z, int B, T scale, T* dz, double* cost)>;
+
 struct VaeStepArgs {
   uint64_t seed = 0;
   const uint64_t* noise_keys = nullptr;  // per image: keys its reparameterization noise stream
@@ -44,6 +58,7 @@ struct VaeStepArgs {
 // Sums over the images of a batch (divide by the count for means), in nats.
 struct VaeStats {
   double elbo = 0, log_px_given_z = 0, kl = 0;
+  double prior_cost = 0;  // the PriorKind's cost (implicit: -T(z); adversarial: softplus(T(z)))
   int64_t images = 0;
   // With free bits: the smallest over dimensions of the global-batch-averaged KL (else NaN).
   double kl_dim_min = std::numeric_limits<double>::quiet_NaN();
@@ -63,6 +78,9 @@ class Vae {
   const VaeSpec& spec() const { return spec_; }
   int image_size() const { return int(spec_.image.numel()); }
   void init(uint64_t seed);
+  // Installs the prior's extra cost (standard: none). The function must outlive the VAE's use.
+  void set_prior(PriorKind kind, LatentCostFn<T> cost);
+  PriorKind prior_kind() const { return prior_; }
 
   // x: (B, C*H*W) in the backend's memory. Zeroes and fills both networks' gradients with
   // d loss / d params for loss = (1/B) sum_i -(mean_l log p(x_i|z_il) - beta KL_i).
@@ -78,6 +96,13 @@ class Vae {
   // and d log q(z|x)/dmu = eps / sigma, d log q/dlogvar = (eps^2 - 1) / 2 at z = mu + sigma eps.
   // Needs estimator A and one sample (the same noise as train_step for the same keys).
   void score_function_encoder_grad(const T* x, int B, uint64_t seed, const uint64_t* keys);
+  // The discriminator's q samples: encode_posterior runs the encoder on x once; each
+  // draw_posterior then writes z = mu + sigma eps into z_out (B, latent; backend memory), eps from
+  // the streams (purpose, keys[b]) at element offset counter * latent. Any other call in between
+  // may overwrite the encoded (mu, sigma).
+  void encode_posterior(const T* x, int B);
+  void draw_posterior(int B, uint64_t seed, uint32_t purpose, const uint64_t* keys,
+                      uint64_t counter, T* z_out);
   // Posterior means mu (B, latent) to host.
   void encode(const T* x, int B, T* mu_host, T* logvar_host);
   // Decoder means (B, C*H*W) in [0, 1] to host, for z (B, latent) given on the host.
@@ -88,7 +113,7 @@ class Vae {
   VaeStats run(const T* x, int B, uint64_t seed, const uint64_t* keys, double beta,
                const VaeStepArgs* g, double* elbo_i, double* ll_i, double* kl_i);
   void encode_to_buffers(const T* x, int B);
-  void draw_noise(int B, uint64_t seed, const uint64_t* keys, int sample);
+  void draw_noise(int B, uint64_t seed, uint32_t purpose, const uint64_t* keys, uint64_t counter);
   // Decoder forward on z_; log p(x|z) per image into ll_; with dlik, d(scale * ll)/d output.
   void likelihood(const T* x, int B, bool with_grad, T scale);
 
@@ -103,7 +128,9 @@ class Vae {
   T *ll_, *kl_, *lp_, *lq_;  // (B)
   // host staging, sized once so a step allocates nothing
   std::vector<T> host_eps_, host_b_, host_lp_, host_lq_, host_kl_dim_;
-  std::vector<double> host_ll_, host_kl_, host_kl_sum_;
+  std::vector<double> host_ll_, host_kl_, host_kl_sum_, host_cost_, host_cost_sum_;
+  PriorKind prior_ = PriorKind::standard;
+  LatentCostFn<T> prior_cost_;
 };
 
 extern template class Vae<float>;

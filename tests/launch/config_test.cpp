@@ -85,3 +85,42 @@ TEST(Config, DumpRoundTrips) {
 
 }  // namespace
 }  // namespace distvae
+
+namespace distvae {
+namespace {
+
+const char* kGan = R"(
+model:
+  family: gan
+  latent: 8
+  generator: [{type: linear, out: 4}, sigmoid]
+  discriminator: [{type: linear, out: 1}]
+data:
+  train: x.h5
+  binarize: none
+)";
+
+// The adversarial families' configuration errors name the key and what to do.
+TEST(Config, AdversarialFamilyRules) {
+  EXPECT_EQ(error_of(kGan), "");
+  auto has = [](const std::string& err, const std::string& what) {
+    return err.find(what) != std::string::npos;
+  };
+  EXPECT_TRUE(has(error_of(kGan, {"objective.n_disc=0"}), "objective.n_disc: 0 is out of range"));
+  EXPECT_TRUE(has(error_of(std::string(kGan).replace(std::string(kGan).find("  generator"), 0,
+                                                     "  encoder: [{type: linear, out: 8}]\n")),
+                  "model.encoder: a gan has no encoder"));
+  EXPECT_TRUE(has(error_of(kGan, {"data.binarize=dynamic"}), "data.binarize"));
+  EXPECT_TRUE(
+      has(error_of(kMinimal, {"model.family=implicit_prior_vae"}), "model.discriminator: missing"));
+  EXPECT_TRUE(has(error_of(kMinimal, {"objective.proximal=0.1"}), "gan only"));
+  const std::string with_disc = std::string(kMinimal).replace(
+      std::string(kMinimal).find("data:"), 0, "  discriminator: [{type: linear, out: 1}]\n");
+  EXPECT_EQ(error_of(with_disc, {"model.family=aae"}), "");
+  EXPECT_TRUE(
+      has(error_of(with_disc, {"model.family=aae", "objective.estimator=A"}), "aae needs B"));
+  EXPECT_TRUE(has(error_of(with_disc), "model.family: vae has no discriminator"));
+}
+
+}  // namespace
+}  // namespace distvae

@@ -1,0 +1,95 @@
+// Discriminator loss and the gradient of its output with respect to its input. The logistic
+// terms are the Bernoulli log-likelihood on logits with labels 1 (class q) and 0 (class p):
+// x*l - softplus(l) is -softplus(-l) for x = 1 and -softplus(l) for x = 0.
+#include "core/models/discriminator.h"
+
+#include <stdexcept>
+
+namespace distvae {
+
+template <class T>
+Discriminator<T>::Discriminator(Backend<T>& be, const std::string& name, const Shape& input,
+                                const std::vector<LayerSpec>& layers, int max_batch)
+    : be_(be), max_batch_(max_batch), net_(be, name, input, layers, 2 * max_batch) {
+  if (net_.output_shape().numel() != 1)
+    throw NetworkSpecError(name +
+                           ": a discriminator must end with one output per sample (T(u)), "
+                           "but its output is " +
+                           net_.output_shape().str());
+  const size_t rows = 2 * size_t(max_batch);
+  both_ = be.alloc(rows * size_t(input.numel()));
+  labels_ = be.alloc(rows);
+  ll_ = be.alloc(rows);
+  dlogits_ = be.alloc(rows);
+  host_t_.resize(rows);
+  host_ll_.resize(rows);
+}
+
+template <class T>
+Discriminator<T>::~Discriminator() {
+  for (T* p : {both_, labels_, ll_, dlogits_}) be_.release(p);
+}
+
+template <class T>
+DiscStats Discriminator<T>::loss_and_grad(const T* u_q, const T* u_p, int B,
+                                          const GradReadyFn& on_ready) {
+  if (B <= 0 || B > max_batch_)
+    throw std::invalid_argument(net_.name() + ": batch " + std::to_string(B) + " outside [1, " +
+                                std::to_string(max_batch_) + "]");
+  const size_t F = size_t(input_size()), n = 2 * size_t(B);
+  be_.copy(u_q, both_, size_t(B) * F);
+  be_.copy(u_p, both_ + size_t(B) * F, size_t(B) * F);
+  be_.fill(labels_, size_t(B), T(1));
+  be_.fill(labels_ + B, size_t(B), T(0));
+  const T* t = net_.forward(both_, int(n));
+  // Per-class means with B rows each: loss = -(1/B) sum_rows ll, so scale = -1/B.
+  be_.bernoulli_log_lik(t, labels_, ll_, dlogits_, T(-1.0 / B), int(n), 1);
+  be_.to_host(t, host_t_.data(), n);
+  be_.to_host(ll_, host_ll_.data(), n);
+  net_.params().zero_grads();
+  net_.backward(dlogits_, int(n), true, false, on_ready);
+  DiscStats s;
+  int right = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const bool q = i < size_t(B);
+    s.loss -= double(host_ll_[i]) / B;
+    right += (host_t_[i] > 0) == q ? 1 : 0;
+    (q ? s.mean_t_q : s.mean_t_p) += double(host_t_[i]) / B;
+  }
+  s.accuracy = double(right) / double(n);
+  return s;
+}
+
+template <class T>
+void Discriminator<T>::output_and_input_grad(const T* u, int B, DiscOutput f, T scale, T* du,
+                                             double* value) {
+  if (B <= 0 || B > 2 * max_batch_)
+    throw std::invalid_argument(net_.name() + ": batch " + std::to_string(B) + " outside [1, " +
+                                std::to_string(2 * max_batch_) + "]");
+  const size_t n = size_t(B);
+  const T* t = net_.forward(u, B);
+  if (f == DiscOutput::logit) {
+    if (value) {
+      be_.to_host(t, host_t_.data(), n);
+      for (size_t i = 0; i < n; ++i) value[i] = double(host_t_[i]);
+    }
+    if (du) be_.fill(dlogits_, n, scale);
+  } else {
+    // softplus(T) = -ll with label 0, softplus(-T) = -ll with label 1; the kernel's gradient is
+    // d(s * ll)/dT, so s = -scale gives d(scale * value)/dT.
+    be_.fill(labels_, n, f == DiscOutput::softplus_neg ? T(1) : T(0));
+    be_.bernoulli_log_lik(t, labels_, ll_, du ? dlogits_ : nullptr, -scale, B, 1);
+    if (value) {
+      be_.to_host(ll_, host_ll_.data(), n);
+      for (size_t i = 0; i < n; ++i) value[i] = -double(host_ll_[i]);
+    }
+  }
+  if (!du) return;
+  const T* dx = net_.backward(dlogits_, B, false, true);
+  be_.axpy(n * size_t(input_size()), T(1), dx, du);
+}
+
+template class Discriminator<float>;
+template class Discriminator<double>;
+
+}  // namespace distvae
