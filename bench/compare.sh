@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# distvae against PyTorch on the same models (issue 9): `distvae bench` and bench/peer/torch_peer.py
+# run interleaved (distvae, torch, distvae, torch, ...) REPEATS times on each thread count, then
+# the medians of images/s, their ratio, and distvae's GFLOP/s next to its matmul reference.
+# With 2+ cores also 2 ranks x 1 thread (mpirun) against DistributedDataParallel (gloo) 2 x 1
+# for the MLP VAE, and against distvae's own 1 x 1 (the scaling ratio).
+#
+#   bench/compare.sh                       # everything, ~10 minutes on a quiet 2-core machine
+#   REPEATS=5 THREADS="1" MODELS="vae_mlp vae_conv" bench/compare.sh
+# Environment: BUILD (default build), REPEATS (3), THREADS ("1 2"), MODELS (all four),
+# DDP (1: run the 2-rank comparison), SCALE (multiplies the step counts; 0.1 for a smoke run).
+# Timing noise between identical runs on a shared machine is 15-25%: read the medians, and look
+# at the spread printed with them. docs/performance.md explains every figure.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=${BUILD:-build}
+repeats=${REPEATS:-3}
+threads_list=${THREADS:-1 2}
+models=${MODELS:-vae_mlp vae_conv implicit_prior dcgan}
+ddp=${DDP:-1}
+scale=${SCALE:-1}
+distvae=$build/launch/distvae
+py=/usr/bin/python3  # Debian's python3-torch lives there, not in a PATH python (pyenv, venv)
+blas=/usr/lib/x86_64-linux-gnu/openblas-openmp
+
+[[ -x $distvae ]] || { echo "compare.sh: $distvae not built (BUILD=$build)" >&2; exit 1; }
+# The peer needs torch and the OpenMP OpenBLAS (without it torch 1.13 on Debian falls back to the
+# slow reference BLAS and the comparison would flatter distvae). Kept out of launch/setup.sh so
+# the README's two commands never pull torch in.
+if ! "$py" -c "import torch" 2>/dev/null || [[ ! -e $blas/libblas.so.3 ]]; then
+  pkgs=(python3-torch libopenblas0-openmp)
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "compare.sh: installing ${pkgs[*]} for the PyTorch peer (apt-get)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >/dev/null
+  else
+    echo "compare.sh: the PyTorch peer needs: sudo apt-get install ${pkgs[*]}" >&2
+    exit 1
+  fi
+fi
+as_root=()
+[[ $(id -u) -eq 0 ]] && as_root=(--allow-run-as-root)
+
+declare -A config=([vae_mlp]=configs/fmnist_vae_mlp.yaml [vae_conv]=configs/fmnist_vae_conv.yaml
+                   [implicit_prior]=configs/fmnist_implicit_prior.yaml
+                   [dcgan]=configs/fmnist_gan_dcgan.yaml)
+# Timed steps per run: a few seconds each at the issue's PyTorch reference speeds.
+declare -A steps=([vae_mlp]=200 [vae_conv]=60 [implicit_prior]=200 [dcgan]=60)
+nsteps() { python3 -c "print(max(2, round($scale * ${steps[$1]})))"; }
+nwarm() { python3 -c "print(max(1, round($scale * ${steps[$1]} / 10)))"; }
+
+# Both sides get the same thread count through their own knob and OMP_NUM_THREADS.
+run_distvae() {  # model threads ranks -> "images/s gflops matmul_gflops"
+  local m=$1 t=$2 n=$3 out
+  local cmd=("$distvae" bench "${config[$m]}" --threads "$t" --steps "$(nsteps "$m")"
+             --warmup "$(nwarm "$m")")
+  if [[ $n -gt 1 ]]; then
+    out=$(OMP_NUM_THREADS=$t mpirun "${as_root[@]}" -np "$n" "${cmd[@]}")
+  else
+    out=$(OMP_NUM_THREADS=$t "${cmd[@]}")
+  fi
+  awk '/^result:/ {for (i = 2; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}
+       print v["images_per_s"], v["gflops"], v["matmul_gflops"]}' <<<"$out"
+}
+run_torch() {  # model threads procs -> "images/s"
+  local m=$1 t=$2 n=$3
+  OMP_NUM_THREADS=$t LD_LIBRARY_PATH=$blas OPENBLAS_CORETYPE=SkylakeX \
+    "$py" bench/peer/torch_peer.py --model "$m" --threads "$t" --procs "$n" \
+    --steps "$(nsteps "$m")" --warmup "$(nwarm "$m")" | awk '/^images\/s:/ {print $2}'
+}
+
+# Every (model, threads, ranks) case, in the order they are interleaved.
+cases=()
+for t in $threads_list; do for m in $models; do cases+=("$m $t 1"); done; done
+[[ $ddp == 1 && $models == *vae_mlp* && $(nproc) -ge 2 ]] && cases+=("vae_mlp 1 2")
+
+declare -A dv tv gf mm
+for r in $(seq "$repeats"); do
+  for c in "${cases[@]}"; do
+    read -r m t n <<<"$c"
+    read -r a g x <<<"$(run_distvae "$m" "$t" "$n")"
+    b=$(run_torch "$m" "$t" "$n")
+    dv[$c]+="$a " tv[$c]+="$b " gf[$c]+="$g " mm[$c]+="$x "
+    printf "run %d/%d  %-15s %d thread(s) x %d rank(s): distvae %8.0f  torch %8.0f images/s\n" \
+      "$r" "$repeats" "$m" "$t" "$n" "$a" "$b" >&2
+  done
+done
+
+# median and (min-max) of a space-separated list of numbers
+# shellcheck disable=SC2086
+stat() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:]]
+print(f'{statistics.median(v):.6g} {min(v):.6g} {max(v):.6g}')" $1; }
+
+echo
+echo "distvae vs PyTorch $("$py" -c 'import torch; print(torch.__version__)') (OpenMP OpenBLAS)," \
+     "medians of $repeats interleaved runs; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+printf "%-15s %-9s %20s %20s %7s %9s %9s %6s\n" model "threads" "distvae images/s" \
+  "torch images/s" ratio "GFLOP/s" "matmul" "of mm"
+for c in "${cases[@]}"; do
+  read -r m t n <<<"$c"
+  read -r a amin amax <<<"$(stat "${dv[$c]}")"
+  read -r b bmin bmax <<<"$(stat "${tv[$c]}")"
+  read -r g _ _ <<<"$(stat "${gf[$c]}")"
+  read -r x _ _ <<<"$(stat "${mm[$c]}")"
+  label="$t"
+  [[ $n -gt 1 ]] && label="${n}x$t"
+  printf "%-15s %-9s %8.0f (%5.0f-%5.0f) %8.0f (%5.0f-%5.0f) %7.2f %9.1f %9.1f %5.0f%%\n" \
+    "$m" "$label" "$a" "$amin" "$amax" "$b" "$bmin" "$bmax" \
+    "$(python3 -c "print($a / $b)")" "$g" "$x" "$(python3 -c "print(100 * $g / $x if $x else 0)")"
+done
+if [[ -n ${dv["vae_mlp 1 2"]:-} && -n ${dv["vae_mlp 1 1"]:-} ]]; then
+  read -r one _ _ <<<"$(stat "${dv["vae_mlp 1 1"]}")"
+  read -r two _ _ <<<"$(stat "${dv["vae_mlp 1 2"]}")"
+  printf "vae_mlp scaling, distvae 2 ranks x 1 thread / 1 rank x 1 thread: %.2f\n" \
+    "$(python3 -c "print($two / $one)")"
+fi
+echo "threads 2x1: 2 ranks (mpirun) x 1 thread vs DistributedDataParallel (gloo) 2 processes x 1."
+echo "GFLOP/s: 3 x forward FLOPs per image x images/s; matmul: the backend's linear_forward on the"
+echo "model's largest linear layer, same threads (summed over ranks); see docs/performance.md."
