@@ -14,7 +14,7 @@
 #include "dist/grad_sync.h"
 #include "dist/mpi_communicator.h"
 #include "launch/config.h"
-#include "launch/vae_setup.h"
+#include "launch/model_setup.h"
 
 using namespace distvae;
 
