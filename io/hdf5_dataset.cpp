@@ -4,6 +4,7 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -39,6 +40,8 @@ std::string type_text(hid_t type) {
       return "string";
     case H5T_COMPOUND:
       return "compound";
+    case H5T_ENUM:
+      return "enum";
     default:
       return "HDF5 type class " + std::to_string(static_cast<int>(cls));
   }
@@ -65,6 +68,12 @@ std::string root_members(hid_t file, const std::string& where) {
 H5Handle open_dataset(hid_t file, const std::string& path, const char* name,
                       const std::string& where) {
   if (H5_CHECK(H5Lexists(file, name, H5P_DEFAULT), where) <= 0) return H5Handle();
+  // A soft or external link whose target is missing: negative (external file absent) or 0.
+  if (H5Oexists_by_name(file, name, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    fail(path, std::string("'") + name + "' is a link to an object that does not exist " +
+                   "(a dangling soft or external link)");
+  }
   H5Handle obj(H5_CHECK(H5Oopen(file, name, H5P_DEFAULT), where));
   if (H5Iget_type(obj.get()) != H5I_DATASET)
     fail(path, std::string("'") + name + "' is a group or named type, expected a dataset");
@@ -83,15 +92,30 @@ void check_filters(hid_t dcpl, const std::string& path, const char* name,
                                            nullptr, sizeof filter_name, filter_name, &config);
     H5_CHECK(id, where);
     if (H5_CHECK(H5Zfilter_avail(id), where) <= 0)
-      fail(path, std::string("dataset '") + name + "' was written with HDF5 filter '" +
-                     filter_name + "' (id " + std::to_string(id) +
+      fail(path, std::string("dataset '") + name + "' was written with HDF5 filter " +
+                     (*filter_name ? "'" + std::string(filter_name) + "' " : "") + "(id " +
+                     std::to_string(id) +
                      "), which this HDF5 library cannot decode; rewrite the file with gzip or no " +
                      "compression");
   }
 }
 
+// True when HDF5's current error stack holds a Fletcher32 checksum failure: the filter reports
+// "data error detected by Fletcher32 checksum" when a chunk's stored bytes no longer match.
+bool fletcher32_failed() {
+  bool found = false;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* err, void* client) -> herr_t {
+        if (err->desc && std::strstr(err->desc, "Fletcher32")) *static_cast<bool*>(client) = true;
+        return 0;
+      },
+      &found);
+  return found;
+}
+
 // Reads rows [first, first + count) of a rank-`rank` dataset (all of the other dimensions) as
-// one hyperslab into `out`.
+// one hyperslab into `out`. A checksum failure gets its own message: the file is damaged.
 void read_rows(hid_t dset, hid_t mem_type, int rank, int64_t first, int64_t count, void* out,
                const std::string& where) {
   hsize_t dims[4];
@@ -102,7 +126,15 @@ void read_rows(hid_t dset, hid_t mem_type, int rank, int64_t first, int64_t coun
   H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, dims, nullptr),
            where);
   H5Handle mem_space(H5_CHECK(H5Screate_simple(rank, dims, nullptr), where));
-  H5_CHECK(H5Dread(dset, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, out), where);
+  const herr_t rc = H5Dread(dset, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, out);
+  if (rc < 0 && fletcher32_failed()) {
+    H5Eclear2(H5E_DEFAULT);
+    throw std::runtime_error(where + ": checksum mismatch (Fletcher32) reading rows " +
+                             std::to_string(first) + ".." + std::to_string(first + count - 1) +
+                             ": the file is corrupt on disk (damaged or copied incompletely); " +
+                             "re-create it with `distvae convert`");
+  }
+  H5_CHECK(rc, where);
 }
 
 bool is_hdf5(const std::string& path, const std::string& where) {
@@ -143,9 +175,13 @@ Hdf5Dataset Hdf5Dataset::open_glob(const std::string& pattern) {
   return Hdf5Dataset(expand_glob(pattern));
 }
 
-Hdf5Dataset::Hdf5Dataset(const std::vector<std::string>& paths) {
+Hdf5Dataset::Hdf5Dataset(const std::vector<std::string>& paths, const Hdf5OpenOptions& open) {
   if (paths.empty()) throw std::runtime_error("no HDF5 shard files given");
   H5QuietErrors quiet;
+  H5Handle fapl(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), "file access properties"));
+  if (open.chunk_cache_bytes >= 0)
+    H5_CHECK(H5Pset_cache(fapl.get(), 0, 521, static_cast<size_t>(open.chunk_cache_bytes), 0.75),
+             "file access properties");
   std::vector<fs::path> seen;
   for (const std::string& path : paths) {
     // Checks before HDF5 sees the file, so the common mistakes get plain messages.
@@ -161,7 +197,7 @@ Hdf5Dataset::Hdf5Dataset(const std::vector<std::string>& paths) {
     OpenFile f;
     f.images_where = path + ": /images";
     f.labels_where = path + ": /labels";
-    f.file.reset(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path));
+    f.file.reset(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), path));
 
     f.images = open_dataset(f.file.get(), path, "images", f.images_where);
     if (!f.images.valid())
@@ -196,6 +232,7 @@ Hdf5Dataset::Hdf5Dataset(const std::vector<std::string>& paths) {
                      ", expected whole images per chunk [k, " + std::to_string(dims[1]) + ", " +
                      std::to_string(dims[2]) + ", " + std::to_string(dims[3]) + "]");
     check_filters(dcpl.get(), path, "images", w);
+    f.filters = read_filter_pipeline(dcpl.get(), w);
 
     ShardFileInfo fi;
     fi.path = path;
@@ -280,6 +317,25 @@ int64_t Hdf5Dataset::read_chunk(size_t file_index, int64_t chunk_index, uint8_t*
   const OpenFile& f = open_[file_index];
   read_rows(f.images.get(), H5T_NATIVE_UINT8, 4, first, n, out, f.images_where);
   return n;
+}
+
+int64_t Hdf5Dataset::read_chunk_raw(size_t file_index, int64_t chunk_index,
+                                    std::vector<uint8_t>& raw, uint32_t& filter_mask) {
+  check_chunk(file_index, chunk_index);
+  const ShardFileInfo& fi = info_.files[file_index];
+  const int64_t first = chunk_index * fi.chunk_images;
+  H5QuietErrors quiet;
+  const OpenFile& f = open_[file_index];
+  const hsize_t offset[4] = {static_cast<hsize_t>(first), 0, 0, 0};
+  hsize_t nbytes = 0;
+  H5_CHECK(H5Dget_chunk_storage_size(f.images.get(), offset, &nbytes), f.images_where);
+  if (nbytes == 0)
+    fail(fi.path, "chunk " + std::to_string(chunk_index) + " of 'images' was never written");
+  raw.resize(static_cast<size_t>(nbytes));
+  filter_mask = 0;
+  H5_CHECK(H5Dread_chunk(f.images.get(), H5P_DEFAULT, offset, &filter_mask, raw.data()),
+           f.images_where);
+  return std::min(fi.chunk_images, fi.count - first);
 }
 
 int64_t Hdf5Dataset::read_chunk_labels(size_t file_index, int64_t chunk_index, int32_t* out) {

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "io/chunk_codec.h"
 #include "io/h5_util.h"
 
 namespace distvae {
@@ -44,6 +45,13 @@ struct DatasetInfo {
 // Expands a glob(3) pattern to the matching paths, sorted bytewise. Throws when nothing matches.
 std::vector<std::string> expand_glob(const std::string& pattern);
 
+struct Hdf5OpenOptions {
+  // Bytes of HDF5's own raw-chunk cache per dataset (H5Pset_cache on the file access list); -1
+  // keeps HDF5's default (1 MiB). A reader of whole chunks gains nothing from it, and with many
+  // open files it grows with the dataset: the loader sets 0.
+  int64_t chunk_cache_bytes = -1;
+};
+
 // The open shard files of one dataset. Every file is opened and validated once, up front, and
 // stays open: reads never reopen a file. Move-only.
 class Hdf5Dataset {
@@ -51,7 +59,7 @@ class Hdf5Dataset {
   // Opens `paths` in the given order. Throws std::runtime_error naming the file and the problem
   // (missing file, not HDF5, no `images`, wrong rank/type/chunking, a size different from the
   // first file's, empty dataset, a filter this HDF5 lacks, labels of the wrong length).
-  explicit Hdf5Dataset(const std::vector<std::string>& paths);
+  explicit Hdf5Dataset(const std::vector<std::string>& paths, const Hdf5OpenOptions& open = {});
   // Opens every file matching a glob(3) pattern, e.g. "data/fashion-train-*.h5", sorted.
   static Hdf5Dataset open_glob(const std::string& pattern);
 
@@ -66,6 +74,17 @@ class Hdf5Dataset {
   // out: (n, H, W, C), with room for chunk_images images. Returns n: chunk_images, or fewer for
   // the file's last chunk.
   int64_t read_chunk(size_t file_index, int64_t chunk_index, uint8_t* out);
+  // The same chunk as stored on disk, without decoding (H5Dread_chunk): raw is resized to its
+  // stored size; filter_mask receives the filters skipped for it. Decode it with decode_chunk
+  // and image_filters(file_index), on any thread. Returns the chunk's image count n as
+  // read_chunk does; the decoded chunk is always chunk_images images long (the tail of a file's
+  // last chunk is padding).
+  int64_t read_chunk_raw(size_t file_index, int64_t chunk_index, std::vector<uint8_t>& raw,
+                         uint32_t& filter_mask);
+  // The filter pipeline of file `file_index`'s images.
+  const std::vector<ChunkFilter>& image_filters(size_t file_index) const {
+    return open_[file_index].filters;
+  }
   // The labels of that chunk into out: (n). Throws if the file has no labels.
   int64_t read_chunk_labels(size_t file_index, int64_t chunk_index, int32_t* out);
 
@@ -81,6 +100,7 @@ class Hdf5Dataset {
   struct OpenFile {
     H5Handle file, images, labels;  // destroyed in reverse: the datasets close before the file
     std::string images_where, labels_where;
+    std::vector<ChunkFilter> filters;  // of images
   };
 
   Hdf5Dataset() = default;

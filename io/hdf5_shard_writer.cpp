@@ -14,6 +14,7 @@
 namespace distvae {
 namespace {
 
+constexpr H5Z_filter_t kLzfFilter = 32000;  // h5py's registered id
 constexpr int kDeflateLevel = 4;  // most of level 9's ratio on image data at a fraction of the time
 constexpr int64_t kFormatVersion = 1;
 // HDF5 cannot store a chunk of 4 GiB or more.
@@ -30,6 +31,9 @@ H5Handle make_dcpl(int rank, const hsize_t* chunk, const ShardWriterOptions& o,
   if (o.compression == Compression::gzip) {
     H5_CHECK(H5Pset_shuffle(dcpl.get()), where);
     H5_CHECK(H5Pset_deflate(dcpl.get(), kDeflateLevel), where);
+  } else if (o.compression == Compression::lzf) {
+    // Optional, as h5py sets it: a chunk LZF cannot shrink is stored as it is.
+    H5_CHECK(H5Pset_filter(dcpl.get(), kLzfFilter, H5Z_FLAG_OPTIONAL, 0, nullptr), where);
   }
   if (o.checksum) H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
   // Every element is written exactly once, so pre-filling chunks with zeros is wasted work.
@@ -94,12 +98,13 @@ const char* label_type_name(LabelType t) {
 
 Compression compression_from_string(const std::string& name) {
   if (name == "gzip") return Compression::gzip;
+  if (name == "lzf") return Compression::lzf;
   if (name == "none") return Compression::none;
-  throw std::runtime_error("unknown compression '" + name + "': expected 'gzip' or 'none'");
+  throw std::runtime_error("unknown compression '" + name + "': expected 'gzip', 'lzf' or 'none'");
 }
 
 const char* to_string(Compression c) {
-  return c == Compression::gzip ? "gzip" : "none";
+  return c == Compression::gzip ? "gzip" : c == Compression::lzf ? "lzf" : "none";
 }
 
 ShardWriter::ShardWriter(ShardWriterOptions options)
@@ -130,6 +135,13 @@ ShardWriter::ShardWriter(ShardWriterOptions options)
       H5_CHECK(H5Zfilter_avail(H5Z_FILTER_DEFLATE), tmp_path_) <= 0)
     throw std::runtime_error(o.path + ": this HDF5 library has no deflate (gzip) filter; write " +
                              "with compression 'none'");
+  // H5Zfilter_avail also tries to load the filter from HDF5's plugin directories.
+  if (o.compression == Compression::lzf && H5_CHECK(H5Zfilter_avail(kLzfFilter), tmp_path_) <= 0)
+    throw std::runtime_error(
+        o.path + ": compression 'lzf' needs HDF5 filter " + std::to_string(kLzfFilter) +
+        " (LZF), which this HDF5 library cannot load: no working LZF plugin in HDF5_PLUGIN_PATH "
+        "or the default plugin directory (Debian 12's hdf5-plugin-lzf package does not load: its "
+        "library lacks liblzf). Use compression 'gzip' (or 'none'); see docs/datasets.md");
   try {
     file_.reset(
         H5_CHECK(H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp_path_));
@@ -228,6 +240,7 @@ void ShardWriter::finish() {
   H5QuietErrors quiet;
   try {
     h5_write_int_attr(file_.get(), "count", written_, tmp_path_);
+    if (options_.before_close) options_.before_close(file_.get(), tmp_path_);
     labels_.close(tmp_path_ + ": /labels");
     images_.close(tmp_path_ + ": /images");
     file_.close(tmp_path_);  // flushes metadata; an error here (disk full) must not be ignored

@@ -2,13 +2,15 @@
 //
 // File layout (format_version 1), what io/hdf5_dataset.h reads:
 //   /images   uint8 [N, H, W, C], chunks of [chunk_images, H, W, C], filters: shuffle + deflate(4)
-//             when compressed, then Fletcher32 when checksummed
+//             when compressed with gzip (LZF, HDF5 filter 32000, for lzf), then Fletcher32 when
+//             checksummed
 //   /labels   optional, uint8 or int32 [N], chunks of [chunk_images], same filters
 //   attributes on the file's root group: source, split (strings); height, width, channels,
 //             count, format_version (int64)
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,10 +18,13 @@
 
 namespace distvae {
 
-enum class Compression { none, gzip };
+// lzf is h5py's LZF filter (id 32000), loaded by HDF5 as a plugin: it is only usable where that
+// plugin loads (Debian 12's hdf5-plugin-lzf does not: its library lacks liblzf's symbols); the
+// writer checks and says so.
+enum class Compression { none, gzip, lzf };
 enum class LabelType { none, uint8, int32 };
 
-// "gzip" or "none"; throws naming the accepted values otherwise.
+// "gzip", "lzf" or "none"; throws naming the accepted values otherwise.
 Compression compression_from_string(const std::string& name);
 const char* to_string(Compression c);
 
@@ -33,6 +38,10 @@ struct ShardWriterOptions {
   LabelType labels = LabelType::none;
   std::string source;  // where the images came from, e.g. "idx:train-images-idx3-ubyte.gz"
   std::string split;   // "train", "validation" or "test"
+  // Called by finish() with the open temporary file, after the images and the count attribute
+  // and before the file is closed and renamed: extra datasets and attributes written here are
+  // part of the atomic shard. `where` names the temporary file for error messages.
+  std::function<void(hid_t file, const std::string& where)> before_close;
 };
 
 // Streams images into one shard. Images are buffered up to one chunk and written a whole chunk

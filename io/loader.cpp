@@ -22,6 +22,8 @@ void check_options(const LoaderOptions& o) {
     bad("window_chunks must be at least 1, got " + std::to_string(o.window_chunks));
   if (o.ring_batches < 1)
     bad("ring_batches must be at least 1, got " + std::to_string(o.ring_batches));
+  if (o.threads < 1 || o.threads > 256)
+    bad("threads must be 1..256, got " + std::to_string(o.threads));
   if (o.floats_per_image < 0) bad("floats_per_image must be 0 (H * W * C) or more");
 }
 
@@ -85,6 +87,7 @@ LoaderStats Loader::stats() const {
   LoaderStats st;
   st.read_chunk_calls = read_calls_.load();
   st.bytes_read = bytes_read_.load();
+  st.stored_bytes_read = stored_bytes_.load();
   st.peak_cached_chunks = peak_cached_.load();
   return st;
 }
@@ -172,7 +175,9 @@ void Loader::release(const Batch& batch) {
 
 void Loader::run() {
   try {
-    dataset_ = std::make_unique<Hdf5Dataset>(paths_);
+    Hdf5OpenOptions open;
+    open.chunk_cache_bytes = 0;  // whole chunks are read once each: HDF5's cache would only grow
+    dataset_ = std::make_unique<Hdf5Dataset>(paths_, open);
     info_ = first_images(dataset_->info(), opt_.max_images);
     image_bytes_ = info_.image_bytes();
     floats_per_image_ = opt_.floats_per_image > 0 ? opt_.floats_per_image : image_bytes_;
@@ -180,9 +185,19 @@ void Loader::run() {
       max_chunk_images_ = std::max(max_chunk_images_, f.chunk_images);
     const size_t ib = static_cast<size_t>(image_bytes_), batch = static_cast<size_t>(opt_.batch);
     if (!opt_.preload) {
-      cache_.resize(static_cast<size_t>(opt_.window_chunks * max_chunk_images_) * ib);
-      slot_chunk_.assign(static_cast<size_t>(opt_.window_chunks), -1);
+      const size_t W = static_cast<size_t>(opt_.window_chunks);
+      cache_.resize(W * static_cast<size_t>(max_chunk_images_) * ib);
+      slot_chunk_.assign(W, -1);
       staging_.resize(batch * ib);
+      raw_.resize(W);
+      scratch_.resize(W);
+      raw_mask_.assign(W, 0);
+      load_free_.reserve(W);
+      load_list_.reserve(W);
+      load_decode_.reserve(W);
+      for (size_t f = 0; f < info_.files.size(); ++f)
+        decodable_.push_back(can_decode(dataset_->image_filters(f)));
+      pool_ = std::make_unique<WorkerPool>(opt_.threads - 1);
     }
     ptrs_.assign(batch, nullptr);
     ptr_slot_.assign(batch, -1);
@@ -293,17 +308,37 @@ const uint8_t* Loader::image_ptr(int64_t pos, int j) {
   }
   const int32_t k = pos_chunk_[static_cast<size_t>(pos)];
   const ChunkRef& c = plan_.chunks[static_cast<size_t>(k)];
-  int32_t s = chunk_slot_[static_cast<size_t>(k)];
-  if (s < 0) {
-    // A slot for chunk k: an empty one, else one whose chunk has no use at or after pos.
-    const int32_t W = opt_.window_chunks;
-    for (int32_t t = 0; t < W && s < 0; ++t)
-      if (slot_chunk_[static_cast<size_t>(t)] < 0) s = t;
-    for (int32_t t = 0; t < W && s < 0; ++t)
-      if (last_use_[static_cast<size_t>(slot_chunk_[static_cast<size_t>(t)])] < pos) s = t;
-    if (s < 0) throw std::logic_error("loader: more than window_chunks chunks are in use at once");
-    uint8_t* base =
-        cache_.data() + static_cast<size_t>(s) * static_cast<size_t>(max_chunk_images_) * ib;
+  if (chunk_slot_[static_cast<size_t>(k)] < 0) load_chunks(pos, j, k);
+  const int32_t s = chunk_slot_[static_cast<size_t>(k)];
+  ptr_slot_[static_cast<size_t>(j)] = s;
+  return cache_.data() + (static_cast<size_t>(s) * static_cast<size_t>(max_chunk_images_) +
+                          static_cast<size_t>(g - c.first)) *
+                             ib;
+}
+
+void Loader::load_chunks(int64_t pos, int j, int32_t k) {
+  const size_t ib = static_cast<size_t>(image_bytes_);
+  const int32_t W = opt_.window_chunks;
+  const auto nchunks = static_cast<int32_t>(plan_.chunks.size());
+  // Slots free at pos: empty, or holding a chunk with no use at or after pos.
+  std::vector<int32_t>& free_slots = load_free_;
+  free_slots.clear();
+  for (int32_t t = 0; t < W; ++t) {
+    const int64_t held = slot_chunk_[static_cast<size_t>(t)];
+    if (held < 0 || last_use_[static_cast<size_t>(held)] < pos) free_slots.push_back(t);
+  }
+  if (free_slots.empty())
+    throw std::logic_error("loader: more than window_chunks chunks are in use at once");
+  // Chunk k, then the chunks of its window not read yet and still needed (each chunk is read
+  // once per epoch, so "not in the cache and used at or after pos" means "not read yet").
+  std::vector<std::pair<int32_t, int32_t>>& loads = load_list_;  // (plan chunk, slot)
+  loads.clear();
+  loads.emplace_back(k, free_slots[0]);
+  for (int32_t c = k + 1; c < nchunks && c / W == k / W && loads.size() < free_slots.size(); ++c)
+    if (chunk_slot_[static_cast<size_t>(c)] < 0 && last_use_[static_cast<size_t>(c)] >= pos)
+      loads.emplace_back(c, free_slots[loads.size()]);
+
+  for (const auto& [c, s] : loads) {
     const int64_t old = slot_chunk_[static_cast<size_t>(s)];
     if (old >= 0) {
       // Images of the batch being assembled that still point into the slot move to staging.
@@ -315,38 +350,67 @@ const uint8_t* Loader::image_ptr(int64_t pos, int j) {
           ptr_slot_[static_cast<size_t>(jj)] = -1;
         }
       chunk_slot_[static_cast<size_t>(old)] = -1;
+      slot_chunk_[static_cast<size_t>(s)] = -1;
     } else {
       ++cached_;
       if (cached_ > peak_cached_.load()) peak_cached_.store(cached_);
     }
+  }
+  auto base = [&](int32_t s) {
+    return cache_.data() + static_cast<size_t>(s) * static_cast<size_t>(max_chunk_images_) * ib;
+  };
+  // Reads on this thread (HDF5); chunks of decodable files are read as stored and decoded below.
+  std::vector<size_t>& to_decode = load_decode_;
+  to_decode.clear();
+  for (size_t i = 0; i < loads.size(); ++i) {
+    const auto [c, s] = loads[i];
+    const ChunkRef& ref = plan_.chunks[static_cast<size_t>(c)];
     int64_t n = 0;
     try {
-      n = dataset_->read_chunk(c.file, c.chunk, base);  // base: (n, H, W, C)
+      if (decodable_[ref.file]) {
+        n = dataset_->read_chunk_raw(ref.file, ref.chunk, raw_[static_cast<size_t>(s)],
+                                     raw_mask_[static_cast<size_t>(s)]);
+        stored_bytes_.fetch_add(static_cast<int64_t>(raw_[static_cast<size_t>(s)].size()));
+        to_decode.push_back(i);
+      } else {
+        n = dataset_->read_chunk(ref.file, ref.chunk, base(s));  // base: (n, H, W, C)
+      }
     } catch (const std::exception& e) {
-      fail_chunk(c, e);
+      fail_chunk(ref, e);
     }
     read_calls_.fetch_add(1);
     bytes_read_.fetch_add(n * image_bytes_);
-    if (n != c.count)
-      throw std::runtime_error("loader: chunk " + std::to_string(c.chunk) + " of " +
-                               info_.files[c.file].path + " returned " + std::to_string(n) +
-                               " images, expected " + std::to_string(c.count));
-    slot_chunk_[static_cast<size_t>(s)] = k;
-    chunk_slot_[static_cast<size_t>(k)] = s;
+    if (n != ref.count)
+      throw std::runtime_error("loader: chunk " + std::to_string(ref.chunk) + " of " +
+                               info_.files[ref.file].path + " returned " + std::to_string(n) +
+                               " images, expected " + std::to_string(ref.count));
   }
-  ptr_slot_[static_cast<size_t>(j)] = s;
-  return cache_.data() + (static_cast<size_t>(s) * static_cast<size_t>(max_chunk_images_) +
-                          static_cast<size_t>(g - c.first)) *
-                             ib;
+  // Decompression on the loader thread and the helpers.
+  pool_->parallel_for(static_cast<int64_t>(to_decode.size()), [&](int64_t t) {
+    const auto [c, s] = loads[to_decode[static_cast<size_t>(t)]];
+    const ChunkRef& ref = plan_.chunks[static_cast<size_t>(c)];
+    const ShardFileInfo& fi = info_.files[ref.file];
+    const std::vector<uint8_t>& raw = raw_[static_cast<size_t>(s)];
+    // out: (chunk_images, H, W, C), the file's full chunk (its tail is padding in a last chunk)
+    decode_chunk(dataset_->image_filters(ref.file), raw.data(), raw.size(),
+                 raw_mask_[static_cast<size_t>(s)], 1, base(s),
+                 static_cast<size_t>(fi.chunk_images) * ib, scratch_[static_cast<size_t>(s)],
+                 chunk_context(ref));
+  });
+  for (const auto& [c, s] : loads) {
+    slot_chunk_[static_cast<size_t>(s)] = c;
+    chunk_slot_[static_cast<size_t>(c)] = s;
+  }
+}
+
+std::string Loader::chunk_context(const ChunkRef& c) const {
+  return "loader: reading chunk " + std::to_string(c.chunk) + " (images " +
+         std::to_string(c.first) + ".." + std::to_string(c.first + c.count - 1) + ") of " +
+         info_.files[c.file].path;
 }
 
 void Loader::fail_chunk(const ChunkRef& c, const std::exception& e) const {
-  const std::string& path = info_.files[c.file].path;
-  std::string what = e.what();
-  const std::string prefix = "loader: reading chunk " + std::to_string(c.chunk) + " (images " +
-                             std::to_string(c.first) + ".." +
-                             std::to_string(c.first + c.count - 1) + ") of " + path;
-  throw std::runtime_error(prefix + ": " + what);
+  throw std::runtime_error(chunk_context(c) + ": " + e.what());
 }
 
 }  // namespace distvae

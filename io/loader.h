@@ -4,12 +4,22 @@
 // Thread model. The Loader owns one thread. It opens the HDF5 files, makes every HDF5 call
 // (serial HDF5: nothing else may touch HDF5 while a Loader exists) and runs `decode`. The caller
 // thread computes the plan (io/shard_plan.h) in start_epoch and takes batches with next().
+// Decompression can be spread over more threads (options.threads): the loader thread reads each
+// chunk as stored (H5Dread_chunk, no decoding) and the chunks' Fletcher32 / deflate / shuffle
+// filters are undone in our own code (io/chunk_codec.h) by the loader thread and threads - 1
+// helpers. When the loader needs a chunk it loads that chunk and the rest of its shuffle window
+// together, so the window's chunks decompress in parallel. Files with other filters (LZF) are
+// read through HDF5 on the loader thread alone.
 //
 // Memory. Everything is allocated at construction or start_epoch, nothing per batch:
 //   - a ring of `ring_batches` float batches (batch * floats_per_image floats each, from the
 //     BatchAllocator, e.g. pinned host memory on GPU builds) with their index arrays;
 //   - a chunk cache of `window_chunks` slots of one decompressed chunk each (preload off), or the
 //     whole dataset as uint8 (preload on, read once at the first epoch, still chunk by chunk);
+//   - per cache slot, the chunk as stored (compressed) while it is decoded, and a scratch buffer;
+//   - no HDF5 raw-chunk cache (the files are opened with it set to 0 bytes), so nothing of the
+//     above grows with the number of files or images: streaming memory is the ring plus
+//     window_chunks x (decompressed + compressed chunk), whatever the dataset's size;
 //   - a staging area of one batch of uint8 images: when a chunk slot is reused while the batch
 //     being assembled still points into it (a batch straddling two windows), those images are
 //     copied there first, so the cache never holds more than `window_chunks` chunks.
@@ -46,10 +56,12 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "io/hdf5_dataset.h"
 #include "io/shard_plan.h"
+#include "io/worker_pool.h"
 
 namespace distvae {
 
@@ -71,6 +83,7 @@ struct LoaderOptions {
   int batch = 1;                 // images per batch on this rank
   int window_chunks = 4;         // chunks shuffled together; also the chunk cache size
   int ring_batches = 3;          // ready batches buffered ahead of compute (>= 1)
+  int threads = 1;               // threads decompressing chunks: the loader's own + threads - 1
   bool preload = false;          // hold the whole dataset in memory, read once
   int64_t floats_per_image = 0;  // floats decode writes per image; 0 means H * W * C
   int64_t max_images = 0;        // use only the first images (see first_images); 0: all
@@ -80,6 +93,7 @@ struct LoaderOptions {
 struct LoaderStats {
   int64_t read_chunk_calls = 0;    // Hdf5Dataset::read_chunk calls
   int64_t bytes_read = 0;          // image bytes those calls returned
+  int64_t stored_bytes_read = 0;   // bytes as stored (compressed) of the chunks read raw
   int64_t peak_cached_chunks = 0;  // most chunk-cache slots in use at once (preload: 0)
 };
 
@@ -132,6 +146,11 @@ class Loader {
   // Image order[pos], put at position j of the batch being assembled: the preloaded copy, or a
   // cache slot (reading its chunk into a slot first if needed).
   const uint8_t* image_ptr(int64_t pos, int j);
+  // Loads plan chunk k, and the other chunks of its window still to be read while free slots
+  // last, into the cache; images 0..j-1 of the batch being assembled stay valid (staged when
+  // their slot is reused).
+  void load_chunks(int64_t pos, int j, int32_t k);
+  std::string chunk_context(const ChunkRef& c) const;
   bool cancelled();  // locks mu_
   [[noreturn]] void fail_chunk(const ChunkRef& c, const std::exception& e) const;
 
@@ -145,6 +164,14 @@ class Loader {
 
   // Loader thread only (HDF5 and the cache).
   std::unique_ptr<Hdf5Dataset> dataset_;
+  std::unique_ptr<WorkerPool> pool_;           // threads - 1 decompression helpers
+  std::vector<bool> decodable_;                // per file: chunk_codec handles its filters
+  std::vector<std::vector<uint8_t>> raw_;      // per cache slot: the chunk as stored
+  std::vector<std::vector<uint8_t>> scratch_;  // per cache slot: decode_chunk's scratch
+  std::vector<uint32_t> raw_mask_;             // per cache slot: skipped-filter mask
+  std::vector<int32_t> load_free_;             // load_chunks' work lists, reserved up front
+  std::vector<std::pair<int32_t, int32_t>> load_list_;
+  std::vector<size_t> load_decode_;
   std::vector<uint8_t> preloaded_;  // (count, H, W, C) with preload
   bool preload_done_ = false;
   std::vector<uint8_t> cache_;        // (window_chunks, max_chunk_images, H, W, C)
@@ -175,7 +202,7 @@ class Loader {
   bool opened_ = false;
   std::exception_ptr error_;  // a failure of the current epoch (or of opening)
   double wait_seconds_ = 0;
-  std::atomic<int64_t> read_calls_{0}, bytes_read_{0}, peak_cached_{0};
+  std::atomic<int64_t> read_calls_{0}, bytes_read_{0}, stored_bytes_{0}, peak_cached_{0};
 
   std::thread thread_;
 };

@@ -304,3 +304,54 @@ TEST(Loader, DestroyingMidEpochDoesNotHang) {
 
 }  // namespace
 }  // namespace distvae
+
+namespace distvae {
+namespace {
+
+TEST(Loader, DecompressionThreadsDeliverTheSameBatches) {
+  TempDir dir;
+  for (Compression comp : {Compression::gzip, Compression::none}) {
+    const auto paths = write_shards(dir, {500, 333, 7}, 16, comp);
+    Loader reference(paths, options(0, 1, 24, 4, 2, true), copy_decode);
+    std::vector<std::vector<float>> want;
+    for (int epoch = 0; epoch < 2; ++epoch) want.push_back(run_epoch(reference, epoch));
+    for (int threads : {1, 2, 4}) {
+      LoaderOptions o = options(0, 1, 24, 4, 2, false);
+      o.threads = threads;
+      Loader loader(paths, o, copy_decode);
+      int64_t chunks = 0;
+      for (int epoch = 0; epoch < 2; ++epoch) {
+        EXPECT_EQ(run_epoch(loader, epoch), want[size_t(epoch)]) << threads << " threads";
+        chunks += static_cast<int64_t>(loader.plan().chunks.size());
+      }
+      EXPECT_EQ(loader.stats().read_chunk_calls, chunks);  // each chunk read once per epoch
+      EXPECT_LE(loader.stats().peak_cached_chunks, 4);
+    }
+  }
+}
+
+TEST(Loader, ACorruptGzipChunkDecodedByHelpersNamesTheFileAndChunk) {
+  TempDir dir;
+  const auto paths = write_shards(dir, {64, 64}, 8);
+  corrupt_chunk(paths[0], 5, 8);
+  LoaderOptions o = options(0, 1, 4, 4, 2, false);
+  o.threads = 3;
+  Loader loader(paths, o, copy_decode);
+  loader.start_epoch(0);
+  std::string msg;
+  for (int64_t s = 0; s < loader.steps() && msg.empty(); ++s) {
+    try {
+      loader.release(loader.next());
+    } catch (const std::runtime_error& e) {
+      msg = e.what();
+    }
+  }
+  EXPECT_NE(msg.find("shard-0.h5"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("chunk 5"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("Fletcher32"), std::string::npos) << msg;
+  o.threads = 0;
+  testing::expect_error([&] { Loader l(paths, o, copy_decode); }, {"threads", "0"});
+}
+
+}  // namespace
+}  // namespace distvae
