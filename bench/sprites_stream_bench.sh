@@ -78,14 +78,16 @@ if [[ " $stages " == *" 2 "* ]]; then
 fi
 
 if [[ " $stages " == *" 3 "* ]]; then
+  [[ -x /usr/bin/time ]] || { echo "stage 3 needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
   echo "== 3. training images/s, $images images per run, disk (evicted) vs preloaded, $repeats interleaved repeats"
-  disk=() pre=() wait_disk=() wait_pre=()
+  disk=() pre=() wait_disk=() wait_pre=() cpu_disk=() cpu_pre=()
   for r in $(seq "$repeats"); do
     order="off on"
     (( r % 2 == 0 )) && order="on off"  # ABBA: a drift in the machine's load favours neither
     for mode in $order; do
       evict
-      "$distvae" train "$config" --run-dir "$tmp/run-$mode$r" --quiet --set train.epochs=1 \
+      /usr/bin/time -f "%U %S" -o "$tmp/cpu" \
+        "$distvae" train "$config" --run-dir "$tmp/run-$mode$r" --quiet --set train.epochs=1 \
         --set data.preload=$mode --set data.train="$glob" --set data.validation= \
         --set data.max_images="$images" --set train.log_every=4 --set train.checkpoint_every=1000 \
         --set train.sample_grid=16
@@ -95,11 +97,16 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if '"images_per_s"' in l][1:]
 print(statistics.median(r["images_per_s"] for r in rows), statistics.median(r["data_wait_ms"] for r in rows))
 PY
 )
-      echo "   run $r preload=$mode: $ips images/s, data wait $waitms ms/step"
-      if [[ $mode == off ]]; then disk+=("$ips"); wait_disk+=("$waitms"); else pre+=("$ips"); wait_pre+=("$waitms"); fi
+      # CPU time per image of the whole run (start-up included): unlike images/s, barely moved by
+      # other jobs on a shared machine, and it shows any extra work streaming costs.
+      cpu=$(awk -v n="$images" '{printf "%.3f", 1000 * ($1 + $2) / n}' "$tmp/cpu")
+      echo "   run $r preload=$mode: $ips images/s, data wait $waitms ms/step, $cpu CPU-ms/image"
+      if [[ $mode == off ]]; then disk+=("$ips"); wait_disk+=("$waitms"); cpu_disk+=("$cpu")
+      else pre+=("$ips"); wait_pre+=("$waitms"); cpu_pre+=("$cpu"); fi
     done
   done
   echo "   from disk (evicted): $(median "${disk[@]}") images/s, data wait $(median "${wait_disk[@]}") ms/step"
   echo "   preloaded:           $(median "${pre[@]}") images/s, data wait $(median "${wait_pre[@]}") ms/step"
+  echo "   CPU-ms per image: from disk $(median "${cpu_disk[@]}"), preloaded $(median "${cpu_pre[@]}")"
   python3 -c "import statistics as s, sys; d=[float(x) for x in sys.argv[1].split()]; p=[float(x) for x in sys.argv[2].split()]; print(f'   ratio of medians: {100*s.median(d)/s.median(p):.1f}%; per repeat (disk / preloaded): ' + ', '.join(f'{100*a/b:.0f}%' for a, b in zip(d, p)))" "${disk[*]}" "${pre[*]}"
 fi
