@@ -11,23 +11,13 @@
 #include <cstdlib>
 #include <string>
 
+#include "bench/page_cache.h"
 #include "io/hdf5_dataset.h"
 #include "io/loader.h"
 #include "launch/image_batch.h"
 
 using namespace distvae;
 
-namespace {
-
-void evict(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -38,7 +28,7 @@ int main(int argc, char** argv) {
   const int batch = argc > 2 ? std::atoi(argv[2]) : 128;
   const int world = argc > 3 ? std::atoi(argv[3]) : 1;
   for (bool preload : {false, true}) {
-    for (const auto& f : files) evict(f);
+    for (const auto& f : files) evict_from_page_cache(f);
     LoaderOptions o;
     o.seed = 1, o.rank = 0, o.world = world, o.batch = batch, o.preload = preload;
     ImageGeom g;

@@ -15,23 +15,13 @@
 #include <cstring>
 #include <string>
 
+#include "bench/page_cache.h"
 #include "io/hdf5_dataset.h"
 #include "io/loader.h"
 #include "launch/image_batch.h"
 
 using namespace distvae;
 
-namespace {
-
-void evict(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -71,7 +61,7 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::string> files = expand_glob(argv[1]);
   if (do_evict)
-    for (const auto& f : files) evict(f);
+    for (const auto& f : files) evict_from_page_cache(f);
   ImageGeom g;
   std::vector<uint64_t> key(static_cast<size_t>(o.batch));
   const auto t0 = std::chrono::steady_clock::now();

@@ -174,8 +174,8 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
     double flags[8] = {};
     flags[0] = std::isfinite(model.gan ? r.gen.loss : r.vae.elbo) ? 0 : 1;
     flags[1] = r.disc_skipped;
-    for (TrainedNet* n : trainee.main_nets())
-      if (!backend->all_finite(n->net->params().grads(), n->net->params().size())) flags[2] = 1;
+    for (const TrainedNet& n : trainee.main_nets())
+      if (!backend->all_finite(n.net->params().grads(), n.net->params().size())) flags[2] = 1;
     if (world > 1) comm.allreduce(flags, 8, ReduceOp::sum);
     const auto t3 = Clock::now();
     const bool good = flags[0] == 0 && flags[2] == 0;
@@ -211,14 +211,14 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
   std::string nets_text;
   double fwd = 0;
   const Layer* largest = nullptr;
-  for (TrainedNet* n : trainee.all_nets()) {
-    const double f = n->net->forward_flops_per_sample();
+  for (const TrainedNet& n : trainee.all_nets()) {
+    const double f = n.net->forward_flops_per_sample();
     fwd += f;
     char buf[96];
     std::snprintf(buf, sizeof buf, "%s%s %.3f", nets_text.empty() ? "" : ", ",
-                  n->net->name().c_str(), f * 1e-6);
+                  n.net->name().c_str(), f * 1e-6);
     nets_text += buf;
-    for (const Layer& l : n->net->layers())
+    for (const Layer& l : n.net->layers())
       if (l.kind == LayerKind::linear &&
           (!largest || l.in[0] * l.out[0] > largest->in[0] * largest->out[0]))
         largest = &l;

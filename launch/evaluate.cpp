@@ -92,19 +92,18 @@ LikelihoodFigures likelihood_figures(Vae<float>& vae, const ImageSet& set, const
   return f;
 }
 
-// n latent draws of the chosen prior (host, (n, latent)).
+// n latent draws of the chosen prior (host, (n, latent)); "aggregate" encodes images of train.
 std::vector<float> prior_draws(LoadedModel& m, const std::string& prior, int n, uint64_t seed,
-                               const PriorNormalizer* learned) {
+                               const PriorNormalizer* learned, const ImageSet* train) {
   const Config& c = m.config;
   const int L = c.model.latent;
   if (prior == "learned") return resample_states(*learned, L, n, seed);
   std::vector<float> z(size_t(n) * L);
   if (prior == "aggregate") {
     // z ~ q(z|x) for training images drawn uniformly: a draw of the aggregated posterior.
-    const ImageSet train = load_image_set(c.data.train, 0, "data.train");
     Vae<float>& vae = *m.model.vae;
     const int batch = vae.encoder().max_batch();
-    const int64_t D = train.geom.pixels();
+    const int64_t D = train->geom.pixels();
     std::vector<float> x(size_t(batch) * D), mu(size_t(batch) * L), lv(mu.size()), eps(mu.size());
     std::vector<int64_t> idx(static_cast<size_t>(batch));
     std::vector<uint64_t> key(static_cast<size_t>(batch));
@@ -113,8 +112,8 @@ std::vector<float> prior_draws(LoadedModel& m, const std::string& prior, int n, 
     random_words(seed, stream_id(rng_purpose::prior_sample, 3), 0, blocks, words.data());
     for (int first = 0; first < n; first += batch) {
       const int B = std::min(batch, n - first);
-      for (int b = 0; b < B; ++b) idx[size_t(b)] = int64_t(words[size_t(first + b)] % train.count);
-      decode_batch(train.pixels.data(), train.geom, idx.data(), key.data(), B,
+      for (int b = 0; b < B; ++b) idx[size_t(b)] = int64_t(words[size_t(first + b)] % train->count);
+      decode_batch(train->pixels.data(), train->geom, idx.data(), key.data(), B,
                    c.data.binarize == "dynamic" ? int64_t(seed) : -1, x.data());
       vae.encode(x.data(), B, mu.data(), lv.data());
       normal_fill(seed, stream_id(rng_purpose::prior_sample, 4), uint64_t(first) * L, size_t(B) * L,
@@ -161,22 +160,38 @@ struct QualityFigures {
   double class_kl = 0;
 };
 
-QualityFigures quality(LoadedModel& m, const std::string& prior, int n, const ImageSet& test,
-                       const ImageSet* train, const PriorNormalizer* learned) {
+// What generated images are compared with, decoded once for every prior evaluated.
+struct QualityReference {
+  std::vector<float> test, train;  // intensities in [0, 1]
+  std::vector<int> train_labels;
+  std::vector<double> test_hist;  // empty when either set lacks labels
+  int classes = 0;
+};
+
+QualityReference quality_reference(const ImageSet& test, const ImageSet& train) {
+  QualityReference r;
+  r.test = intensities(test, test.count);
+  if (train.labels.empty() || test.labels.empty()) return r;
+  r.train = intensities(train, train.count);
+  r.train_labels.assign(train.labels.begin(), train.labels.end());
+  r.classes = 1 + *std::max_element(r.train_labels.begin(), r.train_labels.end());
+  r.test_hist =
+      class_histogram(std::vector<int>(test.labels.begin(), test.labels.end()), r.classes);
+  return r;
+}
+
+QualityFigures quality(LoadedModel& m, const std::string& prior, int n, const QualityReference& ref,
+                       const ImageSet& train, const PriorNormalizer* learned) {
   QualityFigures q;
   q.prior = prior;
-  const int64_t D = test.geom.pixels();
-  const std::vector<float> gen = generate(m, prior_draws(m, prior, n, 777, learned), n);
-  const std::vector<float> real = intensities(test, test.count);
-  q.mmd = gaussian_mmd(*m.backend, gen.data(), n, real.data(), test.count, int(D));
-  if (train && !train->labels.empty() && !test.labels.empty()) {
-    const std::vector<float> ref = intensities(*train, train->count);
-    const std::vector<int> ref_labels(train->labels.begin(), train->labels.end());
-    const int k = 1 + *std::max_element(ref_labels.begin(), ref_labels.end());
-    q.hist = class_histogram(
-        nearest_labels(*m.backend, gen.data(), n, ref.data(), train->count, ref_labels, int(D)), k);
-    q.class_kl = histogram_kl(
-        q.hist, class_histogram(std::vector<int>(test.labels.begin(), test.labels.end()), k));
+  const int D = int(m.geom.pixels());
+  const std::vector<float> gen = generate(m, prior_draws(m, prior, n, 777, learned, &train), n);
+  q.mmd = gaussian_mmd(*m.backend, gen.data(), n, ref.test.data(), int64_t(ref.test.size()) / D, D);
+  if (!ref.test_hist.empty()) {
+    q.hist = class_histogram(nearest_labels(*m.backend, gen.data(), n, ref.train.data(),
+                                            int64_t(ref.train_labels.size()), ref.train_labels, D),
+                             ref.classes);
+    q.class_kl = histogram_kl(q.hist, ref.test_hist);
   }
   return q;
 }
@@ -184,11 +199,10 @@ QualityFigures quality(LoadedModel& m, const std::string& prior, int n, const Im
 // T(z) against the exact log q(z)/p(z) of the aggregated posterior q(z) = (1/N) sum_n
 // N(z; mu_n, sigma_n^2), the mixture of the training set's encoder Gaussians, at n draws of q and
 // n draws of p. The exact ratio is far spikier than any smooth T: reported, not thresholded.
-void ratio_check(LoadedModel& m, int n, std::ostringstream& json) {
+void ratio_check(LoadedModel& m, const ImageSet& train, int n, std::ostringstream& json) {
   const Config& c = m.config;
   const int L = c.model.latent;
   Vae<float>& vae = *m.model.vae;
-  const ImageSet train = load_image_set(c.data.train, 0, "data.train");
   const int64_t N = train.count, D = train.geom.pixels();
   const int batch = vae.encoder().max_batch();
   std::vector<float> mu(size_t(N) * L), lv(size_t(N) * L), x(size_t(batch) * D);
@@ -220,7 +234,7 @@ void ratio_check(LoadedModel& m, int n, std::ostringstream& json) {
     return mx + std::log(s / double(N)) - lp;
   };
   for (const char* from : {"aggregate", "standard"}) {
-    const std::vector<float> z = prior_draws(m, from, n, 4242, nullptr);
+    const std::vector<float> z = prior_draws(m, from, n, 4242, nullptr, &train);
     std::vector<double> t(static_cast<size_t>(n));
     for (int first = 0; first < n; first += batch) {
       const int B = std::min(batch, n - first);
@@ -313,13 +327,16 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
          << ", \"ais_chains\": " << o.ais.chains
          << ", \"iw_log_likelihood_normalized\": " << iw - pn.log_z;
   }
+  ImageSet train;  // read once for the checks below
+  if ((o.ratio_check > 0 || o.quality_images > 0) && root)
+    train = load_image_set(c.data.train, 0, "data.train");
   if (o.ratio_check > 0 && root) {
     if (!implicit)
       throw std::runtime_error("--ratio-check: needs an implicit_prior_vae checkpoint");
-    ratio_check(m, o.ratio_check, json);
+    ratio_check(m, train, o.ratio_check, json);
   }
   if (o.quality_images > 0 && root) {
-    const ImageSet train = load_image_set(c.data.train, 0, "data.train");
+    const QualityReference ref = quality_reference(set, train);
     std::vector<std::string> priors = {"standard"};
     if (implicit) priors.push_back("aggregate");
     if (o.normalize_prior) priors.push_back("learned");
@@ -327,8 +344,8 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
     json << ", \"quality\": [";
     for (size_t i = 0; i < priors.size(); ++i) {
       const QualityFigures q =
-          quality(m, priors[i] == "generator" ? "standard" : priors[i], o.quality_images, set,
-                  &train, o.normalize_prior ? &pn : nullptr);
+          quality(m, priors[i] == "generator" ? "standard" : priors[i], o.quality_images, ref,
+                  train, o.normalize_prior ? &pn : nullptr);
       std::printf("sample quality (%s, %d images vs %lld): MMD^2 %.5f (bandwidth %.3f)",
                   priors[i].c_str(), o.quality_images, (long long)set.count, q.mmd.mmd2,
                   q.mmd.bandwidth);
@@ -371,8 +388,10 @@ int sample(const SampleOptions& o, Communicator& comm) {
     pn = normalize_prior(*m.model.latent_disc, m.config.model.latent, o.ais, 1, comm,
                          comm.rank() == 0);
   if (comm.rank() != 0) return 0;
+  ImageSet train;
+  if (o.prior == "aggregate") train = load_image_set(m.config.data.train, 0, "data.train");
   const std::vector<float> img =
-      generate(m, prior_draws(m, o.prior, o.n, uint64_t(o.seed), &pn), o.n);
+      generate(m, prior_draws(m, o.prior, o.n, uint64_t(o.seed), &pn, &train), o.n);
   const int cols = int(std::ceil(std::sqrt(double(o.n))));
   write_png(o.out_png,
             make_grid(img.data(), o.n, int(g.channels), int(g.height), int(g.width), cols, 2));

@@ -30,7 +30,6 @@ OptimizerConfig optimizer_config(const OptimConfig& o) {
 Trainee::Trainee(const Config& c, const ImageGeom& g, Backend<float>& be, Communicator& comm, int B)
     : c_(c), be_(be), comm_(comm), model_(build_model(c, g, be, B)) {
   model_.init(uint64_t(c.train.seed));
-  if (model_.gan) model_.gan->take_snapshot();
   const size_t bucket_bytes = size_t(c.train.bucket_kb) * 1024;
   const std::vector<Network<float>*> trained = model_.trained();
   num_main_ = trained.size() - (model_.discriminator() ? 1 : 0);
@@ -56,18 +55,6 @@ Trainee::Trainee(const Config& c, const ImageGeom& g, Backend<float>& be, Commun
 Trainee::~Trainee() {
   if (zq_) be_.release(zq_);
   if (zp_) be_.release(zp_);
-}
-
-std::vector<TrainedNet*> Trainee::main_nets() {
-  std::vector<TrainedNet*> v;
-  for (size_t i = 0; i < num_main_; ++i) v.push_back(&nets_[i]);
-  return v;
-}
-
-std::vector<TrainedNet*> Trainee::all_nets() {
-  std::vector<TrainedNet*> v;
-  for (TrainedNet& n : nets_) v.push_back(&n);
-  return v;
 }
 
 std::vector<NetState> Trainee::checkpoint_states() {
@@ -131,20 +118,20 @@ StepResult Trainee::step(const float* x, int B, const uint64_t* keys, VaeStepArg
   if (model_.discriminator()) r = disc_updates(x, B, keys, args.seed, progress);
   disc_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_disc).count();
   disc_exposed_ = exposed_;
-  std::vector<TrainedNet*> main = main_nets();
-  for (TrainedNet* n : main) n->sync->begin_step();
+  const std::span<TrainedNet> main = main_nets();
+  for (TrainedNet& n : main) n.sync->begin_step();
   if (model_.gan) {
     r.gen = model_.gan->gen_step(B, args.seed, keys,
-                                 [&](size_t offset) { main[0]->sync->on_ready(offset); });
+                                 [&](size_t offset) { main[0].sync->on_ready(offset); });
   } else {
     args.noise_keys = keys;
-    args.encoder_ready = [&](size_t offset) { main[0]->sync->on_ready(offset); };
-    args.decoder_ready = [&](size_t offset) { main[1]->sync->on_ready(offset); };
+    args.encoder_ready = [&](size_t offset) { main[0].sync->on_ready(offset); };
+    args.decoder_ready = [&](size_t offset) { main[1].sync->on_ready(offset); };
     r.vae = model_.vae->train_step(x, B, args);
   }
   for (auto it = main.rbegin(); it != main.rend(); ++it) {
-    (*it)->sync->finish();
-    exposed_ += (*it)->sync->exposed_seconds();
+    it->sync->finish();
+    exposed_ += it->sync->exposed_seconds();
   }
   return r;
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "dist/grad_sync.h"
@@ -41,8 +42,8 @@ class Trainee {
 
   Model& model() { return model_; }
   // The networks the trainer updates after the step (encoder and decoder, or the generator).
-  std::vector<TrainedNet*> main_nets();
-  std::vector<TrainedNet*> all_nets();
+  std::span<TrainedNet> main_nets() { return {nets_.data(), num_main_}; }
+  std::span<TrainedNet> all_nets() { return nets_; }
   // Checkpoint order: every trained network with its optimizer, then the GAN's snapshot G'.
   std::vector<NetState> checkpoint_states();
 

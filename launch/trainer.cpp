@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <numeric>
+#include <span>
 
 #include "core/backend_cuda.h"
 #include "core/backend_dnnl.h"
@@ -147,7 +148,7 @@ enum StepFlag {
 // Per-step decisions summed over ranks: a flag is set when any rank set it.
 struct StepFlags {
   double v[kNumFlags] = {};
-  std::string nonfinite_terms(bool gan, const std::vector<TrainedNet*>& main) const {
+  std::string nonfinite_terms(bool gan, std::span<const TrainedNet> main) const {
     std::string t;
     auto add = [&](int flag, const std::string& what) {
       if (v[flag] > 0) t += (t.empty() ? "" : ", ") + what;
@@ -157,7 +158,7 @@ struct StepFlags {
     add(kBadPriorTerm, "prior term T(z)");
     add(kBadDiscriminator, "discriminator gradients");
     for (size_t i = 0; i < main.size(); ++i)
-      add(int(kBadNet0 + i), main[i]->net->name() + " gradients");
+      add(int(kBadNet0 + i), main[i].net->name() + " gradients");
     return t;
   }
 };
@@ -317,9 +318,9 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
       (backend->name() == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : backend->name()).c_str(),
       place.threads, place.threads_from.c_str());
   std::string params_text;
-  for (TrainedNet* n : trainee.all_nets())
-    params_text += n->net->name() + " " + std::to_string(n->net->params().size()) + " in " +
-                   std::to_string(n->sync->num_buckets()) + " bucket(s), ";
+  for (const TrainedNet& n : trainee.all_nets())
+    params_text += n.net->name() + " " + std::to_string(n.net->params().size()) + " in " +
+                   std::to_string(n.sync->num_buckets()) + " bucket(s), ";
   say("model %s; parameters: %soverlap %s\n", c.model.family.c_str(), params_text.c_str(),
       c.train.overlap ? "on" : "off");
 
@@ -404,11 +405,11 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
       f.v[kBadKl] = std::isfinite(st.kl) ? 0 : 1;
       f.v[kBadPriorTerm] = std::isfinite(st.prior_cost) ? 0 : 1;
       f.v[kBadDiscriminator] = r.disc_skipped;
-      const std::vector<TrainedNet*> main = trainee.main_nets();
-      for (size_t i = 0; i < main.size(); ++i)
-        f.v[kBadNet0 + i] =
-            backend->all_finite(main[i]->net->params().grads(), main[i]->net->params().size()) ? 0
-                                                                                               : 1;
+      const std::span<TrainedNet> main = trainee.main_nets();
+      for (size_t i = 0; i < main.size(); ++i) {
+        const ParamStore<float>& ps = main[i].net->params();
+        f.v[kBadNet0 + i] = backend->all_finite(ps.grads(), ps.size()) ? 0 : 1;
+      }
       if (world > 1) comm.allreduce(f.v, kNumFlags, ReduceOp::sum);
       if (const std::string bad = f.nonfinite_terms(gan, main); !bad.empty()) {
         if (c.train.on_nonfinite == "stop") {

@@ -86,8 +86,8 @@ TEST_P(AdversarialEquivalence, RanksReproduceOneProcess) {
     if (t == 0) {
       const auto dm = dist.main_nets(), rm = ref.main_nets();
       for (size_t i = 0; i < dm.size(); ++i)
-        grad_diff = std::max(grad_diff,
-                             worst_tensor_diff(dm[i]->net->params(), rm[i]->net->params(), true));
+        grad_diff =
+            std::max(grad_diff, worst_tensor_diff(dm[i].net->params(), rm[i].net->params(), true));
     }
     ref.update_main(progress);
     dist.update_main(progress);
