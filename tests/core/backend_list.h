@@ -68,4 +68,22 @@ class BackendBuffer {
   float* p_;
 };
 
+// The geometry of a conv2d / deconv2d test case, output size derived from the input's.
+inline ConvGeom conv_geom(int B, int Cin, int H, int W, int Cout, int K, int s, int p) {
+  ConvGeom g;
+  g.B = B, g.Cin = Cin, g.H = H, g.W = W, g.Cout = Cout, g.K = K, g.stride = s, g.pad = p;
+  g.Ho = (H + 2 * p - K) / s + 1;
+  g.Wo = (W + 2 * p - K) / s + 1;
+  return g;
+}
+
+inline ConvGeom deconv_geom(int B, int Cin, int H, int W, int Cout, int K, int s, int p,
+                            int out_pad) {
+  ConvGeom g;
+  g.B = B, g.Cin = Cin, g.H = H, g.W = W, g.Cout = Cout, g.K = K, g.stride = s, g.pad = p;
+  g.Ho = (H - 1) * s - 2 * p + K + out_pad;
+  g.Wo = (W - 1) * s - 2 * p + K + out_pad;
+  return g;
+}
+
 }  // namespace distvae

@@ -156,22 +156,6 @@ TEST_P(BackendParity, LinearBackwardWeightsAccumulates) {
 
 // ---- conv2d / deconv2d ----
 
-ConvGeom conv_geom(int B, int Cin, int H, int W, int Cout, int K, int s, int p) {
-  ConvGeom g;
-  g.B = B, g.Cin = Cin, g.H = H, g.W = W, g.Cout = Cout, g.K = K, g.stride = s, g.pad = p;
-  g.Ho = (H + 2 * p - K) / s + 1;
-  g.Wo = (W + 2 * p - K) / s + 1;
-  return g;
-}
-
-ConvGeom deconv_geom(int B, int Cin, int H, int W, int Cout, int K, int s, int p, int out_pad) {
-  ConvGeom g;
-  g.B = B, g.Cin = Cin, g.H = H, g.W = W, g.Cout = Cout, g.K = K, g.stride = s, g.pad = p;
-  g.Ho = (H - 1) * s - 2 * p + K + out_pad;
-  g.Wo = (W - 1) * s - 2 * p + K + out_pad;
-  return g;
-}
-
 std::string geom_label(const ConvGeom& g) {
   auto s = [](int v) { return std::to_string(v); };
   return "x (" + s(g.B) + "," + s(g.Cin) + "," + s(g.H) + "," + s(g.W) + ") -> (" + s(g.Cout) +

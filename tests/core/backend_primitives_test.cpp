@@ -60,22 +60,6 @@ struct Primitive {
   std::function<Outputs(Backend<float>&)> run;
 };
 
-ConvGeom conv_geom(int B, int Cin, int H, int W, int Cout, int K, int s, int p) {
-  ConvGeom g;
-  g.B = B, g.Cin = Cin, g.H = H, g.W = W, g.Cout = Cout, g.K = K, g.stride = s, g.pad = p;
-  g.Ho = (H + 2 * p - K) / s + 1;
-  g.Wo = (W + 2 * p - K) / s + 1;
-  return g;
-}
-
-ConvGeom deconv_geom(int B, int Cin, int H, int W, int Cout, int K, int s, int p, int out_pad) {
-  ConvGeom g;
-  g.B = B, g.Cin = Cin, g.H = H, g.W = W, g.Cout = Cout, g.K = K, g.stride = s, g.pad = p;
-  g.Ho = (H - 1) * s - 2 * p + K + out_pad;
-  g.Wo = (W - 1) * s - 2 * p + K + out_pad;
-  return g;
-}
-
 size_t x_size(const ConvGeom& g) {
   return size_t(g.B) * g.Cin * g.H * g.W;
 }
