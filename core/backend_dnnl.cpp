@@ -189,19 +189,30 @@ class EntryBuilder {
   // adding it into `acc` in the caller's layout: a reorder with a sum post-op, acc += buffer.
   memory accumulator_for(const memory& acc, const Md& md) {
     memory m = own(md);
-    pending_.emplace_back(m, acc);
+    pending_.push_back({m, acc, true});
     return m;
   }
-  void flush_accumulators() {
-    for (const auto& [from, to] : pending_)
-      step(dnnl::reorder::primitive_desc(eng_, from.get_desc(), eng_, to.get_desc(),
-                                         attr_with_sum(true)),
-           {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+
+  // Where a primitive should write `user`: itself when the layout matches, else a buffer that a
+  // reorder (added after that primitive) copies into the caller's layout.
+  memory output_as(const memory& user, const Md& md) {
+    if (user.get_desc() == md) return user;
+    memory m = own(md);
+    pending_.push_back({m, user, false});
+    return m;
+  }
+
+  // The reorders out of the buffers of accumulator_for and output_as; call after the primitive.
+  void flush_outputs() {
+    for (const Pending& o : pending_)
+      step(dnnl::reorder::primitive_desc(eng_, o.from.get_desc(), eng_, o.to.get_desc(),
+                                         attr_with_sum(o.sum)),
+           {{DNNL_ARG_FROM, o.from}, {DNNL_ARG_TO, o.to}});
     pending_.clear();
   }
 
   Entry done() {
-    flush_accumulators();
+    flush_outputs();
     return std::move(e_);
   }
 
@@ -219,7 +230,11 @@ class EntryBuilder {
 
   const dnnl::engine& eng_;
   Entry e_;
-  std::vector<std::pair<memory, memory>> pending_;
+  struct Pending {
+    memory from, to;
+    bool sum;  // to += from, else to = from
+  };
+  std::vector<Pending> pending_;
 };
 
 // Binds the caller's pointers, in the order the entry's tensors were bound, and runs every step.
@@ -427,6 +442,15 @@ Md any_weights(const ConvGeom& g) {
   return Md({g.Cout, g.Cin, g.K, g.K}, f32, Tag::any);
 }
 
+// The activations too are given as `any`: on plain NCHW oneDNN runs convolutions as im2col + GEMM
+// (x64:gemm:jit), 5-20x slower here than its direct kernels on channel-blocked layouts, which
+// more than pays for reordering the input in and the output back inside the entry.
+ConvMds with_any_activations(ConvMds m) {
+  m.x = Md(m.x.dims(), f32, Tag::any);
+  m.y = Md(m.y.dims(), f32, Tag::any);
+  return m;
+}
+
 // The forward primitive descriptor: executed by the forward entry, and the hint each backward
 // primitive descriptor needs.
 template <class Kind>
@@ -444,14 +468,16 @@ Entry build_conv_fwd(const dnnl::engine& eng, const ConvGeom& g, ActSpec act, bo
   // conv:   y[b, co, oh, ow] = sum x[b, ci, oh*s - p + kh, ow*s - p + kw] * w[co, ci, kh, kw]
   // deconv: y[b, co, ih*s - p + kh, iw*s - p + kw] += x[b, ci, ih, iw] * w[co, ci, kh, kw]
   // then y = act(y + b[co]);  x (B, Cin, H, W)  w (Cout, Cin, K, K)  b (Cout)  y (B, Cout, Ho, Wo)
-  auto pd = fwd_pd<Kind>(eng, m, any_weights(g), bias, make_attr(act));
+  auto pd = fwd_pd<Kind>(eng, with_any_activations(m), any_weights(g), bias, make_attr(act));
   EntryBuilder eb(eng);
   memory x = eb.bind(m.x), w = eb.bind(m.w), b = bias ? eb.bind(m.b) : memory(), y = eb.bind(m.y);
-  memory wi = eb.input_as(w, pd.weights_desc());
+  memory xi = eb.input_as(x, pd.src_desc()), wi = eb.input_as(w, pd.weights_desc());
+  memory yo = eb.output_as(y, pd.dst_desc());
   if (bias)
-    eb.step(pd, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, wi}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, y}});
+    eb.step(pd,
+            {{DNNL_ARG_SRC, xi}, {DNNL_ARG_WEIGHTS, wi}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, yo}});
   else
-    eb.step(pd, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, wi}, {DNNL_ARG_DST, y}});
+    eb.step(pd, {{DNNL_ARG_SRC, xi}, {DNNL_ARG_WEIGHTS, wi}, {DNNL_ARG_DST, yo}});
   return eb.done();
 }
 
@@ -459,13 +485,15 @@ template <class Kind>
 Entry build_conv_bwd_data(const dnnl::engine& eng, const ConvGeom& g) {
   ConvMds m = conv_mds(g, Kind::bwd_data, Kind::deconv);
   // dx (B, Cin, H, W) = the forward op's transpose applied to dy (B, Cout, Ho, Wo) with w
-  typename Kind::BwdData::desc d(Kind::alg, m.x, any_weights(g), m.y, m.strides, m.pl, m.pr);
+  const ConvMds a = with_any_activations(m);
+  typename Kind::BwdData::desc d(Kind::alg, a.x, any_weights(g), a.y, m.strides, m.pl, m.pr);
   typename Kind::BwdData::primitive_desc pd(
-      d, make_attr(), eng, fwd_pd<Kind>(eng, m, any_weights(g), false, make_attr()));
+      d, make_attr(), eng, fwd_pd<Kind>(eng, a, any_weights(g), false, make_attr()));
   EntryBuilder eb(eng);
   memory dy = eb.bind(m.y), w = eb.bind(m.w), dx = eb.bind(m.x);
-  memory wi = eb.input_as(w, pd.weights_desc());
-  eb.step(pd, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wi}, {DNNL_ARG_DIFF_SRC, dx}});
+  memory dyi = eb.input_as(dy, pd.diff_dst_desc()), wi = eb.input_as(w, pd.weights_desc());
+  memory dxo = eb.output_as(dx, pd.diff_src_desc());
+  eb.step(pd, {{DNNL_ARG_DIFF_DST, dyi}, {DNNL_ARG_WEIGHTS, wi}, {DNNL_ARG_DIFF_SRC, dxo}});
   return eb.done();
 }
 
@@ -475,24 +503,26 @@ Entry build_conv_bwd_weights(const dnnl::engine& eng, const ConvGeom& g, bool bi
   // dw (Cout, Cin, K, K) += sum over b and positions of dy * x;  db (Cout) += sum over b, Ho, Wo
   // of dy. oneDNN overwrites its outputs, so they go to entry-owned buffers that reorders with a
   // sum post-op then add into the caller's dw and db.
-  auto d = bias ? typename Kind::BwdWeights::desc(Kind::alg, m.x, any_weights(g), m.b, m.y,
+  const ConvMds a = with_any_activations(m);
+  auto d = bias ? typename Kind::BwdWeights::desc(Kind::alg, a.x, any_weights(g), m.b, a.y,
                                                   m.strides, m.pl, m.pr)
-                : typename Kind::BwdWeights::desc(Kind::alg, m.x, any_weights(g), m.y, m.strides,
+                : typename Kind::BwdWeights::desc(Kind::alg, a.x, any_weights(g), a.y, m.strides,
                                                   m.pl, m.pr);
   typename Kind::BwdWeights::primitive_desc pd(
-      d, make_attr(), eng, fwd_pd<Kind>(eng, m, any_weights(g), bias, make_attr()));
+      d, make_attr(), eng, fwd_pd<Kind>(eng, a, any_weights(g), bias, make_attr()));
   EntryBuilder eb(eng);
   memory x = eb.bind(m.x), dy = eb.bind(m.y), dw = eb.bind(m.w),
          db = bias ? eb.bind(m.b) : memory();
+  memory xi = eb.input_as(x, pd.src_desc()), dyi = eb.input_as(dy, pd.diff_dst_desc());
   memory dwi = eb.accumulator_for(dw, pd.diff_weights_desc());
   if (bias) {
     memory dbi = eb.accumulator_for(db, pd.diff_bias_desc());
-    eb.step(pd, {{DNNL_ARG_SRC, x},
-                 {DNNL_ARG_DIFF_DST, dy},
+    eb.step(pd, {{DNNL_ARG_SRC, xi},
+                 {DNNL_ARG_DIFF_DST, dyi},
                  {DNNL_ARG_DIFF_WEIGHTS, dwi},
                  {DNNL_ARG_DIFF_BIAS, dbi}});
   } else {
-    eb.step(pd, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dwi}});
+    eb.step(pd, {{DNNL_ARG_SRC, xi}, {DNNL_ARG_DIFF_DST, dyi}, {DNNL_ARG_DIFF_WEIGHTS, dwi}});
   }
   return eb.done();
 }
@@ -658,7 +688,22 @@ void DnnlBackend::conv2d_backward_weights(const float* x, const float* dy, float
 
 void DnnlBackend::deconv2d_forward(const float* x, const float* w, const float* b, float* y,
                                    const ConvGeom& g, ActSpec act) {
-  impl_->conv_fwd<DeconvKind>(x, w, b, y, g, act);
+  // oneDNN 2.6 adds a deconvolution's bias and post-ops in a scalar reference loop (39 ms of a
+  // 45 ms step for a 64->32 channel, 7x7->14x14 deconvolution at batch 128; its binary add with a
+  // per-channel operand on blocked data is the reference one too), so they run here: a
+  // vectorized add per channel plane, then the JIT eltwise in place.
+  impl_->conv_fwd<DeconvKind>(x, w, nullptr, y, g, {});
+  const size_t plane = size_t(g.Ho) * size_t(g.Wo);
+  if (b) {
+#pragma omp parallel for
+    for (int n = 0; n < g.B; ++n)
+      for (int c = 0; c < g.Cout; ++c) {
+        float* yp = y + (size_t(n) * g.Cout + c) * plane;
+        const float bc = b[c];
+        for (size_t i = 0; i < plane; ++i) yp[i] += bc;
+      }
+  }
+  act_forward(y, y, size_t(g.B) * g.Cout * plane, act);
 }
 
 void DnnlBackend::deconv2d_backward_data(const float* dy, const float* w, float* dx,
@@ -708,17 +753,28 @@ void DnnlBackend::act_backward(const float* y, const float* dy, float* dx, size_
 
 std::string dnnl_cpu_isa() {
   switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::sse41: return "sse41";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
-    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "all";
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_mic:
+      return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "all";
   }
 }
 
