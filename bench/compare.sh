@@ -7,8 +7,12 @@
 #
 #   bench/compare.sh                       # everything, ~10 minutes on a quiet 2-core machine
 #   REPEATS=5 THREADS="1" MODELS="vae_mlp vae_conv" bench/compare.sh
+# Then the importance-weighted evaluation of the MLP VAE (K = 1000 on IW_IMAGES images, distvae
+# eval's code through `distvae bench --iw`) against the peer's on the same cores: 1 thread, and
+# 2 threads against distvae's 2 ranks x 1 thread (images split over the ranks).
 # Environment: BUILD (default build), REPEATS (3), THREADS ("1 2"), MODELS (all four),
-# DDP (1: run the 2-rank comparison), SCALE (multiplies the step counts; 0.1 for a smoke run).
+# DDP (1: run the 2-rank comparison), SCALE (multiplies the step counts; 0.1 for a smoke run),
+# IW (1: run the evaluation comparison), IW_IMAGES (1000).
 # Timing noise between identical runs on a shared machine is 15-25%: read the medians, and look
 # at the spread printed with them. docs/performance.md explains every figure.
 set -euo pipefail
@@ -20,6 +24,8 @@ threads_list=${THREADS:-1 2}
 models=${MODELS:-vae_mlp vae_conv implicit_prior dcgan}
 ddp=${DDP:-1}
 scale=${SCALE:-1}
+iw=${IW:-1}
+iw_images=${IW_IMAGES:-1000}
 distvae=$build/launch/distvae
 py=/usr/bin/python3  # Debian's python3-torch lives there, not in a PATH python (pyenv, venv)
 blas=/usr/lib/x86_64-linux-gnu/openblas-openmp
@@ -117,3 +123,43 @@ fi
 echo "threads 2x1: 2 ranks (mpirun) x 1 thread vs DistributedDataParallel (gloo) 2 processes x 1."
 echo "GFLOP/s: 3 x forward FLOPs per image x images/s; matmul: the backend's linear_forward on the"
 echo "model's largest linear layer, same threads (summed over ranks); see docs/performance.md."
+
+# ---- the importance-weighted evaluation, K = 1000 (issue 9, criterion 4) ----
+[[ $iw == 1 ]] || exit 0
+run_distvae_iw() {  # ranks threads -> images/s
+  local n=$1 t=$2 cmd=("$distvae" bench configs/fmnist_vae_mlp.yaml --iw 1000 --images "$iw_images"
+                       --threads "$2")
+  if [[ $n -gt 1 ]]; then
+    OMP_NUM_THREADS=$t mpirun "${as_root[@]}" -np "$n" "${cmd[@]}"
+  else
+    OMP_NUM_THREADS=$t "${cmd[@]}"
+  fi | awk '/^result:/ {split($2, kv, "="); print kv[2]}'
+}
+run_torch_iw() {  # threads -> images/s
+  OMP_NUM_THREADS=$1 LD_LIBRARY_PATH=$blas OPENBLAS_CORETYPE=SkylakeX \
+    "$py" bench/peer/torch_peer.py --model vae_mlp --iw 1000 --images "$iw_images" --threads "$1" |
+    awk '/^images\/s:/ {print $2}'
+}
+iw_cases=("1 1")  # distvae ranks, threads per rank; the peer gets ranks x threads threads
+[[ $(nproc) -ge 2 ]] && iw_cases+=("2 1")
+declare -A iwd iwt
+for r in $(seq "$repeats"); do
+  for c in "${iw_cases[@]}"; do
+    read -r n t <<<"$c"
+    a=$(run_distvae_iw "$n" "$t")
+    b=$(run_torch_iw $((n * t)))
+    iwd[$c]+="$a " iwt[$c]+="$b "
+    printf "run %d/%d  iw K=1000 %d image(s): distvae %d rank(s) x %d thread %8.2f  torch %d thread(s) %8.2f images/s\n" \
+      "$r" "$repeats" "$iw_images" "$n" "$t" "$a" $((n * t)) "$b" >&2
+  done
+done
+echo
+echo "importance-weighted evaluation, K = 1000, $iw_images images, medians of $repeats interleaved runs"
+printf "%-22s %20s %20s %7s\n" "distvae ranks x threads" "distvae images/s" "torch images/s" ratio
+for c in "${iw_cases[@]}"; do
+  read -r n t <<<"$c"
+  read -r a amin amax <<<"$(stat "${iwd[$c]}")"
+  read -r b bmin bmax <<<"$(stat "${iwt[$c]}")"
+  printf "%-22s %7.1f (%5.1f-%5.1f) %7.1f (%5.1f-%5.1f) %7.2f\n" "${n}x$t vs torch $((n * t)) thr" \
+    "$a" "$amin" "$amax" "$b" "$bmin" "$bmax" "$(python3 -c "print($a / $b)")"
+done

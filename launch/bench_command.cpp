@@ -22,6 +22,8 @@
 #include "dist/nccl_communicator.h"
 #include "dist/world.h"
 #include "launch/config.h"
+#include "launch/evaluate.h"
+#include "launch/image_set.h"
 #include "launch/model_setup.h"
 #include "launch/train_step.h"
 
@@ -78,9 +80,11 @@ double layer_flops(const Layer& l) {
   return 0;
 }
 
-// Seconds per call of the backend's linear_forward on (M, K) x (K, N): median of 5 timed loops of
-// about 50 ms each. A 1-value read-back ends each loop, so an asynchronous backend is timed too.
-double matmul_seconds(Backend<float>& be, int M, int K, int N) {
+// Seconds per call of the backend's linear_forward on (M, K) x (K, N): median of `loops` timed
+// loops of about `loop_s` each. A 1-value read-back ends each loop, so an asynchronous backend is
+// timed too.
+double matmul_seconds(Backend<float>& be, int M, int K, int N, int loops = 5,
+                      double loop_s = 0.05) {
   float* x = be.alloc(size_t(M) * K);
   float* w = be.alloc(size_t(N) * K);
   float* y = be.alloc(size_t(M) * N);
@@ -94,12 +98,44 @@ double matmul_seconds(Backend<float>& be, int M, int K, int N) {
     return seconds(t0, Clock::now()) / n;
   };
   loop(10);  // primitive creation, first touch
-  const int iters = std::clamp(int(0.05 / std::max(loop(10), 1e-9)), 10, 100000);
+  const int iters = std::clamp(int(loop_s / std::max(loop(10), 1e-9)), 10, 100000);
   std::vector<double> t;
-  for (int r = 0; r < 5; ++r) t.push_back(loop(iters));
+  for (int r = 0; r < loops; ++r) t.push_back(loop(iters));
   std::sort(t.begin(), t.end());
   be.release(x), be.release(w), be.release(y);
   return t[t.size() / 2];
+}
+
+// Issue 9's machine limit for a VAE made of linear layers: every GEMM of one training step timed
+// alone as a plain matmul of its shape (M x K times K x N) and summed. Per layer (In -> Out) at
+// batch B: forward B x In x Out, input gradient B x Out x In (not for the encoder's first layer,
+// whose input is data), weight gradient Out x B x In. Empty when the model has other layers.
+struct GemmReference {
+  double flops = 0, seconds = 0;
+  int gemms = 0;
+};
+
+GemmReference gemm_reference(Backend<float>& be, Vae<float>& vae, int B) {
+  GemmReference r;
+  if (vae.spec().samples != 1) return {};  // the decoder would run at batch B * L
+  for (const Network<float>* net : {&vae.encoder(), &vae.decoder()}) {
+    bool first = net == &vae.encoder();
+    for (const Layer& l : net->layers()) {
+      if (l.kind == LayerKind::conv2d || l.kind == LayerKind::deconv2d) return {};
+      if (l.kind != LayerKind::linear) continue;
+      const int In = int(l.in[0]), Out = int(l.out[0]);
+      auto add = [&](int M, int K, int N) {
+        r.flops += 2.0 * M * K * N;
+        r.seconds += matmul_seconds(be, M, K, N, 3, 0.02);
+        ++r.gemms;
+      };
+      add(B, In, Out);
+      if (!first) add(B, Out, In);
+      add(Out, B, In);
+      first = false;
+    }
+  }
+  return r;
 }
 
 // Per-step times summed over the timed steps, in the order printed.
@@ -113,6 +149,39 @@ enum Phase {
   kOptimizer,
   kPhases
 };
+
+// The importance-weighted evaluation of `distvae eval` (likelihood_figures: ELBO, then K samples
+// per image) on `images` synthetic images, split over the ranks as eval splits them; rank 0 prints.
+int bench_iw(const BenchOptions& o, const Config& c, Model& model, const ImageGeom& g,
+             Communicator& comm, const LocalPlacement& place) {
+  if (!model.vae)
+    throw std::runtime_error("bench --iw: the config's model is a " + c.model.family +
+                             "; the importance-weighted evaluation needs a VAE");
+  ImageSet set;
+  set.geom = g;
+  set.count = o.images;
+  std::vector<float> u(size_t(o.images) * size_t(g.pixels()));
+  uniform_fill(uint64_t(c.train.seed), stream_id(rng_purpose::test, 999), 0, u.size(), u.data());
+  set.pixels.resize(u.size());
+  for (size_t i = 0; i < u.size(); ++i) set.pixels[i] = uint8_t(255.0f * u[i]);
+  comm.barrier();
+  const auto t0 = Clock::now();
+  const LikelihoodFigures f =
+      likelihood_figures(*model.vae, set, c, c.eval.iw_batch, o.iw, comm, false);
+  comm.barrier();
+  const double secs = seconds(t0, Clock::now());
+  if (comm.rank() != 0) return 0;
+  std::printf(
+      "distvae bench %s --iw %d: %lld synthetic images %lldx%lldx%lld, %d rank(s) x %d "
+      "thread(s), samples in passes of eval.iw_batch = %d\n",
+      o.config.c_str(), o.iw, (long long)o.images, (long long)g.height, (long long)g.width,
+      (long long)g.channels, comm.size(), place.threads, c.eval.iw_batch);
+  std::printf("seconds:              %.3f  (iw bound %.2f nats per image, untrained model)\n", secs,
+              f.iw);
+  std::printf("images/s:             %.2f\n", double(o.images) / secs);
+  std::printf("result: iw_images_per_s=%.3f seconds=%.3f\n", double(o.images) / secs, secs);
+  return 0;
+}
 
 int bench(const BenchOptions& o, Communicator& launch_comm) {
   Config c = load_config(o.config, o.sets);
@@ -132,6 +201,11 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
   const size_t D = size_t(g.pixels());
 
   auto backend = make_backend(c.train.backend);
+  if (o.iw > 0) {  // buffers sized as distvae eval sizes them: passes of eval.iw_batch samples
+    Model m = build_model(c, g, *backend, c.eval.iw_batch);
+    m.init(uint64_t(c.train.seed));
+    return bench_iw(o, c, m, g, comm, place);
+  }
   Trainee trainee(c, g, *backend, comm, B);
   Model& model = trainee.model();
 
@@ -246,6 +320,12 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
     comm.allreduce(v, 1, ReduceOp::sum);
     mm_total = v[0];
   }
+  // The implicit prior's and the GAN's extra networks have their own batches: only the plain VAE.
+  GemmReference gemm;
+  if (model.vae && !model.latent_disc) {
+    comm.barrier();
+    gemm = gemm_reference(*backend, *model.vae, B);
+  }
 
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -286,6 +366,16 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
     std::printf(")\n");
     std::printf("of matmul reference:  %.1f %%\n",
                 100.0 * flops_per_image * images_per_s * 1e-9 / mm_total);
+  }
+  if (gemm.gemms > 0 && issue9_per_image > 0) {
+    const double ref = gemm.flops / gemm.seconds * 1e-9;  // per rank
+    std::printf(
+        "GEMM reference:       %.1f GFLOP/s per rank  (the step's %d GEMMs, each timed alone as "
+        "a matmul of its shape)\n",
+        ref, gemm.gemms);
+    std::printf("issue-9 count of it:  %.1f %%  (GEMM seconds alone / step seconds: %.1f %%)\n",
+                100.0 * issue9_per_image * images_per_s / world * 1e-9 / ref,
+                100.0 * gemm.seconds / step_s);
   }
   std::printf("breakdown, ms per step (mean over ranks):\n");
   const struct {
@@ -336,6 +426,11 @@ void register_bench_command(CLI::App& app, BenchOptions& o) {
   b->add_option("--image", o.image,
                 "Image shape HxWxC (default: the decoder's or generator's output shape)");
   b->add_option("--set", o.sets, "Override a config key: --set train.batch=256 (repeatable)");
+  b->add_option("--iw", o.iw,
+                "Time the importance-weighted evaluation instead (distvae eval's code) with this "
+                "many samples per image, on --images synthetic images split over the ranks")
+      ->check(CLI::Range(1, 1000000));
+  b->add_option("--images", o.images, "Images for --iw")->check(CLI::Range(1, 100000000));
 }
 
 int run_bench_command(const BenchOptions& o) {

@@ -16,6 +16,8 @@ struct BenchOptions {
   int warmup = 20;                // untimed steps first (primitive creation, caches, page faults)
   int threads = 0;                // compute threads per rank (0: train.threads, then the launcher)
   std::string image;              // "HxWxC"; empty: inferred from the model's output shape
+  int iw = 0;                     // > 0: time the importance-weighted evaluation, K = iw
+  int64_t images = 1000;          // images for --iw
 };
 
 void register_bench_command(CLI::App& app, BenchOptions& o);

@@ -23,16 +23,6 @@
 
 namespace distvae {
 
-namespace {
-
-struct LikelihoodFigures {
-  int64_t images = 0;
-  double elbo = 0, log_px_given_z = 0, kl = 0, iw = 0;
-  int active = 0;
-  double kl_dim_min = 0, kl_dim_max = 0;
-};
-
-// Rank r evaluates batches r, r + W, ...; sums are all-reduced.
 LikelihoodFigures likelihood_figures(Vae<float>& vae, const ImageSet& set, const Config& c,
                                      int batch, int K, Communicator& comm, bool print) {
   const int64_t N = set.count, D = set.geom.pixels();
@@ -91,6 +81,8 @@ LikelihoodFigures likelihood_figures(Vae<float>& vae, const ImageSet& set, const
   }
   return f;
 }
+
+namespace {
 
 // n latent draws of the chosen prior (host, (n, latent)); "aggregate" encodes images of train.
 std::vector<float> prior_draws(LoadedModel& m, const std::string& prior, int n, uint64_t seed,

@@ -2,12 +2,31 @@
 // units, the implicit prior's normalizer, sample-quality figures, and sample grids.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/models/ais.h"
+#include "core/models/vae.h"
 #include "dist/communicator.h"
 
 namespace distvae {
+
+struct ImageSet;
+struct Config;
+
+// A VAE's figures on an image set: means over images of the ELBO and its terms, of the
+// importance-weighted bound with K samples, and the active units and per-dimension KL range.
+struct LikelihoodFigures {
+  int64_t images = 0;
+  double elbo = 0, log_px_given_z = 0, kl = 0, iw = 0;
+  int active = 0;
+  double kl_dim_min = 0, kl_dim_max = 0;
+};
+
+// Images are binarized once (eval.binarize_seed) when the config binarizes. Rank r evaluates
+// batches r, r + W, ... of `batch` images; the sums are all-reduced. print: progress on rank 0.
+LikelihoodFigures likelihood_figures(Vae<float>& vae, const ImageSet& set, const Config& c,
+                                     int batch, int K, Communicator& comm, bool print);
 
 struct EvalOptions {
   std::string checkpoint;

@@ -15,6 +15,7 @@ step as distvae's Trainee:
                   batch (G under no_grad), then G on fresh z through D frozen
 
 Timed like distvae bench: --warmup untimed steps, then --steps timed steps; prints images/s.
+--iw K times the importance-weighted evaluation instead (like `distvae bench --iw K`).
 --procs N runs DistributedDataParallel over gloo (vae_mlp, vae_conv) with --batch per process.
 
 Run with the OpenMP OpenBLAS, torch's fastest CPU path on Debian (bench/compare.sh does this):
@@ -38,10 +39,71 @@ def parse():
     p.add_argument("--procs", type=int, default=1,
                    help="processes; > 1: DistributedDataParallel over gloo (VAE models only)")
     p.add_argument("--port", type=int, default=29517, help="rendezvous port for --procs > 1")
+    p.add_argument("--iw", type=int, default=0,
+                   help="> 0: time the importance-weighted evaluation with K = IW instead")
+    p.add_argument("--images", type=int, default=1000, help="images for --iw")
+    p.add_argument("--iw-batch", type=int, default=100, help="samples per pass (eval.iw_batch)")
     a = p.parse_args()
     if a.procs > 1 and a.model not in ("vae_mlp", "vae_conv"):
         p.error("--procs > 1 supports vae_mlp and vae_conv only")
+    if a.iw > 0 and (a.procs > 1 or a.model not in ("vae_mlp", "vae_conv")):
+        p.error("--iw supports vae_mlp and vae_conv in one process")
     return a
+
+
+def vae_nets(model, L, nn):
+    """The encoder (image -> (mu, logvar)), the decoder (z -> logits) and the image shape."""
+    if model == "vae_conv":
+        enc = nn.Sequential(
+            nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(),   # 32 x 14 x 14
+            nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),  # 64 x 7 x 7
+            nn.Flatten(), nn.Linear(3136, 2 * L))   # (mu, logvar)
+        dec = nn.Sequential(
+            nn.Linear(L, 3136), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),     # 32 x 14 x 14
+            nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Flatten())  # 784 logits
+        return enc, dec, (1, 28, 28)
+    enc = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
+                        nn.Linear(256, 2 * L))
+    dec = nn.Sequential(nn.Linear(L, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(),
+                        nn.Linear(512, 784))
+    return enc, dec, (784,)
+
+
+def iw_eval(a, torch):
+    """distvae eval's importance-weighted bound on synthetic binary images: per batch of
+    --iw-batch images the ELBO, then per image K samples in passes of --iw-batch (eval.iw_batch),
+    log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x) by logsumexp. Returns the mean bound."""
+    import math
+    F = torch.nn.functional
+    L = 32
+    enc, dec, shape = vae_nets(a.model, L, torch.nn)
+    g = torch.Generator().manual_seed(7)
+    x = (torch.rand((a.images,) + shape, generator=g) >= 0.5).float()
+    log2pi = math.log(2 * math.pi)
+    total, B = 0.0, a.iw_batch
+    with torch.no_grad():
+        for first in range(0, a.images, B):
+            xb = x[first:first + B]
+            mu, logvar = enc(xb).chunk(2, dim=1)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            ll = -F.binary_cross_entropy_with_logits(dec(z), xb.flatten(1), reduction="none")
+            elbo = ll.sum(1) - 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(1)
+            assert torch.isfinite(elbo).all()
+            for i in range(xb.shape[0]):
+                xi = xb[i:i + 1].flatten(1)
+                logw = []
+                for k0 in range(0, a.iw, B):
+                    c = min(B, a.iw - k0)
+                    eps = torch.randn(c, L)
+                    zk = mu[i] + torch.exp(0.5 * logvar[i]) * eps
+                    lx = -F.binary_cross_entropy_with_logits(
+                        dec(zk), xi.expand(c, -1), reduction="none").sum(1)
+                    lp = -0.5 * (log2pi + zk.pow(2)).sum(1)
+                    lq = -0.5 * (log2pi + logvar[i] + eps.pow(2)).sum(1)
+                    logw.append(lx + lp - lq)
+                total += float(torch.logsumexp(torch.cat(logw), 0)) - math.log(a.iw)
+    return total / a.images
 
 
 def build(model, B, torch, ddp):
@@ -80,22 +142,7 @@ def build(model, B, torch, ddp):
         return step, (1, 28, 28)
 
     L = 32
-    if model == "vae_conv":
-        enc = nn.Sequential(
-            nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(),   # 32 x 14 x 14
-            nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),  # 64 x 7 x 7
-            nn.Flatten(), nn.Linear(3136, 2 * L))   # (mu, logvar)
-        dec = nn.Sequential(
-            nn.Linear(L, 3136), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),     # 32 x 14 x 14
-            nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Flatten())  # 784 logits
-        shape = (1, 28, 28)
-    else:
-        enc = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
-                            nn.Linear(256, 2 * L))
-        dec = nn.Sequential(nn.Linear(L, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(),
-                            nn.Linear(512, 784))
-        shape = (784,)
+    enc, dec, shape = vae_nets(model, L, nn)
 
     class Vae(nn.Module):  # one module, so DDP buckets encoder and decoder together
         def __init__(self):
@@ -155,6 +202,16 @@ def worker(rank, a):
     import torch
     torch.set_num_threads(a.threads)
     torch.manual_seed(1 + rank)
+    if a.iw > 0:
+        t0 = time.perf_counter()
+        bound = iw_eval(a, torch)
+        secs = time.perf_counter() - t0
+        print(f"torch {torch.__version__} {a.model} --iw {a.iw}: {a.images} images, "
+              f"{a.threads} thread(s), samples in passes of {a.iw_batch}")
+        print(f"blas: {blas_name()}")
+        print(f"seconds:              {secs:.3f}  (iw bound {bound:.2f} nats per image)")
+        print(f"images/s:             {a.images / secs:.2f}")
+        return
     ddp = a.procs > 1
     if ddp:
         torch.distributed.init_process_group(
