@@ -32,7 +32,8 @@ for r in $(seq "$repeats"); do
     dir=$tmp/$variant-$r
     case $variant in
       np1) $distvae train "$config" --run-dir "$dir" "${common[@]}" ;;
-      np2) mpirun "${as_root[@]}" -np 2 --bind-to core $distvae train "$config" --run-dir "$dir" "${common[@]}" ;;
+      np2) mpirun "${as_root[@]}" -np 2 --bind-to core $distvae train "$config" --run-dir "$dir" \
+              "${common[@]}" --set train.overlap=true ;;
       np2_nooverlap) mpirun "${as_root[@]}" -np 2 --bind-to core $distvae train "$config" --run-dir "$dir" \
                         "${common[@]}" --set train.overlap=false ;;
     esac

@@ -1,6 +1,7 @@
 // Starting buckets in index order as backward completes them, and waiting for them at the end.
 #include "dist/grad_sync.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace distvae {
@@ -28,9 +29,15 @@ void GradSync::on_ready(size_t lowest_ready) {
 
 void GradSync::finish() {
   const auto t0 = std::chrono::steady_clock::now();
-  if (comm_.size() > 1) {
+  if (comm_.size() > 1 && overlap_) {
     while (next_ < buckets_.size()) start(next_++);
     for (uint64_t t : inflight_) comm_.wait(t);
+  } else if (comm_.size() > 1 && !buckets_.empty()) {
+    // Nothing to overlap with any more: one blocking call from this thread over the span of all
+    // buckets, without a hand-off per bucket to the communication thread and its wake-ups.
+    size_t lo = buckets_.front().begin, hi = buckets_.front().end;
+    for (const Bucket& b : buckets_) lo = std::min(lo, b.begin), hi = std::max(hi, b.end);
+    comm_.allreduce(grads_ + lo, hi - lo, ReduceOp::avg);
   }
   exposed_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

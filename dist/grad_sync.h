@@ -21,7 +21,8 @@ class GradSync {
   // From backward: gradients at offsets >= lowest_ready are final. Starts every bucket now
   // complete, and drives progress of those in flight (MPI_Test) so they advance during backward.
   void on_ready(size_t lowest_ready);
-  // Starts what is left, waits for all; gradients are then averaged over ranks.
+  // Starts what is left, waits for all; gradients are then averaged over ranks. Without overlap,
+  // one blocking all-reduce of the buckets' whole span instead.
   void finish();
   // Seconds spent blocked in finish() over the last step: the communication backward did not hide.
   double exposed_seconds() const { return exposed_; }

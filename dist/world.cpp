@@ -1,6 +1,7 @@
 // Reading the launcher's environment: Open MPI's OMPI_COMM_WORLD_LOCAL_*, SLURM's, OpenMP's.
 #include "dist/world.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,7 +37,15 @@ LocalPlacement discover_placement(int config_threads) {
     p.threads = std::max(1, int(cores) / std::max(1, p.local_size));
     p.threads_from = "cores / ranks per node";
   }
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  cpu_set_t mask;
+  const int allowed = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : 1;
+  p.spare_cpu = allowed > p.threads && long(p.local_size) * p.threads < online;
   return p;
+}
+
+bool overlap_enabled(const std::string& setting, const LocalPlacement& p) {
+  return setting == "true" || (setting == "auto" && p.spare_cpu);
 }
 
 }  // namespace distvae

@@ -345,10 +345,12 @@ std::vector<KeyInfo> build_keys() {
       "train.bucket_kb", [](Config& c) -> int& { return c.train.bucket_kb; }, 1, 1 << 20,
       "Gradient all-reduce bucket size in KiB (buckets cut in reverse layer "
       "order, reduced in the same order on every rank)."));
-  k.push_back(flag(
-      "train.overlap", [](Config& c) -> bool& { return c.train.overlap; },
-      "Start each bucket's all-reduce as soon as backward has finished it (false: "
-      "all after backward, to measure the overlap)."));
+  k.push_back(choice(
+      "train.overlap", [](Config& c) -> std::string& { return c.train.overlap; },
+      {"auto", "true", "false"},
+      "Start each bucket's all-reduce on a communication thread as soon as backward has "
+      "finished it (false: all after backward; auto: true when the rank has a CPU beyond its "
+      "compute threads that no other rank of the node needs, else false)."));
   k.push_back(flag(
       "train.requeue", [](Config& c) -> bool& { return c.train.requeue; },
       "On SIGTERM/SIGUSR1 (preemption), after the checkpoint, run scontrol requeue "

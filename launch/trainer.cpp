@@ -321,8 +321,12 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
   for (const TrainedNet& n : trainee.all_nets())
     params_text += n.net->name() + " " + std::to_string(n.net->params().size()) + " in " +
                    std::to_string(n.sync->num_buckets()) + " bucket(s), ";
-  say("model %s; parameters: %soverlap %s\n", c.model.family.c_str(), params_text.c_str(),
-      c.train.overlap ? "on" : "off");
+  const bool overlap = overlap_enabled(c.train.overlap, place);
+  say("model %s; parameters: %soverlap %s%s\n", c.model.family.c_str(), params_text.c_str(),
+      overlap ? "on" : "off",
+      c.train.overlap != "auto" ? ""
+      : overlap                 ? " (auto: a spare CPU for the communication thread)"
+                                : " (auto: no spare CPU for the communication thread)");
 
   const size_t D = size_t(g.pixels());
   std::vector<float> x(size_t(B) * D);  // host staging for validation and grids
