@@ -444,10 +444,12 @@ Md any_weights(const ConvGeom& g) {
 
 // The activations too are given as `any`: on plain NCHW oneDNN runs convolutions as im2col + GEMM
 // (x64:gemm:jit), 5-20x slower here than its direct kernels on channel-blocked layouts, which
-// more than pays for reordering the input in and the output back inside the entry.
+// more than pays for reordering the input in and the output back inside the entry. Tensors of
+// fewer than 8 channels stay plain: blocking pads their channels to 16, and a 32 -> 1 channel
+// deconvolution took 2.7 ms blocked against 0.7 ms plain.
 ConvMds with_any_activations(ConvMds m) {
-  m.x = Md(m.x.dims(), f32, Tag::any);
-  m.y = Md(m.y.dims(), f32, Tag::any);
+  if (m.x.dims()[1] >= 8) m.x = Md(m.x.dims(), f32, Tag::any);
+  if (m.y.dims()[1] >= 8) m.y = Md(m.y.dims(), f32, Tag::any);
   return m;
 }
 
