@@ -33,6 +33,30 @@ for cfg in fmnist_vae_mlp fmnist_vae_conv fmnist_implicit_prior fmnist_aae fmnis
   else bad "$cfg: exit $rc, missing ${missing:-nothing}"; echo "$out" | sed 's/^/    /'; fi
 done
 
+# The 64x64 configs (issue 8): the image shape comes from the decoder's or generator's output.
+for cfg in sprites_vae_conv sprites_rgb_vae_conv sprites_gan_dcgan; do
+  out=$("$distvae" bench "$src/configs/$cfg.yaml" --steps 1 --warmup 1 --threads 1 2>&1); rc=$?
+  missing=$(has_fields "$out")
+  if [[ $rc -eq 0 && -z $missing && $out == *"images 64x64x"* ]]; then ok "$cfg: a step at 64x64"
+  else bad "$cfg: exit $rc, missing ${missing:-nothing}"; echo "$out" | sed 's/^/    /'; fi
+done
+
+# The plain MLP VAE also gets the GEMM reference of its own shapes (17 GEMMs: 6 layers x 3,
+# without the encoder's first input gradient).
+out=$("$distvae" bench "$src/configs/fmnist_vae_mlp.yaml" --steps 2 --warmup 1 --threads 1 2>&1)
+if [[ $out == *"the step's 17 GEMMs"* && $out == *"issue-9 count of it:"* ]]; then
+  ok "GEMM reference over the step's 17 GEMMs"
+else bad "GEMM reference"; echo "$out" | sed 's/^/    /'; fi
+
+# --iw: the evaluation's code on synthetic images; the bound must not depend on the split over
+# ranks (each image's noise is keyed by its index), so 1 and 2 ranks print the same figure.
+iw_bound() { sed -n 's/.*(iw bound \(-*[0-9.]*\) nats.*/\1/p' <<<"$1"; }
+out1=$("$distvae" bench "$src/configs/fmnist_vae_mlp.yaml" --iw 50 --images 12 --threads 1 \
+       --set eval.iw_batch=4 2>&1); rc=$?
+b1=$(iw_bound "$out1")
+if [[ $rc -eq 0 && -n $b1 && $out1 == *"result: iw_images_per_s="* ]]; then ok "--iw: bound $b1"
+else bad "--iw (exit $rc)"; echo "$out1" | sed 's/^/    /'; fi
+
 # Family-specific lines: the discriminator's share is measured (non-zero) where there is one.
 out=$("$distvae" bench "$src/configs/fmnist_implicit_prior.yaml" --steps 2 --warmup 0 2>&1)
 disc=$(awk '/discriminator updates/ {print $(NF-2)}' <<<"$out")
@@ -58,6 +82,7 @@ check_error() {  # description, expected message part, args...
 check_error "--image not HxWxC" "expected HxWxC" "$src/configs/fmnist_vae_mlp.yaml" --image 28x28
 check_error "--image of the wrong size" "decoder" "$src/configs/fmnist_vae_mlp.yaml" --image 32x32x1
 check_error "--steps 0" "--steps" "$src/configs/fmnist_vae_mlp.yaml" --steps 0
+check_error "--iw on a GAN" "needs a VAE" "$src/configs/fmnist_gan_mlp.yaml" --iw 10
 check_error "missing config" "no_such.yaml" no_such.yaml
 out=$("$distvae" bench --help 2>&1)
 if [[ $out == *"no dataset"* && $out == *--steps* && $out == *--threads* ]]; then ok "--help"
@@ -71,6 +96,12 @@ if command -v mpirun >/dev/null; then
   if [[ $rc -eq 0 && $n -eq 1 && $out == *"x 2 rank(s) = 256"* && $out == *"over 2 ranks"* ]]; then
     ok "mpirun -np 2: rank 0 reports the 2-rank run"
   else bad "mpirun -np 2 (exit $rc, $n reports)"; echo "$out" | sed 's/^/    /'; fi
+  out2=$(mpirun "${as_root[@]}" -np 2 "$distvae" bench "$src/configs/fmnist_vae_mlp.yaml" \
+         --iw 50 --images 12 --threads 1 --set eval.iw_batch=4 2>&1); rc=$?
+  b2=$(iw_bound "$out2")
+  if [[ $rc -eq 0 && -n $b2 && $b2 == "$b1" && $out2 == *"2 rank(s)"* ]]; then
+    ok "--iw over 2 ranks: the same bound ($b2)"
+  else bad "--iw over 2 ranks: bound '$b2' vs '$b1' (exit $rc)"; echo "$out2" | sed 's/^/    /'; fi
 fi
 
 echo "$passed passed, $failed failed"
