@@ -201,6 +201,11 @@ std::vector<KeyInfo> build_keys() {
       "model.discriminator", [](Config & c) -> auto& { return c.model.discriminator; },
       "implicit_prior_vae and aae: T(z) from the latent code to 1 output; gan: T(x) from the "
       "image (flat when it starts with linear) to 1 output."));
+  k.push_back(number<double>(
+      "model.discriminator_cap", [](Config& c) -> double& { return c.model.discriminator_cap; }, 0,
+      1000,
+      "implicit_prior_vae: T(z) = c - softplus(c - T_net(z)), the discriminator's output "
+      "smoothly bounded above by c nats, so Z = E_p[exp T] <= exp(c) (0: no bound)."));
   k.push_back(layers(
       "model.generator", [](Config & c) -> auto& { return c.model.generator; },
       "gan: G(z) from the latent to the image's C*H*W values or (C, H, W), in [0, 1] (end with "
@@ -493,6 +498,10 @@ void check_rules(const Config& c, const std::string& where) {
     fail(
         "model.discriminator: model.family: vae has no discriminator (use implicit_prior_vae, "
         "aae or gan)");
+  if (c.model.discriminator_cap > 0 && fam != "implicit_prior_vae")
+    fail(
+        "model.discriminator_cap: applies to model.family: implicit_prior_vae only (it bounds "
+        "the log density ratio T(z))");
   if (c.objective.proximal > 0 && fam != "gan")
     fail("objective.proximal: applies to model.family: gan only");
   if (fam == "aae" && c.objective.estimator != "B")

@@ -22,6 +22,7 @@ struct ModelConfig {
   std::vector<LayerSpec> encoder;  // trunk; the model appends linear(2 * latent) for (mu, logvar)
   std::vector<LayerSpec> decoder;  // must end at the image's (C, H, W) or C*H*W values
   std::vector<LayerSpec> discriminator;  // T(z) (implicit_prior_vae, aae) or T(x) (gan), 1 output
+  double discriminator_cap = 0.0;        // implicit_prior_vae: T's smooth upper bound (0: none)
   std::vector<LayerSpec> generator;      // gan: z -> the image's values in [0, 1]
   std::string likelihood = "bernoulli";
   std::string gaussian_variance = "fixed";

@@ -67,6 +67,7 @@ Model build_model(const Config& c, const ImageGeom& g, Backend<float>& be, int m
                                                          c.model.discriminator, max_batch);
   Discriminator<float>* t = m.latent_disc.get();
   if (c.model.family == "implicit_prior_vae") {
+    t->set_cap(c.model.discriminator_cap);
     // cost = -T(z): KL(q(z|x)||q(z)) = KL(q(z|x)||p(z)) - E_q T(z).
     m.vae->set_prior(PriorKind::implicit,
                      [t](const float* z, int B, float scale, float* dz, double* cost) {

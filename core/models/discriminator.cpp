@@ -3,6 +3,8 @@
 // x*l - softplus(l) is -softplus(-l) for x = 1 and -softplus(l) for x = 0.
 #include "core/models/discriminator.h"
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace distvae {
@@ -28,6 +30,45 @@ Discriminator<T>::Discriminator(Backend<T>& be, const std::string& name, const S
 template <class T>
 Discriminator<T>::~Discriminator() {
   for (T* p : {both_, labels_, ll_, dlogits_}) be_.release(p);
+  if (capped_) be_.release(capped_);
+}
+
+template <class T>
+void Discriminator<T>::set_cap(double c) {
+  if (!(c >= 0) || !std::isfinite(c))
+    throw std::invalid_argument(net_.name() + ": cap " + std::to_string(c) +
+                                " must be finite and >= 0");
+  cap_ = c;
+  if (cap_ == 0 || capped_) return;
+  const size_t rows = 2 * size_t(max_batch_);
+  capped_ = be_.alloc(rows);
+  host_raw_.resize(rows);
+  host_slope_.resize(rows);
+  host_dt_.resize(rows);
+}
+
+// A handful of values per row, so on the host: the bound costs two small copies each way.
+template <class T>
+const T* Discriminator<T>::cap_output(const T* t, size_t n) {
+  if (cap_ == 0) return t;
+  be_.to_host(t, host_raw_.data(), n);
+  for (size_t i = 0; i < n; ++i) {
+    // d = c - t; c - softplus(d) with softplus(d) = max(d, 0) + log1p(exp(-|d|)) (no overflow),
+    // and its derivative in t, sigmoid(d).
+    const double d = cap_ - double(host_raw_[i]);
+    host_raw_[i] = T(cap_ - (std::max(d, 0.0) + std::log1p(std::exp(-std::abs(d)))));
+    host_slope_[i] = T(1.0 / (1.0 + std::exp(-d)));
+  }
+  be_.to_device(host_raw_.data(), capped_, n);
+  return capped_;
+}
+
+template <class T>
+void Discriminator<T>::cap_backward(T* dt, size_t n) {
+  if (cap_ == 0) return;
+  be_.to_host(dt, host_dt_.data(), n);
+  for (size_t i = 0; i < n; ++i) host_dt_[i] *= host_slope_[i];
+  be_.to_device(host_dt_.data(), dt, n);
 }
 
 template <class T>
@@ -41,11 +82,12 @@ DiscStats Discriminator<T>::loss_and_grad(const T* u_q, const T* u_p, int B,
   be_.copy(u_p, both_ + size_t(B) * F, size_t(B) * F);
   be_.fill(labels_, size_t(B), T(1));
   be_.fill(labels_ + B, size_t(B), T(0));
-  const T* t = net_.forward(both_, int(n));
+  const T* t = cap_output(net_.forward(both_, int(n)), n);
   // Per-class means with B rows each: loss = -(1/B) sum_rows ll, so scale = -1/B.
   be_.bernoulli_log_lik(t, labels_, ll_, dlogits_, T(-1.0 / B), int(n), 1);
   be_.to_host(t, host_t_.data(), n);
   be_.to_host(ll_, host_ll_.data(), n);
+  cap_backward(dlogits_, n);
   net_.params().zero_grads();
   net_.backward(dlogits_, int(n), true, false, on_ready);
   DiscStats s;
@@ -67,7 +109,7 @@ void Discriminator<T>::output_and_input_grad(const T* u, int B, DiscOutput f, T 
     throw std::invalid_argument(net_.name() + ": batch " + std::to_string(B) + " outside [1, " +
                                 std::to_string(2 * max_batch_) + "]");
   const size_t n = size_t(B);
-  const T* t = net_.forward(u, B);
+  const T* t = cap_output(net_.forward(u, B), n);
   if (f == DiscOutput::logit) {
     if (value) {
       be_.to_host(t, host_t_.data(), n);
@@ -85,6 +127,7 @@ void Discriminator<T>::output_and_input_grad(const T* u, int B, DiscOutput f, T 
     }
   }
   if (!du) return;
+  cap_backward(dlogits_, n);
   const T* dx = net_.backward(dlogits_, B, false, true);
   be_.axpy(n * size_t(input_size()), T(1), dx, du);
 }

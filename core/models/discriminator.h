@@ -37,6 +37,11 @@ class Discriminator {
   ~Discriminator();
 
   Network<T>& net() { return net_; }
+  // With c > 0, T(u) = c - softplus(c - T_net(u)): the network's output smoothly bounded above by
+  // c (0: no bound). Bounding T bounds Z = E_p[exp T] by exp(c) and the reward E_q[T] an encoder
+  // can collect from T's errors; every use of T (loss, input gradient, AIS) sees the bounded T.
+  void set_cap(double c);
+  double cap() const { return cap_; }
   Backend<T>& backend() { return be_; }
   int input_size() const { return int(net_.input_shape().numel()); }
 
@@ -50,12 +55,21 @@ class Discriminator {
   void output_and_input_grad(const T* u, int B, DiscOutput f, T scale, T* du, double* value);
 
  private:
+  // T from the network's output t (n rows): t itself without a cap, else the bounded values in
+  // capped_, with dT/dt kept for cap_backward.
+  const T* cap_output(const T* t, size_t n);
+  // dt *= dT/dt of the last cap_output, turning a gradient w.r.t. T into one w.r.t. t.
+  void cap_backward(T* dt, size_t n);
+
   Backend<T>& be_;
   int max_batch_;
+  double cap_ = 0;
   Network<T> net_;
   T* both_;                          // (2 max_batch, input): the two classes' rows side by side
   T *labels_, *ll_, *dlogits_;       // (2 max_batch)
+  T* capped_ = nullptr;              // (2 max_batch): the bounded T, with a cap
   std::vector<T> host_t_, host_ll_;  // (2 max_batch), so a call allocates nothing
+  std::vector<T> host_raw_, host_slope_, host_dt_;  // (2 max_batch), with a cap
 };
 
 extern template class Discriminator<float>;

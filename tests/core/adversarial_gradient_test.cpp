@@ -3,6 +3,7 @@
 // the AAE encoder term, the generator path through D, and the GAN's proximal term.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <vector>
@@ -83,6 +84,74 @@ TEST(AdversarialGradient, DiscriminatorLogisticLoss) {
   double gmax = 0;
   EXPECT_LT(fd_error(disc.net().params(), g, loss, &gmax), 1e-7);
   EXPECT_GT(gmax, 1e-3);
+}
+
+// With a cap c: T = c - softplus(c - T_net). The loss recomputed from the network's raw output,
+// its parameter gradient and the input gradient of T against finite differences; the offsets put
+// rows on both sides of the cap.
+TEST(AdversarialGradient, CappedDiscriminatorLossAndInputGradient) {
+  ReferenceBackend<double> be;
+  const int B = 4, L = 3;
+  Discriminator<double> disc(be, "T", Shape{L}, kDiscLayers, B);
+  disc.net().init(3);
+  const std::vector<double> q = normal_rows(B * L, 1, 0.7), p = normal_rows(B * L, 2, 0.0);
+  auto raw = [&](const std::vector<double>& u, int n) {
+    const double* out = disc.net().forward(u.data(), n);
+    return std::vector<double>(out, out + n);
+  };
+  // Shift T_net by its output bias so that two q rows fall on each side of c.
+  const double c = 0.8;
+  std::vector<double> t0 = raw(q, B);
+  std::sort(t0.begin(), t0.end());
+  const ParamSlice& out_bias = disc.net().params().slices().back();
+  ASSERT_EQ(out_bias.size, 1u);
+  disc.net().params().values()[out_bias.offset] += c - 0.5 * (t0[1] + t0[2]);
+  disc.set_cap(c);
+  auto capped = [&](double t) { return c - std::log1p(std::exp(c - t)); };
+  const DiscStats s = disc.loss_and_grad(q.data(), p.data(), B);
+  const std::vector<double> g = grads_of(disc.net().params());
+  auto loss = [&] {
+    std::vector<double> both(q);
+    both.insert(both.end(), p.begin(), p.end());
+    const std::vector<double> t = raw(both, 2 * B);
+    double l = 0;
+    for (int i = 0; i < 2 * B; ++i) {
+      const double tc = capped(t[size_t(i)]);
+      l += std::log1p(std::exp(i < B ? -tc : tc)) / B;
+    }
+    return l;
+  };
+  EXPECT_NEAR(s.loss, loss(), 1e-12);
+  double gmax = 0;
+  EXPECT_LT(fd_error(disc.net().params(), g, loss, &gmax), 1e-7);
+  EXPECT_GT(gmax, 1e-3);
+  // Values and input gradient of scale * sum T(u) over the q rows; some above the cap's knee.
+  const double scale = 0.7;
+  std::vector<double> value(B), du(size_t(B) * L, 0.0);
+  disc.output_and_input_grad(q.data(), B, DiscOutput::logit, scale, du.data(), value.data());
+  const std::vector<double> t = raw(q, B);
+  int above = 0;
+  for (int i = 0; i < B; ++i) {
+    EXPECT_NEAR(value[size_t(i)], capped(t[size_t(i)]), 1e-12);
+    EXPECT_LT(value[size_t(i)], c);
+    above += t[size_t(i)] > c ? 1 : 0;
+  }
+  EXPECT_EQ(above, 2);
+  std::vector<double> fd(du.size()), u(q);
+  const double h = 1e-6;
+  for (size_t j = 0; j < u.size(); ++j) {
+    const double keep = u[j];
+    double sum[2];
+    for (int k = 0; k < 2; ++k) {
+      u[j] = keep + (k == 0 ? h : -h);
+      const std::vector<double> tk = raw(u, B);
+      sum[k] = 0;
+      for (double v : tk) sum[k] += scale * capped(v);
+    }
+    u[j] = keep;
+    fd[j] = (sum[0] - sum[1]) / (2 * h);
+  }
+  EXPECT_LT(rel_err(du.data(), fd.data(), fd.size()), 1e-7);
 }
 
 struct PriorCase {

@@ -1,8 +1,8 @@
 // Distributed equivalence of the adversarial families through the trainer's own step
 // (launch/train_step): N ranks x B/N images reproduce one process x B images for the implicit-
-// prior VAE (encoder, decoder and T(z)) and the GAN (generator, D(x) and the proximal snapshot):
-// the main networks' gradients after the first step (float, to 1e-5), and every network's
-// parameters after 20 Adam steps with the discriminator updated in between (to 1e-3).
+// prior VAE (encoder, decoder and T(z), also with T bounded) and the GAN (generator, D(x) and the
+// proximal snapshot): the main networks' gradients after the first step (float, to 1e-5), and every
+// network's parameters after 20 Adam steps with the discriminator updated in between (to 1e-3).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -27,9 +27,14 @@ LayerSpec layer(const char* type, int64_t out = 0) {
   return l;
 }
 
-Config family_config(const std::string& family) {
+// "implicit_prior_vae_capped": the implicit prior with T bounded above (model.discriminator_cap),
+// the bound near these small networks' T values, where c - softplus(c - t) is curved.
+Config family_config(const std::string& name) {
+  const bool capped = name == "implicit_prior_vae_capped";
+  const std::string family = capped ? "implicit_prior_vae" : name;
   Config c;
   c.model.family = family;
+  if (capped) c.model.discriminator_cap = 0.5;
   c.model.latent = 4;
   c.train.seed = 5;
   c.train.bucket_kb = 1;  // several buckets even for these small networks
@@ -115,7 +120,8 @@ TEST_P(AdversarialEquivalence, RanksReproduceOneProcess) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, AdversarialEquivalence,
-                         ::testing::Values("implicit_prior_vae", "gan"));
+                         ::testing::Values("implicit_prior_vae", "implicit_prior_vae_capped",
+                                           "gan"));
 
 }  // namespace
 }  // namespace distvae

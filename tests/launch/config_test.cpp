@@ -120,6 +120,13 @@ TEST(Config, AdversarialFamilyRules) {
   EXPECT_TRUE(
       has(error_of(with_disc, {"model.family=aae", "objective.estimator=A"}), "aae needs B"));
   EXPECT_TRUE(has(error_of(with_disc), "model.family: vae has no discriminator"));
+  EXPECT_EQ(error_of(with_disc, {"model.family=implicit_prior_vae", "model.discriminator_cap=5"}),
+            "");
+  EXPECT_TRUE(has(error_of(with_disc, {"model.family=aae", "model.discriminator_cap=5"}),
+                  "model.discriminator_cap: applies to model.family: implicit_prior_vae only"));
+  EXPECT_TRUE(
+      has(error_of(with_disc, {"model.family=implicit_prior_vae", "model.discriminator_cap=-1"}),
+          "model.discriminator_cap: -1 is out of range"));
 }
 
 }  // namespace
