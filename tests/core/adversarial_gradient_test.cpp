@@ -13,17 +13,11 @@
 #include "core/models/gan.h"
 #include "core/models/vae.h"
 #include "core/rng.h"
+#include "tests/layer_spec.h"
 #include "tests/rel_err.h"
 
 namespace distvae {
 namespace {
-
-LayerSpec layer(const char* type, int64_t out = 0) {
-  LayerSpec l;
-  l.type = type;
-  l.out = out;
-  return l;
-}
 
 // max |analytic - fd| / max |fd| over every parameter of ps, where loss() is recomputed at
 // params +- h. analytic is read before any perturbation.

@@ -11,16 +11,10 @@
 
 #include "core/backend_reference.h"
 #include "core/rng.h"
+#include "tests/layer_spec.h"
 
 namespace distvae {
 namespace {
-
-LayerSpec layer(const char* type, int64_t out = 0) {
-  LayerSpec l;
-  l.type = type;
-  l.out = out;
-  return l;
-}
 
 TEST(Ais, LinearLogRatioHasTheAnalyticNormalizer) {
   ReferenceBackend<double> be;

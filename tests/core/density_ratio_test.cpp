@@ -10,16 +10,10 @@
 #include "core/models/discriminator.h"
 #include "core/optim.h"
 #include "core/rng.h"
+#include "tests/layer_spec.h"
 
 namespace distvae {
 namespace {
-
-LayerSpec layer(const char* type, int64_t out = 0) {
-  LayerSpec l;
-  l.type = type;
-  l.out = out;
-  return l;
-}
 
 struct RatioResult {
   double mae = 0;           // mean |T - log q/p| over fresh q samples

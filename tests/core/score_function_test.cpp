@@ -7,16 +7,10 @@
 
 #include "core/backend_reference.h"
 #include "core/models/vae.h"
+#include "tests/layer_spec.h"
 
 namespace distvae {
 namespace {
-
-LayerSpec layer(const char* type, int64_t out = 0) {
-  LayerSpec l;
-  l.type = type;
-  l.out = out;
-  return l;
-}
 
 TEST(ScoreFunction, UnbiasedAgainstReparameterization) {
   ReferenceBackend<double> be;

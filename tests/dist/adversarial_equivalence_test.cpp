@@ -13,19 +13,13 @@
 #include "core/rng.h"
 #include "dist/mpi_communicator.h"
 #include "launch/train_step.h"
+#include "tests/layer_spec.h"
 #include "tests/rel_err.h"
 
 namespace distvae {
 namespace {
 
 constexpr int kGlobalBatch = 64;
-
-LayerSpec layer(const char* type, int64_t out = 0) {
-  LayerSpec l;
-  l.type = type;
-  l.out = out;
-  return l;
-}
 
 // "implicit_prior_vae_capped": the implicit prior with T bounded above (model.discriminator_cap),
 // the bound near these small networks' T values, where c - softplus(c - t) is curved.

@@ -15,19 +15,13 @@
 #include "core/rng.h"
 #include "dist/grad_sync.h"
 #include "dist/mpi_communicator.h"
+#include "tests/layer_spec.h"
 #include "tests/rel_err.h"
 
 namespace distvae {
 namespace {
 
 constexpr int kGlobalBatch = 128;
-
-LayerSpec layer(const char* type, int64_t out = 0) {
-  LayerSpec l;
-  l.type = type;
-  l.out = out;
-  return l;
-}
 
 VaeSpec small_spec() {
   VaeSpec s;

@@ -4,16 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/layer_spec.h"
+
 namespace distvae {
 namespace {
-
-LayerSpec layer(const char* type, int64_t out = 0, int64_t in = 0) {
-  LayerSpec l;
-  l.type = type;
-  l.out = out;
-  l.in = in;
-  return l;
-}
 
 Config implicit_config() {
   Config c;
