@@ -232,18 +232,9 @@ ConvertImagesSummary finish_images_conversion(const ImagesConversion& p) {
   s.written.height = p.height;
   s.written.width = p.width;
   s.written.channels = p.channels;
-  for (const ShardTask& t : p.tasks) {
-    if (s.written.splits.empty() || s.written.splits.back().split != t.split) {
-      s.written.splits.emplace_back();
-      s.written.splits.back().split = t.split;
-    }
-    SplitSummary& sp = s.written.splits.back();
-    const ShardReport r = read_shard_report(t);
-    sp.count += r.count;
-    sp.pixel_sum += r.pixel_sum;
-    if (!r.path.empty()) sp.files.push_back(r.path);
+  s.written.splits = summarize_splits(p.tasks, [&](const ShardReport& r) {
     for (SkippedFile& f : parse_skipped(r.skipped_text)) s.skipped.push_back(std::move(f));
-  }
+  });
   return s;
 }
 

@@ -163,16 +163,7 @@ ConvertSummary finish_procedural_conversion(const ProceduralConversion& p) {
   for (const std::string& f : p.stale) std::remove(f.c_str());
   ConvertSummary s;
   s.height = p.height, s.width = p.width, s.channels = p.channels;
-  for (const ShardTask& t : p.tasks) {
-    if (s.splits.empty() || s.splits.back().split != t.split) {
-      s.splits.emplace_back();
-      s.splits.back().split = t.split;
-    }
-    const ShardReport r = read_shard_report(t);
-    s.splits.back().count += r.count;
-    s.splits.back().pixel_sum += r.pixel_sum;
-    s.splits.back().files.push_back(r.path);
-  }
+  s.splits = summarize_splits(p.tasks);
   return s;
 }
 

@@ -192,6 +192,23 @@ ShardReport read_shard_report(const ShardTask& t) {
   return r;
 }
 
+std::vector<SplitSummary> summarize_splits(
+    const std::vector<ShardTask>& tasks, const std::function<void(const ShardReport&)>& on_report) {
+  std::vector<SplitSummary> splits;
+  for (const ShardTask& t : tasks) {
+    if (splits.empty() || splits.back().split != t.split) {
+      splits.emplace_back();
+      splits.back().split = t.split;
+    }
+    const ShardReport r = read_shard_report(t);
+    splits.back().count += r.count;
+    splits.back().pixel_sum += r.pixel_sum;
+    if (!r.path.empty()) splits.back().files.push_back(r.path);
+    if (on_report) on_report(r);
+  }
+  return splits;
+}
+
 ShardWork run_my_shards(
     const std::vector<ShardTask>& tasks, int rank, int world,
     const std::function<void(const ShardTask&, ConvertProgress&, ShardWork&)>& write,

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "io/split_shards.h"
+
 namespace distvae {
 
 struct ShardTask {
@@ -69,6 +71,12 @@ struct ShardReport {
   std::string skipped_text;  // lines "path<TAB>reason"
 };
 ShardReport read_shard_report(const ShardTask& t);
+
+// What the tasks wrote, per split in task order, from each complete shard's report (count, pixel
+// sum, file); on_report, when given, also sees every report (for its skipped-file list).
+std::vector<SplitSummary> summarize_splits(
+    const std::vector<ShardTask>& tasks,
+    const std::function<void(const ShardReport&)>& on_report = {});
 
 // Progress of one process through its shards.
 struct ConvertProgress {
