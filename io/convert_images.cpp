@@ -2,7 +2,6 @@
 #include "io/convert_images.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -207,10 +206,7 @@ ImagesConversion plan_images_conversion(const ConvertImagesOptions& o) {
     p.tasks.insert(p.tasks.end(), v.begin(), v.end());
   }
   for (ShardTask& t : p.tasks) t.key = shard_key(p, t);
-  std::error_code ec;
-  std::filesystem::create_directories(o.out_dir, ec);
-  if (ec) throw std::runtime_error(o.out_dir + ": cannot create output directory: " + ec.message());
-  p.stale = check_existing_shards(p.tasks, o.out_dir, o.prefix, o.overwrite);
+  p.stale = prepare_output_dir(p.tasks, o.out_dir, o.prefix, o.overwrite);
   return p;
 }
 

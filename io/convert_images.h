@@ -65,7 +65,7 @@ struct ImagesConversion {
 };
 
 // Lists the files, fixes the image size and the shards, and checks the output directory (see
-// check_existing_shards). Throws naming the folder or file on every problem it can see up front.
+// prepare_output_dir). Throws naming the folder or file on every problem it can see up front.
 ImagesConversion plan_images_conversion(const ConvertImagesOptions& options);
 
 // Writes this process's shards (options.rank / world) that are not complete yet. Unreadable or

@@ -2,7 +2,6 @@
 #include "io/convert_procedural.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <sstream>
 #include <stdexcept>
 
@@ -141,10 +140,7 @@ ProceduralConversion plan_procedural_conversion(const ConvertProceduralOptions& 
       << "|" << t.first << "|" << t.count;
     t.key = hex64(fnv1a(s.str()));
   }
-  std::error_code ec;
-  std::filesystem::create_directories(o.out_dir, ec);
-  if (ec) throw std::runtime_error(o.out_dir + ": cannot create output directory: " + ec.message());
-  p.stale = check_existing_shards(p.tasks, o.out_dir, o.prefix, o.overwrite);
+  p.stale = prepare_output_dir(p.tasks, o.out_dir, o.prefix, o.overwrite);
   return p;
 }
 

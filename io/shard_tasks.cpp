@@ -129,9 +129,12 @@ ShardState shard_state(const ShardTask& t, std::string* why) {
   }
 }
 
-std::vector<std::string> check_existing_shards(const std::vector<ShardTask>& tasks,
-                                               const std::string& out_dir,
-                                               const std::string& prefix, bool overwrite) {
+std::vector<std::string> prepare_output_dir(const std::vector<ShardTask>& tasks,
+                                            const std::string& out_dir, const std::string& prefix,
+                                            bool overwrite) {
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw std::runtime_error(out_dir + ": cannot create output directory: " + ec.message());
   std::vector<std::string> stale;
   for (const ShardTask& t : tasks) {
     std::string why;
@@ -144,8 +147,6 @@ std::vector<std::string> check_existing_shards(const std::vector<ShardTask>& tas
     std::remove(empty_marker_path(t).c_str());
   }
   // Shards numbered past the plan, in the splits of the plan.
-  std::error_code ec;
-  if (!fs::is_directory(out_dir, ec)) return stale;
   std::vector<std::string> splits;
   for (const ShardTask& t : tasks)
     if (std::find(splits.begin(), splits.end(), t.split) == splits.end()) splits.push_back(t.split);

@@ -55,13 +55,14 @@ ShardState shard_state(const ShardTask& t, std::string* why = nullptr);
 std::string empty_marker_path(const ShardTask& t);
 void write_empty_marker(const ShardTask& t, const std::string& skipped_text);
 
-// Checks the output directory before any work: each task must be missing or complete, and no
-// shard of these splits may exist beyond the planned ones (a glob would mix two conversions).
+// Creates the output directory and checks it before any work: each task must be missing or
+// complete, and no shard of these splits may exist beyond the planned ones (a glob would mix two
+// conversions).
 // Without overwrite a violation throws naming the file; with overwrite, foreign shards are
 // removed now and the stale ones are returned for removal once the conversion is complete.
-std::vector<std::string> check_existing_shards(const std::vector<ShardTask>& tasks,
-                                               const std::string& out_dir,
-                                               const std::string& prefix, bool overwrite);
+std::vector<std::string> prepare_output_dir(const std::vector<ShardTask>& tasks,
+                                            const std::string& out_dir, const std::string& prefix,
+                                            bool overwrite);
 
 // What a complete shard holds, read back from the file (or its empty marker).
 struct ShardReport {
