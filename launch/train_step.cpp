@@ -32,7 +32,7 @@ Trainee::Trainee(const Config& c, const ImageGeom& g, Backend<float>& be, Commun
     : c_(c), be_(be), comm_(comm), model_(build_model(c, g, be, B)) {
   model_.init(uint64_t(c.train.seed));
   const size_t bucket_bytes = size_t(c.train.bucket_kb) * 1024;
-  const bool overlap = overlap_enabled(c.train.overlap, discover_placement(c.train.threads));
+  overlap_ = overlap_enabled(c.train.overlap, discover_placement(c.train.threads));
   const std::vector<Network<float>*> trained = model_.trained();
   num_main_ = trained.size() - (model_.discriminator() ? 1 : 0);
   nets_.resize(trained.size());
@@ -42,8 +42,7 @@ Trainee::Trainee(const Config& c, const ImageGeom& g, Backend<float>& be, Commun
     ParamStore<float>& ps = t.net->params();
     comm.broadcast(ps.values(), ps.size() * sizeof(float), 0);  // one starting point everywhere
     t.optim = i < num_main_ ? &c.optim : &c.disc_optim;
-    t.sync =
-        std::make_unique<GradSync>(comm, ps.grads(), ps.buckets(bucket_bytes), overlap);
+    t.sync = std::make_unique<GradSync>(comm, ps.grads(), ps.buckets(bucket_bytes), overlap_);
     t.opt = std::make_unique<OptimizerStateOwner<float>>(be, optimizer_config(*t.optim), ps.size());
   }
   if (model_.gan) model_.gan->take_snapshot();  // G' = G after the broadcast

@@ -53,6 +53,8 @@ class Trainee {
   // Applies the main networks' update (gradients already all-reduced), with the scheduled rate.
   void update_main(double progress);
   double exposed_seconds() const { return exposed_; }
+  // train.overlap resolved for this placement: all-reduces start during backward.
+  bool overlap() const { return overlap_; }
   // Of the last step(): seconds in the discriminator's updates (their forward, backward,
   // all-reduce and optimizer), and the part of exposed_seconds() spent in them. For the
   // step-time breakdown of `distvae bench`; two clock reads per step.
@@ -70,6 +72,7 @@ class Trainee {
   Model model_;
   std::vector<TrainedNet> nets_;  // main networks first, then the discriminator
   size_t num_main_ = 0;
+  bool overlap_ = false;
   float *zq_ = nullptr, *zp_ = nullptr;  // (B, latent): the latent discriminator's two classes
   std::vector<float> host_zp_;
   double exposed_ = 0;

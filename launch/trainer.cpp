@@ -321,7 +321,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
   for (const TrainedNet& n : trainee.all_nets())
     params_text += n.net->name() + " " + std::to_string(n.net->params().size()) + " in " +
                    std::to_string(n.sync->num_buckets()) + " bucket(s), ";
-  const bool overlap = overlap_enabled(c.train.overlap, place);
+  const bool overlap = trainee.overlap();
   say("model %s; parameters: %soverlap %s%s\n", c.model.family.c_str(), params_text.c_str(),
       overlap ? "on" : "off",
       c.train.overlap != "auto" ? ""
