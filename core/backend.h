@@ -42,8 +42,14 @@ class Backend {
   virtual void release(T* p) = 0;
   virtual void to_device(const T* host, T* dev, size_t n) = 0;
   virtual void to_host(const T* dev, T* host, size_t n) = 0;
+  // Starts copying host to dev and returns at once, so that the next batch crosses the bus while
+  // this one computes. The copy lands after all work queued so far (which may still read dev)
+  // and before upload_wait() returns; until then host must stay unchanged and dev unused. One
+  // upload in flight at a time. CPU backends copy before returning.
+  virtual void upload_start(const T* host, T* dev, size_t n) = 0;
+  virtual void upload_wait() = 0;
   virtual void fill(T* x, size_t n, T value) = 0;
-  virtual void copy(const T* src, T* dst, size_t n) = 0;
+  virtual void copy(const T* src, T* dst, size_t n) = 0;  // dst = src; no partial overlap
 
   // ---- heavy primitives ----
   // y (B, Out) = act(x (B, In) . w (Out, In)^T + b (Out)); b may be null.

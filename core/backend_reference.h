@@ -16,6 +16,8 @@ class ReferenceBackend : public Backend<T> {
   void release(T* p) override;
   void to_device(const T* host, T* dev, size_t n) override { copy(host, dev, n); }
   void to_host(const T* dev, T* host, size_t n) override { copy(dev, host, n); }
+  void upload_start(const T* host, T* dev, size_t n) override { copy(host, dev, n); }
+  void upload_wait() override {}
   void fill(T* x, size_t n, T value) override;
   void copy(const T* src, T* dst, size_t n) override;
 

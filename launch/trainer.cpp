@@ -28,6 +28,7 @@
 #include "io/metrics_log.h"
 #include "io/png.h"
 #include "io/report.h"
+#include "launch/batch_feed.h"
 #include "launch/image_set.h"
 #include "launch/model_setup.h"
 #include "launch/preemption.h"
@@ -330,8 +331,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
 
   const size_t D = size_t(g.pixels());
   std::vector<float> x(size_t(B) * D);  // host staging for validation and grids
-  float* x_dev = backend->alloc(size_t(B) * D);
-  std::vector<uint64_t> key(static_cast<size_t>(B));
+  BatchFeed feed(*backend, loader, B, D, N);
   int64_t step = 0;     // optimizer steps taken, over all epochs
   int64_t skipped = 0;  // steps skipped for non-finite values (train.on_nonfinite: skip)
   auto t_checkpoint = Clock::now();
@@ -340,7 +340,6 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
   bool saved_at_step_end = false;  // the last step of an epoch already wrote its checkpoint
   VaeStepArgs args;
   args.seed = uint64_t(c.train.seed);
-  args.noise_keys = key.data();
   args.free_bits = c.objective.free_bits;
   args.global_batch = int64_t(B) * world;
   args.allreduce_sum = [&](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
@@ -367,8 +366,11 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
                             : c.train.epochs;
   for (int epoch = start_epoch; epoch < end_epoch; ++epoch) {
     loader_epoch = epoch;
-    loader.start_epoch(epoch);
-    const int64_t steps_per_epoch = loader.steps();  // the same on every rank (shard plan)
+    // Resuming inside an epoch: the plan is deterministic, so the batches already trained on
+    // are drawn again and passed over.
+    const int64_t first_step = epoch == start_epoch ? resumed_skip : 0;
+    // The same on every rank (shard plan).
+    const int64_t steps_per_epoch = feed.start_epoch(epoch, first_step);
     if (epoch == start_epoch) step = resumed_step;
     const auto t_epoch = Clock::now();
     auto t_log = Clock::now();
@@ -379,22 +381,15 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
     double kl_dim_min = std::numeric_limits<double>::quiet_NaN();  // free bits: lowest dim KL
     double data_wait = loader.wait_seconds();
     int64_t steps_in_log = 0;
-    // Resuming inside an epoch: the plan is deterministic, so the batches already trained on
-    // are drawn again and passed over.
-    const int64_t first_step = epoch == start_epoch ? resumed_skip : 0;
-    for (int64_t s = 0; s < first_step; ++s) loader.release(loader.next());
     progress.start_epoch(epoch, steps_per_epoch, first_step);
     for (int64_t s = first_step; s < steps_per_epoch; ++s) {
-      const Loader::Batch batch = loader.next();
-      for (int b = 0; b < B; ++b)
-        key[size_t(b)] = uint64_t(epoch) * uint64_t(N) + uint64_t(batch.index[b]);
-      backend->to_device(batch.data, x_dev, size_t(B) * D);
-      loader.release(batch);
+      const BatchFeed::Step in = feed.next();
+      args.noise_keys = in.keys;
       const double epochs_done = epoch + double(s) / double(steps_per_epoch);
       args.beta = c.objective.beta * (c.objective.warmup_epochs > 0
                                           ? std::min(1.0, epochs_done / c.objective.warmup_epochs)
                                           : 1.0);
-      const StepResult r = trainee.step(x_dev, B, key.data(), args, epochs_done / c.train.epochs);
+      const StepResult r = trainee.step(in.x, B, in.keys, args, epochs_done / c.train.epochs);
       const VaeStats& st = r.vae;
       exposed += trainee.exposed_seconds();
       // What every rank must agree on at this step boundary, in one all-reduce: preemption, a
@@ -424,7 +419,6 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
                          "the parameters (train.on_nonfinite: stop); last good checkpoint: %s\n",
                          (long long)(step + 1), bad.c_str(),
                          kept.empty() ? "none" : kept.front().c_str());
-          backend->release(x_dev);
           return kExitNonFinite;
         }
         ++skipped;  // train.on_nonfinite: skip -- this step changes nothing
@@ -501,7 +495,6 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
         say("preempted: checkpoint written at epoch %d, step %lld%s; exiting with code %d "
             "(continue with --resume)\n",
             epoch + 1, (long long)(s + 1), requeued ? ", job requeued" : "", kExitPreempted);
-        backend->release(x_dev);
         return kExitPreempted;
       }
     }
@@ -523,7 +516,6 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
     }
     comm.barrier();
   }
-  backend->release(x_dev);
   say("run directory: %s (samples.png%s, metrics.jsonl, checkpoints/)\n", o.run_dir.c_str(),
       gan ? "" : ", recon.png");
   return 0;

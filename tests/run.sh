@@ -44,7 +44,7 @@ for t in core_tests io_tests launch_tests; do
   (cd "$root/build-asan/tests" && ./$t --gtest_brief=1 "${filter[@]}")
 done
 
-stage "CUDA build (-DDISTVAE_CUDA=ON): the GPU test binary only"
+stage "CUDA build (-DDISTVAE_CUDA=ON): the GPU test binary and the distvae command"
 # There is no GPU here: this proves the CUDA configuration (nvcc, cuBLASLt, cuDNN and NCCL from
 # /usr/local/cuda, sm_80 and sm_90) compiles and links without a warning, and that every GPU test
 # runs and reports "skipped: no CUDA device" instead of passing silently.
@@ -55,7 +55,7 @@ fi
 cmake -S "$root" -B "$root/build-cuda" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DDISTVAE_CUDA=ON -DDISTVAE_BUILD_BENCH=OFF >/dev/null
 cuda_log="$root/build-cuda/build.log"
-cmake --build "$root/build-cuda" -j"$(nproc)" --target cuda_tests 2>&1 | tee "$cuda_log"
+cmake --build "$root/build-cuda" -j"$(nproc)" --target cuda_tests distvae 2>&1 | tee "$cuda_log"
 if grep -iE "warning[: #]" "$cuda_log" >/dev/null; then
   echo "the CUDA build printed warnings (above); it must be warning-free" >&2
   exit 1

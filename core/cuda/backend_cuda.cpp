@@ -59,10 +59,17 @@ CudaBackend::CudaBackend() : device_(usable_device()), matmul_(stream_), conv_(s
   DISTVAE_CUDA_CHECK(cudaMalloc(&flag_, sizeof(int)));
   DISTVAE_CUDA_CHECK(cudaMallocHost(&host_result_, sizeof(double)));
   DISTVAE_CUDA_CHECK(cudaMallocHost(&host_flag_, sizeof(int)));
+  DISTVAE_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+  DISTVAE_CUDA_CHECK(cudaEventCreateWithFlags(&compute_mark_, cudaEventDisableTiming));
+  DISTVAE_CUDA_CHECK(cudaEventCreateWithFlags(&upload_done_, cudaEventDisableTiming));
 }
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);  // destructors do not throw: errors here only leak
+  if (copy_stream_) cudaStreamSynchronize(copy_stream_);
+  if (upload_done_) cudaEventDestroy(upload_done_);
+  if (compute_mark_) cudaEventDestroy(compute_mark_);
+  if (copy_stream_) cudaStreamDestroy(copy_stream_);
   cudaFreeHost(host_flag_);
   cudaFreeHost(host_result_);
   cudaFree(flag_);
@@ -107,6 +114,28 @@ void CudaBackend::to_host(const float* dev, float* host, size_t n) {
   if (n == 0) return;
   DISTVAE_CUDA_CHECK(cudaMemcpyAsync(host, dev, bytes(n), cudaMemcpyDeviceToHost, stream_));
   sync();
+}
+
+// The copy engine works while stream_ computes, and the host does not wait here: the event orders
+// the copy after the compute already queued, which may still read dev.
+void CudaBackend::upload_start(const float* host, float* dev, size_t n) {
+  if (upload_pending_)
+    throw std::logic_error("backend 'cuda': upload_start with an upload still in flight");
+  if (n == 0) return;
+  DISTVAE_CUDA_CHECK(cudaEventRecord(compute_mark_, stream_));
+  DISTVAE_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, compute_mark_, 0));
+  DISTVAE_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes(n), cudaMemcpyHostToDevice, copy_stream_));
+  DISTVAE_CUDA_CHECK(cudaEventRecord(upload_done_, copy_stream_));
+  upload_pending_ = true;
+}
+
+// Compute queued from now on waits for the copy on the device; the host waits only for the copy
+// itself (started a step earlier, so normally long done) before its buffer may be reused.
+void CudaBackend::upload_wait() {
+  if (!upload_pending_) return;
+  upload_pending_ = false;
+  DISTVAE_CUDA_CHECK(cudaStreamWaitEvent(stream_, upload_done_, 0));
+  DISTVAE_CUDA_CHECK(cudaEventSynchronize(upload_done_));
 }
 
 void CudaBackend::fill(float* x, size_t n, float value) {

@@ -6,7 +6,7 @@
 // Stream: all work is enqueued on the calling thread's per-thread default stream
 // (cudaStreamPerThread). The NCCL communicator orders its reductions after "the calling thread's
 // stream" by events, so backend and communicator need no reference to each other. Use one backend
-// per thread, as with the dnnl backend.
+// per thread, as with the dnnl backend. Batch uploads (upload_start) use a second, copy stream.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -37,6 +37,8 @@ class CudaBackend final : public Backend<float> {
   void release(float* p) override;
   void to_device(const float* host, float* dev, size_t n) override;
   void to_host(const float* dev, float* host, size_t n) override;
+  void upload_start(const float* host, float* dev, size_t n) override;
+  void upload_wait() override;
   void fill(float* x, size_t n, float value) override;
   void copy(const float* src, float* dst, size_t n) override;
 
@@ -93,6 +95,12 @@ class CudaBackend final : public Backend<float> {
   void sync();  // waits for the stream: before the host reads a result or reuses a buffer
   int device_ = 0;
   cudaStream_t stream_ = cudaStreamPerThread;
+  // Uploads run on their own stream, ordered by events: compute_mark_ (recorded on stream_) holds
+  // the copy back until queued work that may read its target is done; upload_done_ marks it landed.
+  cudaStream_t copy_stream_ = nullptr;
+  cudaEvent_t compute_mark_ = nullptr;
+  cudaEvent_t upload_done_ = nullptr;
+  bool upload_pending_ = false;
   Matmul matmul_;
   Convolutions conv_;
   // Reduction scratch: first-pass partials and the result on the device, its host copy pinned.

@@ -144,6 +144,26 @@ std::vector<Primitive> primitives() {
                  be.to_host(d.get() + 100, h.data(), 200);  // from an offset
                  return Outputs{{"part", h}};
                }});
+  // The upload lands after the work queued before it (the copy out of d reads the old values)
+  // and is there once upload_wait returns.
+  p.push_back({"upload_start", 0, [](Backend<float>& be) {
+                 BackendBuffer d(be, normals(7, 4099)), before(be, 4099);
+                 const Vec h = normals(8, 4099);
+                 be.copy(d.get(), before.get(), 4099);
+                 be.upload_start(h.data(), d.get(), h.size());
+                 be.upload_wait();
+                 return Outputs{{"old", before.host()}, {"new", d.host()}};
+               }});
+  p.push_back({"upload_wait", 0, [](Backend<float>& be) {
+                 be.upload_wait();  // nothing in flight: returns at once
+                 BackendBuffer d(be, 1000);
+                 for (int i = 0; i < 3; ++i) {  // one at a time, the buffer reused each time
+                   const Vec h = normals(uint64_t(40 + i), 1000);
+                   be.upload_start(h.data(), d.get(), h.size());
+                   be.upload_wait();
+                 }
+                 return Outputs{{"last", d.host()}};
+               }});
   p.push_back({"fill", 0, [](Backend<float>& be) {
                  BackendBuffer a(be, normals(3, 1000)), z(be, normals(4, 77));
                  be.fill(a.get() + 1, 998, -2.5f);  // leaves both ends
