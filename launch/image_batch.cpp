@@ -13,17 +13,19 @@ namespace {
 // Pixel k in [0, 255] is 1 with probability k/255: the uniform (u + 0.5) 2^-32 of word u is below
 // k/255 exactly when u < ceil(k 2^32 / 255 - 1/2), an integer compare per pixel.
 struct BinarizeThresholds {
-  uint64_t t[256];
+  int64_t t[256];  // up to 2^32: signed 64-bit so that the compare vectorizes
   BinarizeThresholds() {
     for (int k = 0; k < 256; ++k) {
       const long double x = (long double)k * 4294967296.0L / 255.0L - 0.5L;
-      t[k] = x <= 0 ? 0 : uint64_t(std::ceil(x));
+      t[k] = x <= 0 ? 0 : int64_t(std::ceil(x));
     }
   }
 };
 
 }  // namespace
 
+// Channel-major loops with the binarize choice outside them: for one channel both inner loops
+// are contiguous and vectorize (the loader thread shares the rank's cores with compute).
 void decode_images(const uint8_t* const* images, const ImageGeom& g, const uint64_t* key, int B,
                    int64_t binarize_seed, float* out) {
   static const BinarizeThresholds thr;
@@ -33,14 +35,20 @@ void decode_images(const uint8_t* const* images, const ImageGeom& g, const uint6
   for (int b = 0; b < B; ++b) {
     const uint8_t* src = images[b];
     float* dst = out + int64_t(b) * P;
-    if (binarize_seed >= 0)  // word i of the stream (binarize, key) decides stored pixel i
-      random_words(uint64_t(binarize_seed), stream_id(rng_purpose::binarize, key[b]), 0,
-                   size_t((P + 3) / 4), words.data());
-    for (int64_t p = 0; p < HW; ++p)
-      for (int64_t c = 0; c < C; ++c) {
-        const uint8_t k = src[p * C + c];
-        dst[c * HW + p] = binarize_seed >= 0 ? (words[size_t(p * C + c)] < thr.t[k] ? 1.0f : 0.0f)
-                                             : float(k) * (1.0f / 255.0f);
+    if (binarize_seed < 0) {
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t p = 0; p < HW; ++p) dst[c * HW + p] = float(src[p * C + c]) * (1.0f / 255.0f);
+      continue;
+    }
+    // Word i of the stream (binarize, key) decides stored pixel i.
+    random_words(uint64_t(binarize_seed), stream_id(rng_purpose::binarize, key[b]), 0,
+                 size_t((P + 3) / 4), words.data());
+    const uint32_t* u = words.data();
+    for (int64_t c = 0; c < C; ++c)
+#pragma omp simd
+      for (int64_t p = 0; p < HW; ++p) {  // a select, not a branch: the outcome is a coin flip
+        const int64_t i = p * C + c;
+        dst[c * HW + p] = static_cast<float>(int64_t(u[i]) < thr.t[src[i]]);
       }
   }
 }

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <vector>
 
+#include "core/rng.h"
+
 namespace distvae {
 namespace {
 
@@ -48,6 +50,33 @@ TEST(ImageBatch, BinarizationProbabilityIsIntensity) {
   for (int k = 1; k < 255; ++k) {
     const double p = k / 255.0, se = std::sqrt(p * (1 - p) / n);
     EXPECT_NEAR(ones[size_t(k)] / n, p, 5 * se) << "intensity " << k;
+  }
+}
+
+// Every pixel against the rule written out directly from the stream's words: pixel i of intensity
+// k is 1 exactly when the uniform (u_i + 1/2) 2^-32 is below k / 255, in exact rational arithmetic
+// (2 u_i + 1) 255 < k 2^33. Three channels, so the channel-major loops are covered too.
+TEST(ImageBatch, BinarizationMatchesTheStreamsWordsPixelByPixel) {
+  const ImageGeom g{9, 7, 3};
+  const int64_t P = g.pixels(), HW = 63, C = 3, B = 5;
+  std::vector<uint8_t> img(size_t(B * P));
+  for (size_t i = 0; i < img.size(); ++i) img[i] = uint8_t((i * 37 + 11) % 256);
+  std::vector<const uint8_t*> ptr;
+  std::vector<uint64_t> keys;
+  for (int64_t b = 0; b < B; ++b) ptr.push_back(img.data() + b * P), keys.push_back(100 + b);
+  std::vector<float> out(size_t(B * P));
+  decode_images(ptr.data(), g, keys.data(), int(B), 17, out.data());
+  std::vector<uint32_t> u(size_t((P + 3) / 4 * 4));
+  for (int64_t b = 0; b < B; ++b) {
+    random_words(17, stream_id(rng_purpose::binarize, keys[size_t(b)]), 0, u.size() / 4, u.data());
+    for (int64_t p = 0; p < HW; ++p)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t i = p * C + c;
+        const uint64_t lhs = (2 * uint64_t(u[size_t(i)]) + 1) * 255;  // < 2^41
+        const uint64_t rhs = uint64_t(img[size_t(b * P + i)]) << 33;
+        EXPECT_EQ(out[size_t(b * P + c * HW + p)], lhs < rhs ? 1.0f : 0.0f)
+            << "image " << b << " pixel " << p << " channel " << c;
+      }
   }
 }
 
