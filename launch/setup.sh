@@ -12,7 +12,7 @@ PACKAGES=(
   libyaml-cpp-dev
   libdnnl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libpng-dev libjpeg62-turbo-dev libjpeg-turbo-progs zlib1g-dev
+  libpng-dev libjpeg62-turbo-dev libjpeg-turbo-progs zlib1g-dev libdeflate-dev
   libcli11-dev
   dataset-fashion-mnist
   python3

@@ -117,6 +117,18 @@ TEST(ChunkCodec, Fletcher32MatchesHdf5AndDamageIsDetected) {
                      scratch, "g.h5");
       },
       {"g.h5", "deflate"});
+  // Cut short, and with only the trailing Adler-32 checksum damaged.
+  for (int damage = 0; damage < 2; ++damage) {
+    dz.read_chunk_raw(0, 0, raw, mask);
+    if (damage == 0) raw.resize(raw.size() / 2);
+    if (damage == 1) raw.back() ^= 1;
+    testing::expect_error(
+        [&] {
+          decode_chunk(dz.image_filters(0), raw.data(), raw.size(), mask, 1, out.data(), out.size(),
+                       scratch, "g.h5");
+        },
+        {"g.h5", "deflate"});
+  }
 }
 
 TEST(ChunkCodec, UnshufflesMultiByteElements) {
