@@ -319,9 +319,11 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
          << ", \"ais_chains\": " << o.ais.chains
          << ", \"iw_log_likelihood_normalized\": " << iw - pn.log_z;
   }
-  ImageSet train;  // read once for the checks below
+  // Read once for the checks below: the images the model trained on (data.max_images of them),
+  // which also keeps a large set's float copy within memory.
+  ImageSet train;
   if ((o.ratio_check > 0 || o.quality_images > 0) && root)
-    train = load_image_set(c.data.train, 0, "data.train");
+    train = load_image_set(c.data.train, c.data.max_images, "data.train");
   if (o.ratio_check > 0 && root) {
     if (!implicit)
       throw std::runtime_error("--ratio-check: needs an implicit_prior_vae checkpoint");
