@@ -131,7 +131,7 @@ constexpr uint32_t reparam_noise = 2;   // per image use: eps of z = mu + sigma 
 constexpr uint32_t binarize = 3;        // per image use: dynamic binarization
 constexpr uint32_t prior_sample = 4;    // per global batch slot: z ~ N(0, I) for discriminators
 constexpr uint32_t evaluation = 5;      // per test image: importance samples, AIS chains
-constexpr uint32_t shuffle = 6;        // retired (the whole-set permutation before the shard plan)
+constexpr uint32_t shuffle = 6;         // retired (the whole-set permutation before the shard plan)
 constexpr uint32_t chunk_shuffle = 7;   // per epoch: the permutation of the dataset's chunks
 constexpr uint32_t window_shuffle = 8;  // per (epoch, rank): images inside each window of chunks
 constexpr uint32_t disc_q_noise = 9;    // per image use: eps of the discriminator's q(z|x) samples
@@ -139,7 +139,9 @@ constexpr uint32_t disc_p_sample = 10;  // per image use: the discriminator's z 
 constexpr uint32_t gan_disc_noise = 11;  // per image use: z of the fakes shown to D
 constexpr uint32_t gan_gen_noise = 12;   // per image use: z of the generator step
 constexpr uint32_t ais = 13;             // per AIS chain: initial state, momenta, accept draws
-constexpr uint32_t test = 0xFFFF;       // tests only
+constexpr uint32_t gan_disc_instance_noise = 14;  // per image use: D-step instance noise
+constexpr uint32_t gan_gen_instance_noise = 15;   // per image use: G-step instance noise
+constexpr uint32_t test = 0xFFFF;                 // tests only
 }  // namespace rng_purpose
 
 constexpr uint64_t kStreamIndexBits = 48;

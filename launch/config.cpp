@@ -250,6 +250,12 @@ std::vector<KeyInfo> build_keys() {
       "objective.proximal", [](Config& c) -> double& { return c.objective.proximal; }, 0, 1e6,
       "gan: lambda of the proximal term lambda * mean ||G(z) - G'(z)||^2, G' the generator "
       "before its previous update (0: off)."));
+  k.push_back(number<double>(
+      "objective.instance_noise", [](Config& c) -> double& { return c.objective.instance_noise; },
+      0, 10,
+      "gan: sigma0 of the instance noise: D sees x + sigma_t eps, eps ~ N(0, I), for real and "
+      "generated images alike, sigma_t = sigma0 * (1 - t), t = epochs done / train.epochs (0: "
+      "off)."));
   // data
   k.push_back(text(
       "data.train", [](Config& c) -> std::string& { return c.data.train; },
@@ -504,6 +510,8 @@ void check_rules(const Config& c, const std::string& where) {
         "the log density ratio T(z))");
   if (c.objective.proximal > 0 && fam != "gan")
     fail("objective.proximal: applies to model.family: gan only");
+  if (c.objective.instance_noise > 0 && fam != "gan")
+    fail("objective.instance_noise: applies to model.family: gan only (it blurs D(x)'s input)");
   if (fam == "aae" && c.objective.estimator != "B")
     fail("objective.estimator: aae needs B (its adversarial term replaces the analytic KL)");
   if (fam == "gan" && c.data.binarize != "none")

@@ -36,8 +36,9 @@ struct ObjectiveConfig {
   double beta = 1.0;
   double warmup_epochs = 0.0;
   double free_bits = 0.0;
-  int n_disc = 1;         // discriminator steps per model step
-  double proximal = 0.0;  // gan: lambda of the proximal term
+  int n_disc = 1;               // discriminator steps per model step
+  double proximal = 0.0;        // gan: lambda of the proximal term
+  double instance_noise = 0.0;  // gan: sigma0 of the annealed instance noise
 };
 
 struct DataConfig {

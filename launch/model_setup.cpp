@@ -27,6 +27,7 @@ GanSpec gan_spec_from(const Config& c, const ImageGeom& g) {
   s.generator = c.model.generator;
   s.discriminator = c.model.discriminator;
   s.proximal = c.objective.proximal;
+  s.instance_noise = c.objective.instance_noise;
   return s;
 }
 

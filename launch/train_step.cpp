@@ -115,6 +115,7 @@ StepResult Trainee::step(const float* x, int B, const uint64_t* keys, VaeStepArg
                          double progress) {
   exposed_ = 0;
   StepResult r;
+  if (model_.gan) model_.gan->set_progress(progress);  // the annealed instance noise
   const auto t_disc = std::chrono::steady_clock::now();
   if (model_.discriminator()) r = disc_updates(x, B, keys, args.seed, progress);
   disc_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_disc).count();

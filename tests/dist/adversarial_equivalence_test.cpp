@@ -1,8 +1,9 @@
 // Distributed equivalence of the adversarial families through the trainer's own step
 // (launch/train_step): N ranks x B/N images reproduce one process x B images for the implicit-
 // prior VAE (encoder, decoder and T(z), also with T bounded) and the GAN (generator, D(x) and the
-// proximal snapshot): the main networks' gradients after the first step (float, to 1e-5), and every
-// network's parameters after 20 Adam steps with the discriminator updated in between (to 1e-3).
+// proximal snapshot, also with instance noise): the main networks' gradients after the first step
+// (float, to 1e-5), and every network's parameters after 20 Adam steps with the discriminator
+// updated in between (to 1e-3).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -23,9 +24,11 @@ constexpr int kGlobalBatch = 64;
 
 // "implicit_prior_vae_capped": the implicit prior with T bounded above (model.discriminator_cap),
 // the bound near these small networks' T values, where c - softplus(c - t) is curved.
+// "gan_instance_noise": the GAN with annealed instance noise on D's inputs (keyed by the image).
 Config family_config(const std::string& name) {
   const bool capped = name == "implicit_prior_vae_capped";
-  const std::string family = capped ? "implicit_prior_vae" : name;
+  const bool noisy = name == "gan_instance_noise";
+  const std::string family = capped ? "implicit_prior_vae" : noisy ? "gan" : name;
   Config c;
   c.model.family = family;
   if (capped) c.model.discriminator_cap = 0.5;
@@ -38,6 +41,7 @@ Config family_config(const std::string& name) {
     c.model.generator = {layer("linear", 24), layer("tanh"), layer("linear", 36), layer("sigmoid")};
     c.model.discriminator = {layer("linear", 16), layer("elu"), layer("linear", 1)};
     c.objective.proximal = 0.5;
+    if (noisy) c.objective.instance_noise = 0.3;
     c.data.binarize = "none";
   } else {
     c.model.encoder = {layer("linear", 24), layer("relu")};
@@ -114,8 +118,8 @@ TEST_P(AdversarialEquivalence, RanksReproduceOneProcess) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, AdversarialEquivalence,
-                         ::testing::Values("implicit_prior_vae", "implicit_prior_vae_capped",
-                                           "gan"));
+                         ::testing::Values("implicit_prior_vae", "implicit_prior_vae_capped", "gan",
+                                           "gan_instance_noise"));
 
 }  // namespace
 }  // namespace distvae

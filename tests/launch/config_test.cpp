@@ -114,6 +114,11 @@ TEST(Config, AdversarialFamilyRules) {
   EXPECT_TRUE(
       has(error_of(kMinimal, {"model.family=implicit_prior_vae"}), "model.discriminator: missing"));
   EXPECT_TRUE(has(error_of(kMinimal, {"objective.proximal=0.1"}), "gan only"));
+  EXPECT_EQ(error_of(kGan, {"objective.instance_noise=0.3"}), "");
+  EXPECT_TRUE(has(error_of(kMinimal, {"objective.instance_noise=0.3"}),
+                  "objective.instance_noise: applies to model.family: gan only"));
+  EXPECT_TRUE(has(error_of(kGan, {"objective.instance_noise=-0.1"}),
+                  "objective.instance_noise: -0.1 is out of range"));
   const std::string with_disc = std::string(kMinimal).replace(
       std::string(kMinimal).find("data:"), 0, "  discriminator: [{type: linear, out: 1}]\n");
   EXPECT_EQ(error_of(with_disc, {"model.family=aae"}), "");
