@@ -5,8 +5,10 @@
 #include <exception>
 
 #include "launch/commands.h"
+#include "launch/preemption.h"
 
 int main(int argc, char** argv) {
+  distvae::start_signal_thread();  // before any other thread exists
   CLI::App app{"distvae: data-parallel variational autoencoders on oneDNN, MPI and HDF5"};
   app.require_subcommand(1);
   distvae::CommandArgs args;

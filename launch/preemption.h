@@ -13,9 +13,14 @@ constexpr int kExitHung = 3;
 // The exit code of a run stopped by a NaN or Inf (train.on_nonfinite: stop).
 constexpr int kExitNonFinite = 4;
 
-// Installs the handlers (idempotent). A signal handler can only reach process state, so the flag
-// is the one process-wide variable of the trainer.
-void install_preemption_handlers();
+// Blocks SIGTERM and SIGUSR1 in the calling thread and starts the one thread that takes them
+// with sigwait (idempotent). Call first in main, before MPI, oneDNN or the loader start threads:
+// they inherit the mask, so a signal never interrupts a system call of theirs half-way (a 2-rank
+// run stopped by SIGTERM corrupted its heap when the signal landed on an arbitrary thread).
+// Until arm_preemption(), a signal there ends the process as its default action would.
+void start_signal_thread();
+// From now on the signals only set the flag (the trainer, once it can checkpoint).
+void arm_preemption();
 bool preemption_requested();
 
 // Under SLURM (SLURM_JOB_ID set), asks the scheduler to requeue this job; returns whether

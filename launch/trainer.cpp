@@ -359,7 +359,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
     write_checkpoint(checkpoint_path(o.run_dir, epochs_done, step_in_epoch), ck);
     prune_checkpoints(o.run_dir, c.train.keep_checkpoints);
   };
-  install_preemption_handlers();
+  arm_preemption();
 
   const int end_epoch = o.stop_after_epochs > 0
                             ? std::min(c.train.epochs, start_epoch + o.stop_after_epochs)

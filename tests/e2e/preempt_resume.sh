@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Preemption under mpirun -np 2: SIGTERM to one rank mid-epoch -> both ranks checkpoint at the
 # same step and exit with code 75; --resume then ends with parameters and optimizer state
-# bitwise equal (h5diff, exact) to an uninterrupted run. Run by ctest: bash THIS BUILD SOURCE
+# bitwise equal (h5diff, exact) to an uninterrupted run. A command that is not training still
+# ends on SIGTERM (the signal thread passes it on). Run by ctest: bash THIS BUILD SOURCE
 source "$(dirname "$0")/common.bash"
 e2e_setup preempt "$1" "$2"
 run=("$src/configs/fmnist_vae_mlp.yaml" --quiet --set train.epochs=2 --set train.threads=1
@@ -29,4 +30,14 @@ for d in /encoder.values /decoder.values /encoder.opt_m /encoder.opt_v /decoder.
   h5diff A/checkpoints/ckpt-000002.h5 B/checkpoints/ckpt-000002.h5 "$d" "$d" >/dev/null ||
     fail "$d differs between the uninterrupted and the preempted+resumed run"
 done
-echo "1 passed, 0 failed"
+
+# Not training: SIGTERM ends the command as by default (128 + 15), it is not swallowed.
+"$distvae" convert procedural --kind sprites --out conv --prefix sig -j 1 >/dev/null 2>&1 &
+convert=$!
+sleep 1
+kill -TERM "$convert"
+for _ in $(seq 100); do kill -0 "$convert" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$convert" 2>/dev/null && { kill -KILL "$convert"; fail "convert ignored SIGTERM"; }
+wait "$convert"; rc=$?
+[[ $rc -eq 143 ]] || fail "convert after SIGTERM exited $rc, expected 143 (killed by SIGTERM)"
+echo "2 passed, 0 failed"
