@@ -1,6 +1,7 @@
 // YAML -> LayerSpec: every key is checked, so a typo in a layer is an error, not a silent default.
 #include "launch/layer_spec_yaml.h"
 
+#include <algorithm>
 #include <set>
 
 #include "launch/config_error.h"
@@ -28,6 +29,19 @@ V get(const YAML::Node& n, const char* key, const std::string& where, V fallback
   }
 }
 
+// A layer type is a plain name (linear, conv2d, leaky_relu): anything else, such as text with a
+// control character, is rejected here rather than carried into a dumped config.
+std::string layer_type(const std::string& type, const std::string& at) {
+  const bool plain = !type.empty() && std::all_of(type.begin(), type.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+  if (!plain)
+    throw ConfigError(at +
+                      ".type: not a layer type name (letters, digits and _ only), such as "
+                      "linear or conv2d");
+  return type;
+}
+
 }  // namespace
 
 std::vector<LayerSpec> parse_layer_list(const YAML::Node& node, const std::string& where) {
@@ -40,7 +54,7 @@ std::vector<LayerSpec> parse_layer_list(const YAML::Node& node, const std::strin
     const YAML::Node n = node[i];
     LayerSpec s;
     if (n.IsScalar()) {  // "- relu" is shorthand for {type: relu}
-      s.type = n.as<std::string>();
+      s.type = layer_type(n.as<std::string>(), at);
       out.push_back(s);
       continue;
     }
@@ -59,7 +73,7 @@ std::vector<LayerSpec> parse_layer_list(const YAML::Node& node, const std::strin
                           "alpha, shape, bias)");
     }
     if (!n["type"]) throw ConfigError(at + ": missing 'type'");
-    s.type = get<std::string>(n, "type", at, "");
+    s.type = layer_type(get<std::string>(n, "type", at, ""), at);
     s.out = get<int64_t>(n, "out", at, 0);
     s.in = get<int64_t>(n, "in", at, 0);
     s.kernel = get<int>(n, "kernel", at, 0);

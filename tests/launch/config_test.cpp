@@ -63,6 +63,20 @@ TEST(Config, WrongTypeAndRangeNameTheKey) {
   EXPECT_NE(error_of(kMinimal, {"nope.key=1"}).find("unknown key 'nope.key'"), std::string::npos);
 }
 
+// A layer type that is not a plain name (here with a NUL byte, which the YAML emitter cannot
+// write back) is rejected with the layer's path; found by fuzz_config.
+TEST(Config, LayerTypeMustBeAPlainName) {
+  std::string with_nul = kMinimal;  // YAML's escape \x00 puts a NUL byte into the type
+  with_nul.replace(with_nul.find("relu"), 4, R"("re\x00lu")");
+  const std::string e = error_of(with_nul);
+  EXPECT_NE(e.find("model.encoder[1].type: not a layer type name"), std::string::npos) << e;
+  std::string with_space = kMinimal;
+  with_space.replace(with_space.find("linear"), 6, "lin ear");
+  const std::string m = error_of(with_space);
+  EXPECT_NE(m.find("model.encoder[0].type: not a layer type name"), std::string::npos) << m;
+  EXPECT_EQ(error_of(kMinimal), "");
+}
+
 TEST(Config, CrossKeyRules) {
   EXPECT_NE(
       error_of(kMinimal, {"objective.free_bits=0.5", "objective.estimator=A"}).find("free_bits"),
