@@ -88,6 +88,28 @@ class Backend {
   // Returns true when every element is finite.
   virtual bool all_finite(const T* x, size_t n) = 0;
 
+  // ---- batch normalization over x (B, C, S): channel c's statistics are over its B * S values
+  // (S = H * W for images, 1 for flat features). The sums buffers hold 2C + 1 values, the count
+  // last, so one all-reduce of a buffer makes its statistics those of the global batch. ----
+  // sums = [sum x (C), sum x^2 (C), B * S]                                     [overwritten]
+  virtual void batchnorm_sums(const T* x, T* sums, int B, int C, int S) = 0;
+  // training: n = sums[2C], mean = sums[:C] / n, var = sums[C:2C] / n - mean^2, and the running
+  // averages move by momentum towards mean and the unbiased var * n / (n - 1). Otherwise
+  // (evaluation) mean and var are the running averages and sums is not read.
+  // invstd = 1 / sqrt(var + eps).
+  virtual void batchnorm_moments(const T* sums, T* running_mean, T* running_var, T* mean, T* invstd,
+                                 int C, T eps, T momentum, bool training) = 0;
+  // y = act(gamma * (x - mean) * invstd + beta), per channel
+  virtual void batchnorm_forward(const T* x, const T* mean, const T* invstd, const T* gamma,
+                                 const T* beta, T* y, int B, int C, int S, ActSpec act) = 0;
+  // dsums = [sum dy (C), sum dy * xhat (C), B * S] with xhat = (x - mean) * invstd [overwritten]
+  virtual void batchnorm_backward_sums(const T* x, const T* dy, const T* mean, const T* invstd,
+                                       T* dsums, int B, int C, int S) = 0;
+  // dx = gamma * invstd * (dy - (dsums[:C] + xhat * dsums[C:2C]) / dsums[2C])   [overwritten]
+  virtual void batchnorm_backward_data(const T* x, const T* dy, const T* mean, const T* invstd,
+                                       const T* gamma, const T* dsums, T* dx, int B, int C,
+                                       int S) = 0;
+
   // ---- objective kernels: B images of D values each, per-image outputs in nats ----
   // z = mu + exp(logvar / 2) * eps
   virtual void reparameterize(const T* mu, const T* logvar, const T* eps, T* z, size_t n) = 0;

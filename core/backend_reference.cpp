@@ -311,6 +311,88 @@ void ReferenceBackend<T>::deconv2d_backward_weights(const T* x, const T* dy, T* 
   }
 }
 
+// ---------------------------------------------------------------- batch normalization
+// Channel by channel, each (b, c) row of S values contiguous; sums in double.
+
+template <class T>
+void ReferenceBackend<T>::batchnorm_sums(const T* x, T* sums, int B, int C, int S) {
+  for (int c = 0; c < C; ++c) {
+    double s1 = 0, s2 = 0;
+    for (int b = 0; b < B; ++b) {
+      const T* row = x + (size_t(b) * C + c) * S;
+      for (int i = 0; i < S; ++i) s1 += double(row[i]), s2 += double(row[i]) * double(row[i]);
+    }
+    sums[c] = T(s1), sums[C + c] = T(s2);
+  }
+  sums[2 * C] = T(double(B) * S);
+}
+
+template <class T>
+void ReferenceBackend<T>::batchnorm_moments(const T* sums, T* running_mean, T* running_var, T* mean,
+                                            T* invstd, int C, T eps, T momentum, bool training) {
+  for (int c = 0; c < C; ++c) {
+    double m = double(running_mean[c]), var = double(running_var[c]);
+    if (training) {
+      const double n = double(sums[2 * C]);
+      m = double(sums[c]) / n;
+      var = std::max(double(sums[C + c]) / n - m * m, 0.0);
+      const double unbiased = n > 1 ? var * n / (n - 1) : var;
+      running_mean[c] = T((1 - double(momentum)) * double(running_mean[c]) + double(momentum) * m);
+      running_var[c] =
+          T((1 - double(momentum)) * double(running_var[c]) + double(momentum) * unbiased);
+    }
+    mean[c] = T(m);
+    invstd[c] = T(1 / std::sqrt(var + double(eps)));
+  }
+}
+
+template <class T>
+void ReferenceBackend<T>::batchnorm_forward(const T* x, const T* mean, const T* invstd,
+                                            const T* gamma, const T* beta, T* y, int B, int C,
+                                            int S, ActSpec act) {
+  for (int c = 0; c < C; ++c) {
+    const T a = gamma[c] * invstd[c], shift = beta[c] - mean[c] * a;  // y = act(a x + shift)
+    for (int b = 0; b < B; ++b) {
+      const size_t row = (size_t(b) * C + c) * S;
+      for (int i = 0; i < S; ++i) y[row + i] = apply_act(a * x[row + i] + shift, act);
+    }
+  }
+}
+
+template <class T>
+void ReferenceBackend<T>::batchnorm_backward_sums(const T* x, const T* dy, const T* mean,
+                                                  const T* invstd, T* dsums, int B, int C, int S) {
+  for (int c = 0; c < C; ++c) {
+    double s1 = 0, s2 = 0;
+    for (int b = 0; b < B; ++b) {
+      const size_t row = (size_t(b) * C + c) * S;
+      for (int i = 0; i < S; ++i) {
+        const double xhat = (double(x[row + i]) - double(mean[c])) * double(invstd[c]);
+        s1 += double(dy[row + i]), s2 += double(dy[row + i]) * xhat;
+      }
+    }
+    dsums[c] = T(s1), dsums[C + c] = T(s2);
+  }
+  dsums[2 * C] = T(double(B) * S);
+}
+
+template <class T>
+void ReferenceBackend<T>::batchnorm_backward_data(const T* x, const T* dy, const T* mean,
+                                                  const T* invstd, const T* gamma, const T* dsums,
+                                                  T* dx, int B, int C, int S) {
+  const T inv_n = T(1) / dsums[2 * C];
+  for (int c = 0; c < C; ++c) {
+    const T k = gamma[c] * invstd[c], m1 = dsums[c] * inv_n, m2 = dsums[C + c] * inv_n;
+    for (int b = 0; b < B; ++b) {
+      const size_t row = (size_t(b) * C + c) * S;
+      for (int i = 0; i < S; ++i) {
+        const T xhat = (x[row + i] - mean[c]) * invstd[c];
+        dx[row + i] = k * (dy[row + i] - m1 - xhat * m2);
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------- elementwise
 
 template <class T>

@@ -44,6 +44,16 @@ class ReferenceBackend : public Backend<T> {
   void join_rows(const T* a, const T* b, T* h, int B, int D) override;
   bool all_finite(const T* x, size_t n) override;
 
+  void batchnorm_sums(const T* x, T* sums, int B, int C, int S) override;
+  void batchnorm_moments(const T* sums, T* running_mean, T* running_var, T* mean, T* invstd, int C,
+                         T eps, T momentum, bool training) override;
+  void batchnorm_forward(const T* x, const T* mean, const T* invstd, const T* gamma, const T* beta,
+                         T* y, int B, int C, int S, ActSpec act) override;
+  void batchnorm_backward_sums(const T* x, const T* dy, const T* mean, const T* invstd, T* dsums,
+                               int B, int C, int S) override;
+  void batchnorm_backward_data(const T* x, const T* dy, const T* mean, const T* invstd,
+                               const T* gamma, const T* dsums, T* dx, int B, int C, int S) override;
+
   void reparameterize(const T* mu, const T* logvar, const T* eps, T* z, size_t n) override;
   void reparameterize_backward(const T* dz, const T* logvar, const T* eps, T* dmu, T* dlogvar,
                                size_t n) override;

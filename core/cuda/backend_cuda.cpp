@@ -268,6 +268,36 @@ bool CudaBackend::all_finite(const float* x, size_t n) {
   return *host_flag_ == 0;
 }
 
+// ---------------------------------------------------------------- batch normalization
+
+void CudaBackend::batchnorm_sums(const float* x, float* sums, int B, int C, int S) {
+  cuda::batchnorm_sums(x, sums, B, C, S, stream_);
+}
+
+void CudaBackend::batchnorm_moments(const float* sums, float* running_mean, float* running_var,
+                                    float* mean, float* invstd, int C, float eps, float momentum,
+                                    bool training) {
+  cuda::batchnorm_moments(sums, running_mean, running_var, mean, invstd, C, eps, momentum, training,
+                          stream_);
+}
+
+void CudaBackend::batchnorm_forward(const float* x, const float* mean, const float* invstd,
+                                    const float* gamma, const float* beta, float* y, int B, int C,
+                                    int S, ActSpec act) {
+  cuda::batchnorm_forward(x, mean, invstd, gamma, beta, y, B, C, S, act, stream_);
+}
+
+void CudaBackend::batchnorm_backward_sums(const float* x, const float* dy, const float* mean,
+                                          const float* invstd, float* dsums, int B, int C, int S) {
+  cuda::batchnorm_backward_sums(x, dy, mean, invstd, dsums, B, C, S, stream_);
+}
+
+void CudaBackend::batchnorm_backward_data(const float* x, const float* dy, const float* mean,
+                                          const float* invstd, const float* gamma,
+                                          const float* dsums, float* dx, int B, int C, int S) {
+  cuda::batchnorm_backward_data(x, dy, mean, invstd, gamma, dsums, dx, B, C, S, stream_);
+}
+
 // ---------------------------------------------------------------- objective kernels
 
 void CudaBackend::reparameterize(const float* mu, const float* logvar, const float* eps, float* z,

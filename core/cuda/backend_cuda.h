@@ -69,6 +69,17 @@ class CudaBackend final : public Backend<float> {
   void join_rows(const float* a, const float* b, float* h, int B, int D) override;
   bool all_finite(const float* x, size_t n) override;
 
+  void batchnorm_sums(const float* x, float* sums, int B, int C, int S) override;
+  void batchnorm_moments(const float* sums, float* running_mean, float* running_var, float* mean,
+                         float* invstd, int C, float eps, float momentum, bool training) override;
+  void batchnorm_forward(const float* x, const float* mean, const float* invstd, const float* gamma,
+                         const float* beta, float* y, int B, int C, int S, ActSpec act) override;
+  void batchnorm_backward_sums(const float* x, const float* dy, const float* mean,
+                               const float* invstd, float* dsums, int B, int C, int S) override;
+  void batchnorm_backward_data(const float* x, const float* dy, const float* mean,
+                               const float* invstd, const float* gamma, const float* dsums,
+                               float* dx, int B, int C, int S) override;
+
   void reparameterize(const float* mu, const float* logvar, const float* eps, float* z,
                       size_t n) override;
   void reparameterize_backward(const float* dz, const float* logvar, const float* eps, float* dmu,

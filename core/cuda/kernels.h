@@ -1,6 +1,6 @@
-// Host-callable launchers of distvae's own CUDA kernels (elementwise, reductions, objective terms,
-// optimizer updates). Plain C++ signatures, so host files call them without nvcc. Every launcher
-// enqueues on `s` and returns at once; pointers are device memory.
+// Host-callable launchers of distvae's own CUDA kernels (elementwise, reductions, batch
+// normalization, objective terms, optimizer updates). Plain C++ signatures, so host files call them
+// without nvcc. Every launcher enqueues on `s` and returns at once; pointers are device memory.
 //
 // Determinism: no kernel here accumulates with atomics. Sums run in a fixed order per thread and
 // a fixed shared-memory tree per block, over a grid whose size depends only on the problem size,
@@ -43,6 +43,27 @@ int reduce_blocks(size_t n);
 void sum_squares(const float* x, size_t n, double* partials, double* result, cudaStream_t s);
 // *flag = 1 when some value is NaN or infinite, else 0.
 void any_nonfinite(const float* x, size_t n, int* flag, cudaStream_t s);
+
+// ---- batch normalization over x (B, C, S) (kernels_batchnorm.cu); Backend's formulas ----
+// sums (2C + 1) = [sum x, sum x^2, B * S]; one block per channel.
+void batchnorm_sums(const float* x, float* sums, int B, int C, int S, cudaStream_t s);
+// mean, invstd (C) from sums (training; running averages updated) or from the running averages
+// (evaluation; sums not read); one thread per channel.
+void batchnorm_moments(const float* sums, float* running_mean, float* running_var, float* mean,
+                       float* invstd, int C, float eps, float momentum, bool training,
+                       cudaStream_t s);
+// y = act(gamma (x - mean) invstd + beta)
+void batchnorm_forward(const float* x, const float* mean, const float* invstd, const float* gamma,
+                       const float* beta, float* y, int B, int C, int S, ActSpec act,
+                       cudaStream_t s);
+// dsums (2C + 1) = [sum dy, sum dy xhat, B * S]; one block per channel.
+void batchnorm_backward_sums(const float* x, const float* dy, const float* mean,
+                             const float* invstd, float* dsums, int B, int C, int S,
+                             cudaStream_t s);
+// dx = gamma invstd (dy - (dsums[:C] + xhat dsums[C:2C]) / dsums[2C])
+void batchnorm_backward_data(const float* x, const float* dy, const float* mean,
+                             const float* invstd, const float* gamma, const float* dsums, float* dx,
+                             int B, int C, int S, cudaStream_t s);
 
 // ---- objective terms (kernels_objectives.cu); B images of D values, one block per image ----
 void reparameterize(const float* mu, const float* logvar, const float* eps, float* z, size_t n,

@@ -114,6 +114,35 @@ Outputs run_conv(Backend<float>& be, bool deconv, ConvPass pass) {
 // Linear shapes: one small, one with odd sizes.
 constexpr int kLB = 5, kLIn = 13, kLOut = 7;
 
+// A batch-norm case's shape: B images of C channels with S values each; x has a non-zero mean
+// so that the centring matters.
+struct BnCase {
+  std::string tag;
+  int B, C, S;
+  size_t n() const { return size_t(B) * C * S; }
+  size_t sums() const { return 2 * size_t(C) + 1; }
+  Vec x() const {
+    Vec v = normals(70, n(), 2.0f);
+    for (float& e : v) e += 0.5f;
+    return v;
+  }
+  // The batch's mean and invstd, for the cases after moments.
+  void moments(Backend<float>& be, BackendBuffer& x, BackendBuffer& mean,
+               BackendBuffer& invstd) const {
+    BackendBuffer s(be, sums()), rm(be, size_t(C)), rv(be, size_t(C));
+    be.batchnorm_sums(x.get(), s.get(), B, C, S);
+    be.batchnorm_moments(s.get(), rm.get(), rv.get(), mean.get(), invstd.get(), C, 1e-5f, 0.1f,
+                         true);
+  }
+};
+
+Outputs for_bn_shapes(const std::function<Outputs(const BnCase&)>& run) {
+  Outputs all;
+  for (const BnCase& c : {BnCase{"channels", 4, 3, 20}, BnCase{"features", kB, kD, 1}})
+    for (auto& [name, t] : run(c)) all[c.tag + " " + name] = std::move(t);
+  return all;
+}
+
 std::vector<Primitive> primitives() {
   std::vector<Primitive> p;
 
@@ -278,6 +307,69 @@ std::vector<Primitive> primitives() {
                                                    double(be.all_finite(nan.get(), 5000)),
                                                    double(be.all_finite(inf.get(), 5000)),
                                                    double(be.all_finite(inf.get(), 17))}}};
+               }});
+
+  // ---- batch normalization, each case on images (C = 3, S = 20) and flat features (S = 1) ----
+  p.push_back({"batchnorm_sums", kOut, [](Backend<float>& be) {
+                 return for_bn_shapes([&](const BnCase& c) {
+                   BackendBuffer x(be, c.x()), s(be, normals(72, c.sums()));
+                   be.batchnorm_sums(x.get(), s.get(), c.B, c.C, c.S);
+                   return Outputs{{"sums", s.host()}};
+                 });
+               }});
+  p.push_back({"batchnorm_moments", kOut, [](Backend<float>& be) {
+                 return for_bn_shapes([&](const BnCase& c) {
+                   const size_t C = size_t(c.C);
+                   BackendBuffer x(be, c.x()), s(be, c.sums()), mean(be, C), invstd(be, C),
+                       rm(be, normals(73, C)), rv(be, uniforms(74, C)), emean(be, C),
+                       einvstd(be, C);
+                   be.batchnorm_sums(x.get(), s.get(), c.B, c.C, c.S);
+                   be.batchnorm_moments(s.get(), rm.get(), rv.get(), mean.get(), invstd.get(), c.C,
+                                        1e-3f, 0.25f, true);
+                   be.batchnorm_moments(nullptr, rm.get(), rv.get(), emean.get(), einvstd.get(),
+                                        c.C, 1e-3f, 0.25f, false);
+                   return Outputs{{"mean", mean.host()},       {"invstd", invstd.host()},
+                                  {"running_mean", rm.host()}, {"running_var", rv.host()},
+                                  {"eval mean", emean.host()}, {"eval invstd", einvstd.host()}};
+                 });
+               }});
+  p.push_back({"batchnorm_forward", kOut, [](Backend<float>& be) {
+                 return for_bn_shapes([&](const BnCase& c) {
+                   const size_t n = c.n(), C = size_t(c.C);
+                   BackendBuffer x(be, c.x()), mean(be, C), invstd(be, C),
+                       gamma(be, normals(75, C)), beta(be, normals(76, C)), y(be, n), y2(be, n);
+                   c.moments(be, x, mean, invstd);
+                   be.batchnorm_forward(x.get(), mean.get(), invstd.get(), gamma.get(), beta.get(),
+                                        y.get(), c.B, c.C, c.S, ActSpec{Act::elu, 0.7f});
+                   be.batchnorm_forward(x.get(), mean.get(), invstd.get(), gamma.get(), beta.get(),
+                                        y2.get(), c.B, c.C, c.S, ActSpec{});
+                   return Outputs{{"y", y.host()}, {"y without activation", y2.host()}};
+                 });
+               }});
+  p.push_back({"batchnorm_backward_sums", kGrad, [](Backend<float>& be) {
+                 return for_bn_shapes([&](const BnCase& c) {
+                   const size_t C = size_t(c.C);
+                   BackendBuffer x(be, c.x()), dy(be, normals(77, c.n())), mean(be, C),
+                       invstd(be, C), ds(be, normals(78, c.sums()));
+                   c.moments(be, x, mean, invstd);
+                   be.batchnorm_backward_sums(x.get(), dy.get(), mean.get(), invstd.get(), ds.get(),
+                                              c.B, c.C, c.S);
+                   return Outputs{{"dsums", ds.host()}};
+                 });
+               }});
+  p.push_back({"batchnorm_backward_data", kGrad, [](Backend<float>& be) {
+                 return for_bn_shapes([&](const BnCase& c) {
+                   const size_t C = size_t(c.C);
+                   BackendBuffer x(be, c.x()), dy(be, normals(77, c.n())), mean(be, C),
+                       invstd(be, C), gamma(be, normals(75, C)), ds(be, c.sums()),
+                       dx(be, normals(79, c.n()));
+                   c.moments(be, x, mean, invstd);
+                   be.batchnorm_backward_sums(x.get(), dy.get(), mean.get(), invstd.get(), ds.get(),
+                                              c.B, c.C, c.S);
+                   be.batchnorm_backward_data(x.get(), dy.get(), mean.get(), invstd.get(),
+                                              gamma.get(), ds.get(), dx.get(), c.B, c.C, c.S);
+                   return Outputs{{"dx", dx.host()}};
+                 });
                }});
 
   // ---- objective kernels ----
