@@ -11,9 +11,21 @@ ConvGeom with_batch(ConvGeom g, int B) {
 }  // namespace
 
 template <class T>
-const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B) {
+const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B,
+                       const BatchNormRun<T>* bn) {
   const T* b = l.has_bias ? ps.value(l.bias) : nullptr;
   switch (l.kind) {
+    case LayerKind::batchnorm:
+      // x, y: (B, C, S). Training: the batch's (global) mean and variance; else the running ones.
+      if (bn->training) {
+        be.batchnorm_sums(x, bn->sums, B, l.C, l.S);
+        if (bn->reduce && *bn->reduce) (*bn->reduce)(bn->sums, 2 * size_t(l.C) + 1);
+      }
+      be.batchnorm_moments(bn->training ? bn->sums : nullptr, ps.value(l.running_mean),
+                           ps.value(l.running_var), bn->mean, bn->invstd, l.C, T(l.eps),
+                           T(l.momentum), bn->training);
+      be.batchnorm_forward(x, bn->mean, bn->invstd, ps.value(l.weight), b, y, B, l.C, l.S, l.act);
+      return y;
     case LayerKind::linear:
       // x: (B, In)  w: (Out, In)  y: (B, Out)
       be.linear_forward(x, ps.value(l.weight), b, y, B, int(l.in[0]), int(l.out[0]), l.act);
@@ -36,7 +48,7 @@ const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const 
 
 template <class T>
 T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, const T* y, T* dy,
-                  T* dx_buf, int B, bool param_grads) {
+                  T* dx_buf, int B, bool param_grads, const BatchNormRun<T>* bn) {
   if (l.kind == LayerKind::view) return dy;
   if (l.act.kind != Act::none)  // dL/d(pre-activation) = dy * act'(from y), in place
     be.act_backward(y, dy, dy, size_t(B) * size_t(l.out.numel()), l.act);
@@ -44,7 +56,19 @@ T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x,
 
   T* db = (param_grads && l.has_bias) ? ps.grad(l.bias) : nullptr;
   const T* w = ps.value(l.weight);
-  if (l.kind == LayerKind::linear) {
+  if (l.kind == LayerKind::batchnorm) {
+    // dgamma = sum dy xhat, dbeta = sum dy over this rank's values (the gradient all-reduce adds
+    // the ranks); dx needs the global sums, as every value moved the batch statistics.
+    const size_t C = size_t(l.C);
+    be.batchnorm_backward_sums(x, dy, bn->mean, bn->invstd, bn->dsums, B, l.C, l.S);
+    if (param_grads) {
+      be.axpy(C, T(1), bn->dsums + C, ps.grad(l.weight));
+      be.axpy(C, T(1), bn->dsums, db);
+    }
+    if (!dx_buf) return nullptr;
+    if (bn->reduce && *bn->reduce) (*bn->reduce)(bn->dsums, 2 * C + 1);
+    be.batchnorm_backward_data(x, dy, bn->mean, bn->invstd, w, bn->dsums, dx_buf, B, l.C, l.S);
+  } else if (l.kind == LayerKind::linear) {
     // dy: (B, Out)  w: (Out, In)  dx: (B, In)
     const int In = int(l.in[0]), Out = int(l.out[0]);
     if (dx_buf) be.linear_backward_data(dy, w, dx_buf, B, In, Out);
@@ -62,12 +86,13 @@ T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x,
 }
 
 template const float* layer_forward(Backend<float>&, ParamStore<float>&, const Layer&, const float*,
-                                    float*, int);
+                                    float*, int, const BatchNormRun<float>*);
 template const double* layer_forward(Backend<double>&, ParamStore<double>&, const Layer&,
-                                     const double*, double*, int);
+                                     const double*, double*, int, const BatchNormRun<double>*);
 template float* layer_backward(Backend<float>&, ParamStore<float>&, const Layer&, const float*,
-                               const float*, float*, float*, int, bool);
+                               const float*, float*, float*, int, bool, const BatchNormRun<float>*);
 template double* layer_backward(Backend<double>&, ParamStore<double>&, const Layer&, const double*,
-                                const double*, double*, double*, int, bool);
+                                const double*, double*, double*, int, bool,
+                                const BatchNormRun<double>*);
 
 }  // namespace distvae

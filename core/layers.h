@@ -1,8 +1,10 @@
 // Layers as plain data with forward/backward functions side by side (llm.c style): linear,
-// conv2d, deconv2d, activations, flatten, reshape. Shapes are per sample; B is the batch.
+// conv2d, deconv2d, batchnorm, activations, flatten, reshape. Shapes are per sample; B is the
+// batch.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -16,7 +18,7 @@ namespace distvae {
 
 // What a user writes for one layer (parsed from YAML by launch/). Zero means "not given".
 struct LayerSpec {
-  std::string type;  // linear, conv2d, deconv2d, flatten, reshape, or an activation name
+  std::string type;  // linear, conv2d, deconv2d, batchnorm, flatten, reshape, or an activation
   int64_t out = 0;   // linear: features; conv2d/deconv2d: channels
   int64_t in = 0;    // optional check against the inferred input size
   int kernel = 0, stride = 1, padding = 0, output_padding = 0;
@@ -24,9 +26,13 @@ struct LayerSpec {
   float alpha = std::numeric_limits<float>::quiet_NaN();
   std::vector<int64_t> shape;  // reshape target, per sample
   bool bias = true;
+  // batchnorm: running = (1 - momentum) running + momentum batch (default 0.1); the variance's
+  // epsilon (default 1e-5). NaN means "not given".
+  double momentum = std::numeric_limits<double>::quiet_NaN();
+  double eps = std::numeric_limits<double>::quiet_NaN();
 };
 
-enum class LayerKind { linear, conv2d, deconv2d, activation, view };
+enum class LayerKind { linear, conv2d, deconv2d, batchnorm, activation, view };
 
 struct Layer {
   LayerKind kind = LayerKind::view;
@@ -36,18 +42,41 @@ struct Layer {
   size_t weight = 0, bias = 0;  // ParamStore slice indices
   bool has_bias = false;
   ConvGeom geom;  // conv/deconv, B filled per call
+  // batchnorm: C channels of S values per sample; weight/bias are gamma/beta; the running
+  // averages are ParamStore state.
+  int C = 0, S = 0;
+  size_t running_mean = 0, running_var = 0;
+  double momentum = 0.1, eps = 1e-5;
 };
 
-// y (B, out) = layer(x (B, in)). view layers return x itself (no copy); others write y.
+// Makes a batch norm's 2C + 1 sums global (an all-reduce sum across the ranks), so that the
+// statistics are those of the whole batch however it is split; null: this rank's images alone.
 template <class T>
-const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B);
+using StatsReduceFn = std::function<void(T* sums, size_t n)>;
+
+// What one batch-norm layer needs besides its parameters: buffers of C (mean, invstd) and 2C + 1
+// (sums, dsums) values owned by the network, and whether it normalizes by the batch (training)
+// or by the running averages.
+template <class T>
+struct BatchNormRun {
+  T *mean = nullptr, *invstd = nullptr, *sums = nullptr, *dsums = nullptr;
+  bool training = true;
+  const StatsReduceFn<T>* reduce = nullptr;
+};
+
+// y (B, out) = layer(x (B, in)). view layers return x itself (no copy); others write y. bn is
+// the layer's batch-norm state (null for other kinds).
+template <class T>
+const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B,
+                       const BatchNormRun<T>* bn = nullptr);
 
 // Backward of one layer. dy = dL/dy for the layer's output y (B, out); it is overwritten in place
 // by the fused activation's derivative (computed from y). Returns dL/dx: a view layer or an
 // activation returns dy itself; linear/conv/deconv write dx_buf (skipped when dx_buf is null, as
 // for a network's first layer) and, when param_grads, accumulate dL/dw and dL/db in the store.
+// A batch norm's dx is that of the batch statistics too, so it must follow a training forward.
 template <class T>
 T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, const T* y, T* dy,
-                  T* dx_buf, int B, bool param_grads);
+                  T* dx_buf, int B, bool param_grads, const BatchNormRun<T>* bn = nullptr);
 
 }  // namespace distvae

@@ -29,7 +29,8 @@ uint64_t name_hash32(const std::string& s) {
 void reject_unused_keys(const std::string& net, size_t i, const LayerSpec& s) {
   Act ignored;
   const bool known = s.type == "linear" || s.type == "conv2d" || s.type == "deconv2d" ||
-                     s.type == "flatten" || s.type == "reshape" || parse_act(s.type, &ignored);
+                     s.type == "batchnorm" || s.type == "flatten" || s.type == "reshape" ||
+                     parse_act(s.type, &ignored);
   if (!known) return;  // the type itself is the error, reported below
   const bool conv = s.type == "conv2d" || s.type == "deconv2d";
   const bool parametered = conv || s.type == "linear";
@@ -46,10 +47,13 @@ void reject_unused_keys(const std::string& net, size_t i, const LayerSpec& s) {
   check(!std::isnan(s.alpha), has_alpha, "alpha");
   check(!s.shape.empty(), s.type == "reshape", "shape");
   check(!s.bias, parametered, "bias");
+  check(!std::isnan(s.momentum), s.type == "batchnorm", "momentum");
+  check(!std::isnan(s.eps), s.type == "batchnorm", "eps");
 }
 
 bool has_params(LayerKind k) {
-  return k == LayerKind::linear || k == LayerKind::conv2d || k == LayerKind::deconv2d;
+  return k == LayerKind::linear || k == LayerKind::conv2d || k == LayerKind::deconv2d ||
+         k == LayerKind::batchnorm;
 }
 
 }  // namespace
@@ -112,6 +116,23 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
       l.kind = de ? LayerKind::deconv2d : LayerKind::conv2d;
       l.geom = g;
       l.out = Shape{g.Cout, g.Ho, g.Wo};
+    } else if (s.type == "batchnorm") {
+      if (cur.rank != 1 && cur.rank != 3)
+        fail(net, i, s,
+             "input has shape " + cur.str() +
+                 " but batchnorm normalizes features (F) or channels (C, H, W)");
+      l.kind = LayerKind::batchnorm;
+      l.C = int(cur[0]);
+      l.S = cur.rank == 3 ? int(cur[1] * cur[2]) : 1;
+      if (!std::isnan(s.momentum)) {
+        if (!(s.momentum >= 0 && s.momentum <= 1)) fail(net, i, s, "'momentum' must be in [0, 1]");
+        l.momentum = s.momentum;
+      }
+      if (!std::isnan(s.eps)) {
+        if (!(s.eps > 0) || !std::isfinite(s.eps)) fail(net, i, s, "'eps' must be > 0");
+        l.eps = s.eps;
+      }
+      l.out = cur;
     } else if (parse_act(s.type, &act)) {
       l.kind = LayerKind::activation;
       l.act.kind = act;
@@ -137,10 +158,10 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
       l.out = to;
     } else {
       fail(net, i, s,
-           "unknown layer type (expected linear, conv2d, deconv2d, flatten, reshape, relu, "
-           "leaky_relu, elu, softplus, tanh or sigmoid)");
+           "unknown layer type (expected linear, conv2d, deconv2d, batchnorm, flatten, reshape, "
+           "relu, leaky_relu, elu, softplus, tanh or sigmoid)");
     }
-    if (has_params(l.kind)) l.has_bias = s.bias;
+    if (has_params(l.kind)) l.has_bias = l.kind == LayerKind::batchnorm || s.bias;
     // Fuse an activation into the preceding parametered layer: one pass over the output, and
     // backward needs only that output.
     if (l.kind == LayerKind::activation && !layers.empty() && has_params(layers.back().kind) &&
@@ -161,6 +182,13 @@ Network<T>::Network(Backend<T>& be, std::string name, const Shape& input,
   if (max_batch <= 0) throw NetworkSpecError(name_ + ": max batch must be positive");
   layers_ = plan_layers(name_, input, specs);
   for (Layer& l : layers_) {
+    if (l.kind == LayerKind::batchnorm) {  // y = gamma xhat + beta
+      l.weight = params_.add(l.name + ".weight", Shape{l.C});
+      l.bias = params_.add(l.name + ".bias", Shape{l.C});
+      l.running_mean = params_.add_state(l.name + ".running_mean", Shape{l.C});
+      l.running_var = params_.add_state(l.name + ".running_var", Shape{l.C});
+      continue;
+    }
     if (!has_params(l.kind)) continue;
     Shape w = l.kind == LayerKind::linear ? Shape{l.out[0], l.in[0]}
                                           : Shape{l.geom.Cout, l.geom.Cin, l.geom.K, l.geom.K};
@@ -168,6 +196,16 @@ Network<T>::Network(Backend<T>& be, std::string name, const Shape& input,
     if (l.has_bias) l.bias = params_.add(l.name + ".bias", Shape{w[0]});
   }
   params_.allocate();
+  bn_.resize(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i].kind != LayerKind::batchnorm) continue;
+    const size_t C = size_t(layers_[i].C);
+    BatchNormRun<T>& b = bn_[i];
+    for (auto [p, n] :
+         {std::pair{&b.mean, C}, {&b.invstd, C}, {&b.sums, 2 * C + 1}, {&b.dsums, 2 * C + 1}})
+      arena_.push_back(*p = be_.alloc(n));
+    b.reduce = &reduce_;
+  }
   first_param_ = layers_.size();
   for (size_t i = layers_.size(); i-- > 0;)
     if (has_params(layers_[i].kind)) first_param_ = i;
@@ -211,6 +249,14 @@ void Network<T>::init(uint64_t seed) {
   std::vector<T> host;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
+    if (l.kind == LayerKind::batchnorm) {  // the identity at first: gamma 1, beta 0, var 1
+      const size_t C = size_t(l.C);
+      be_.fill(params_.value(l.weight), C, T(1));
+      be_.fill(params_.value(l.bias), C, T(0));
+      be_.fill(params_.value(l.running_mean), C, T(0));
+      be_.fill(params_.value(l.running_var), C, T(1));
+      continue;
+    }
     if (!has_params(l.kind)) continue;
     const ParamSlice& w = params_.slices()[l.weight];
     double fan_in, fan_out;
@@ -249,9 +295,11 @@ const T* Network<T>::forward(const T* x, int B) {
     throw std::invalid_argument(name_ + ": batch " + std::to_string(B) + " outside [1, " +
                                 std::to_string(max_batch_) + "]");
   x_ = x;
+  forward_training_ = training_;
   const T* cur = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    cur = layer_forward(be_, params_, layers_[i], cur, out_buf_[i], B);
+    bn_[i].training = training_;
+    cur = layer_forward(be_, params_, layers_[i], cur, out_buf_[i], B, &bn_[i]);
     outputs_[i] = cur;
   }
   return cur;
@@ -260,6 +308,10 @@ const T* Network<T>::forward(const T* x, int B) {
 template <class T>
 const T* Network<T>::backward(T* dout, int B, bool param_grads, bool need_dx,
                               const GradReadyFn& on_ready) {
+  if (!forward_training_ && has_batchnorm())
+    throw std::logic_error(name_ +
+                           ": backward after an evaluation-mode forward (batch norm needs the "
+                           "batch statistics; call set_training(true) first)");
   T* dy = dout;
   for (size_t i = layers_.size(); i-- > 0;) {
     const Layer& l = layers_[i];
@@ -267,10 +319,16 @@ const T* Network<T>::backward(T* dout, int B, bool param_grads, bool need_dx,
     const T* x = i == 0 ? x_ : outputs_[i - 1];
     // Without need_dx, the first parametered layer's input gradient is never used.
     T* dx_buf = (!need_dx && i == first_param_) ? nullptr : (dy == grad_a_ ? grad_b_ : grad_a_);
-    dy = layer_backward(be_, params_, l, x, outputs_[i], dy, dx_buf, B, param_grads);
+    dy = layer_backward(be_, params_, l, x, outputs_[i], dy, dx_buf, B, param_grads, &bn_[i]);
     if (param_grads && on_ready && has_params(l.kind)) on_ready(params_.slices()[l.weight].offset);
   }
   return need_dx ? dy : nullptr;
+}
+
+template <class T>
+bool Network<T>::has_batchnorm() const {
+  return std::any_of(layers_.begin(), layers_.end(),
+                     [](const Layer& l) { return l.kind == LayerKind::batchnorm; });
 }
 
 template class Network<float>;

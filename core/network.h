@@ -54,6 +54,15 @@ class Network {
   // every rank and every backend.
   void init(uint64_t seed);
 
+  // Batch norm normalizes by the batch and moves its running averages in training mode, and by
+  // the running averages in evaluation mode (the default: sampling, validation, evaluation).
+  void set_training(bool on) { training_ = on; }
+  bool training() const { return training_; }
+  bool has_batchnorm() const;
+  // How batch norms make their statistics global in training mode; null: this rank's batch.
+  // Every rank must then run the same training forwards and backwards, as the trainer does.
+  void set_stats_reduce(StatsReduceFn<T> fn) { reduce_ = std::move(fn); }
+
   // x: (B, input) must stay valid until backward. Returns y: (B, output), owned by the network.
   const T* forward(const T* x, int B);
   // dout: (B, output) = dL/dy, overwritten. Returns dL/dx (B, input) when need_dx, else null.
@@ -74,7 +83,11 @@ class Network {
   T* grad_a_ = nullptr;            // ping-pong buffers for dL/dx in backward
   T* grad_b_ = nullptr;
   const T* x_ = nullptr;
-  size_t first_param_ = 0;  // index of the first layer with parameters
+  size_t first_param_ = 0;           // index of the first layer with parameters
+  std::vector<BatchNormRun<T>> bn_;  // per layer; buffers only for batch norms
+  StatsReduceFn<T> reduce_;
+  bool training_ = false;
+  bool forward_training_ = false;  // the mode of the last forward, which backward relies on
 };
 
 extern template class Network<float>;

@@ -1,6 +1,7 @@
 // One flat buffer of parameter values and one of gradients per network, with named slices and
 // contiguous all-reduce buckets. Layers hold offsets into it; optimizer, all-reduce, broadcast and
-// checkpoint all work on the flat spans.
+// checkpoint all work on the flat spans. State that is saved but not trained (batch norm's
+// running averages) sits after the trainable values, outside the gradients and the optimizer.
 #pragma once
 
 #include <algorithm>
@@ -16,10 +17,11 @@
 namespace distvae {
 
 struct ParamSlice {
-  std::string name;  // "<network>.<layer index>.<weight|bias>"
+  std::string name;  // "<network>.<layer index>.<weight|bias|running_mean|running_var>"
   size_t offset = 0;
   size_t size = 0;
   Shape shape;
+  bool trainable = true;
 };
 
 template <class T>
@@ -34,19 +36,20 @@ class ParamStore {
   }
 
   // Declares a parameter tensor; returns its slice index. Only before allocate().
-  size_t add(std::string name, Shape shape) {
-    if (values_) throw std::logic_error("ParamStore::add after allocate");
-    ParamSlice s{std::move(name), size_, size_t(shape.numel()), shape};
-    size_ += s.size;
-    slices_.push_back(std::move(s));
-    return slices_.size() - 1;
-  }
+  size_t add(std::string name, Shape shape) { return declare(std::move(name), shape, true); }
+  // Declares state that is saved and broadcast with the values but has no gradient.
+  size_t add_state(std::string name, Shape shape) { return declare(std::move(name), shape, false); }
   void allocate() {
-    values_ = backend_->alloc(size_);
+    for (ParamSlice& s : slices_)  // state after every trainable value
+      if (!s.trainable) s.offset += size_;
+    values_ = backend_->alloc(values_size());
     grads_ = backend_->alloc(size_);
   }
 
+  // Trainable values: the length of the gradient buffer and of the optimizer's span.
   size_t size() const { return size_; }
+  // Everything a checkpoint or the start-up broadcast carries: trainable values, then state.
+  size_t values_size() const { return size_ + state_size_; }
   T* values() { return values_; }
   const T* values() const { return values_; }
   T* grads() { return grads_; }
@@ -71,8 +74,18 @@ class ParamStore {
 
  private:
   Backend<T>* backend_;
+  size_t declare(std::string name, Shape shape, bool trainable) {
+    if (values_) throw std::logic_error("ParamStore::add after allocate");
+    size_t& end = trainable ? size_ : state_size_;
+    ParamSlice s{std::move(name), end, size_t(shape.numel()), shape, trainable};
+    end += s.size;
+    slices_.push_back(std::move(s));
+    return slices_.size() - 1;
+  }
+
   std::vector<ParamSlice> slices_;
   size_t size_ = 0;
+  size_t state_size_ = 0;
   T* values_ = nullptr;
   T* grads_ = nullptr;
 };

@@ -153,6 +153,8 @@ std::string layers_yaml(const std::vector<LayerSpec>& specs) {
     if (l.padding) s += ", padding: " + std::to_string(l.padding);
     if (l.output_padding) s += ", output_padding: " + std::to_string(l.output_padding);
     if (!std::isnan(l.alpha)) s += ", alpha: " + to_text(l.alpha);
+    if (!std::isnan(l.momentum)) s += ", momentum: " + to_text(l.momentum);
+    if (!std::isnan(l.eps)) s += ", eps: " + to_text(l.eps);
     if (!l.bias) s += ", bias: false";
     if (!l.shape.empty()) {
       s += ", shape: [";

@@ -20,6 +20,7 @@ int gradient_variance(const std::string& checkpoint, const std::string& data, in
   });
   const Config& c = m.config;
   Vae<float>& vae = require_vae(m, checkpoint, "distvae gradvar");
+  m.model.set_training(true);  // the gradients of a training step, batch norms included
   Backend<float>* backend = m.backend.get();
   const std::string pattern = data.empty() ? c.data.validation : data;
   const ImageSet set = load_image_set(pattern, batch, "--data");

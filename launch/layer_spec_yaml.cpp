@@ -11,7 +11,8 @@ namespace distvae {
 namespace {
 
 const std::set<std::string> kLayerKeys = {
-    "type", "out", "in", "kernel", "stride", "padding", "output_padding", "alpha", "shape", "bias"};
+    "type",           "out",   "in",    "kernel", "stride",   "padding",
+    "output_padding", "alpha", "shape", "bias",   "momentum", "eps"};
 
 template <class V>
 V get(const YAML::Node& n, const char* key, const std::string& where, V fallback) {
@@ -70,7 +71,7 @@ std::vector<LayerSpec> parse_layer_list(const YAML::Node& node, const std::strin
       if (!kLayerKeys.count(key))
         throw ConfigError(at + ": unknown layer key '" + key +
                           "' (expected type, out, in, kernel, stride, padding, output_padding, "
-                          "alpha, shape, bias)");
+                          "alpha, shape, bias, momentum, eps)");
     }
     if (!n["type"]) throw ConfigError(at + ": missing 'type'");
     s.type = layer_type(get<std::string>(n, "type", at, ""), at);
@@ -83,6 +84,8 @@ std::vector<LayerSpec> parse_layer_list(const YAML::Node& node, const std::strin
     s.alpha = get<float>(n, "alpha", at, s.alpha);
     s.shape = get<std::vector<int64_t>>(n, "shape", at, {});
     s.bias = get<bool>(n, "bias", at, true);
+    s.momentum = get<double>(n, "momentum", at, s.momentum);
+    s.eps = get<double>(n, "eps", at, s.eps);
     out.push_back(s);
   }
   return out;

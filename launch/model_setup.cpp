@@ -45,6 +45,10 @@ std::vector<Network<float>*> Model::trained() {
   return n;
 }
 
+void Model::set_training(bool on) {
+  for (Network<float>* n : checkpointed(*this)) n->set_training(on);
+}
+
 Discriminator<float>* Model::discriminator() {
   if (gan) return &gan->discriminator();
   return latent_disc.get();
@@ -116,7 +120,7 @@ void save_networks(Checkpoint& ck, Backend<float>& be, const std::vector<NetStat
   for (const NetState& s : nets) {
     ParamStore<float>& ps = s.net->params();
     const std::string& name = s.net->name();
-    ck.arrays[name + ".values"] = to_vector(be, ps.values(), ps.size());
+    ck.arrays[name + ".values"] = to_vector(be, ps.values(), ps.values_size());
     ck.strings[name + ".layout"] = param_layout(ps);
     if (!s.opt) continue;
     const auto& st = s.opt->state();
@@ -139,7 +143,7 @@ void load_networks(const Checkpoint& ck, const std::string& path, Backend<float>
     if (it->second != mine)
       throw std::runtime_error(path + ": written by another architecture: its " + name +
                                " has parameters\n" + it->second + "but this config's has\n" + mine);
-    put(be, ck, path, name + ".values", ps.values(), ps.size());
+    put(be, ck, path, name + ".values", ps.values(), ps.values_size());
     if (!s.opt) continue;
     auto& st = s.opt->state();
     if (st.m) put(be, ck, path, name + ".opt_m", st.m, st.n);

@@ -35,6 +35,8 @@ struct Model {
   std::vector<Network<float>*> trained();
   Discriminator<float>* discriminator();  // null for vae
   void init(uint64_t seed);
+  // Training mode (batch norm by the batch) or evaluation mode, the default, for every network.
+  void set_training(bool on);
 };
 Model build_model(const Config& c, const ImageGeom& g, Backend<float>& be, int max_batch);
 

@@ -40,12 +40,17 @@ Trainee::Trainee(const Config& c, const ImageGeom& g, Backend<float>& be, Commun
     TrainedNet& t = nets_[i];
     t.net = trained[i];
     ParamStore<float>& ps = t.net->params();
-    comm.broadcast(ps.values(), ps.size() * sizeof(float), 0);  // one starting point everywhere
+    comm.broadcast(ps.values(), ps.values_size() * sizeof(float), 0);  // one start everywhere
     t.optim = i < num_main_ ? &c.optim : &c.disc_optim;
     t.sync = std::make_unique<GradSync>(comm, ps.grads(), ps.buckets(bucket_bytes), overlap_);
     t.opt = std::make_unique<OptimizerStateOwner<float>>(be, optimizer_config(*t.optim), ps.size());
   }
   if (model_.gan) model_.gan->take_snapshot();  // G' = G after the broadcast
+  // Batch norms normalize by the global batch, so the step does not depend on the split.
+  if (comm.size() > 1)
+    for (Network<float>* n : checkpointed(model_))
+      n->set_stats_reduce(
+          [&comm](float* sums, size_t n_sums) { comm.allreduce(sums, n_sums, ReduceOp::sum); });
   if (model_.latent_disc) {
     zq_ = be.alloc(size_t(B) * c.model.latent);
     zp_ = be.alloc(size_t(B) * c.model.latent);
@@ -113,6 +118,13 @@ StepResult Trainee::disc_updates(const float* x, int B, const uint64_t* keys, ui
 
 StepResult Trainee::step(const float* x, int B, const uint64_t* keys, VaeStepArgs& args,
                          double progress) {
+  // Batch norm by the batch inside the step, by its running averages everywhere else
+  // (validation, samples, evaluation).
+  struct TrainingMode {
+    Model& m;
+    ~TrainingMode() { m.set_training(false); }
+  } mode{model_};
+  model_.set_training(true);
   exposed_ = 0;
   StepResult r;
   if (model_.gan) model_.gan->set_progress(progress);  // the annealed instance noise

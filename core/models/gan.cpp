@@ -134,7 +134,8 @@ GanGenStats Gan<T>::gen_step(int B, uint64_t seed, const uint64_t* keys,
 
 template <class T>
 void Gan<T>::take_snapshot() {
-  be_.copy(generator_.params().values(), snapshot_.params().values(), generator_.params().size());
+  be_.copy(generator_.params().values(), snapshot_.params().values(),
+           generator_.params().values_size());
 }
 
 template <class T>

@@ -60,6 +60,10 @@ LayerSpec act(const std::string& name, float alpha = std::numeric_limits<float>:
   return s;
 }
 
+LayerSpec batchnorm() {
+  return act("batchnorm");
+}
+
 LayerSpec flatten() {
   return act("flatten");
 }
@@ -110,6 +114,17 @@ void randomize_biases(Network<T>& net, uint64_t index) {
   }
 }
 
+// Batch norms start as the identity (gamma 1); other scales make gamma's role in dx visible.
+template <class T>
+void randomize_batchnorm_scales(Network<T>& net, uint64_t index) {
+  for (const Layer& l : net.layers()) {
+    if (l.kind != LayerKind::batchnorm) continue;
+    const ParamSlice& s = net.params().slices()[l.weight];
+    std::vector<T> g = normals<T>(index++, s.size, 0.5);
+    for (size_t i = 0; i < s.size; ++i) net.params().values()[s.offset + i] = T(1) + g[i];
+  }
+}
+
 // ---------------------------------------------------------------- the finite-difference check
 
 struct Case {
@@ -135,10 +150,12 @@ double kink_margin(Network<double>& net, const Case& c, const std::vector<double
     if (!has_kink(c.specs[j].type)) continue;
     const std::vector<LayerSpec> prefix(c.specs.begin(), c.specs.begin() + std::ptrdiff_t(j));
     Network<double> pre(be, net.name(), c.input, prefix, B);
+    pre.set_training(true);
     const auto& ps = pre.params().slices();
     const auto& full = net.params().slices();
     EXPECT_LE(ps.size(), full.size());
     for (size_t k = 0; k < ps.size() && k < full.size(); ++k) {
+      if (!ps[k].trainable) continue;  // state sits after the trainable values of each
       EXPECT_EQ(ps[k].name, full[k].name);
       EXPECT_EQ(ps[k].offset, full[k].offset);
     }
@@ -155,8 +172,10 @@ void gradcheck(const Case& c, int B) {
   SCOPED_TRACE(c.label + ", batch " + std::to_string(B));
   ReferenceBackend<double> be;
   Network<double> net(be, "gc", c.input, c.specs, B);
+  net.set_training(true);  // batch norms by the batch: part of what is differentiated
   net.init(7);
   randomize_biases(net, 1000);
+  randomize_batchnorm_scales(net, 2000);
 
   const size_t nx = size_t(B) * size_t(c.input.numel());
   const size_t ny = size_t(B) * size_t(net.output_shape().numel());
@@ -206,6 +225,7 @@ void gradcheck(const Case& c, int B) {
   EXPECT_GT(max_abs(fd_dx.data(), nx), 1e-3) << "input gradient vanishes";
   EXPECT_LT(rel_err(ana_dx.data(), fd_dx.data(), nx), kFdTol) << "input gradient";
   for (const ParamSlice& s : net.params().slices()) {
+    if (!s.trainable) continue;
     EXPECT_GT(max_abs(fd_g.data() + s.offset, s.size), 1e-3) << s.name << " gradient vanishes";
     EXPECT_LT(rel_err(ana_g.data() + s.offset, fd_g.data() + s.offset, s.size), kFdTol) << s.name;
   }
@@ -247,6 +267,15 @@ std::vector<Case> cases() {
     cs.push_back({name + " fused after conv", Shape{2, 6, 7}, {conv(3, 3, 1, 1), a}});
     cs.push_back({name + " fused after deconv", Shape{2, 3, 4}, {deconv(3, 4, 2, 1), a}});
   }
+  // batch norm: over channels and over features, alone, with a fused activation, in a chain. A
+  // bias right before it has no gradient (the mean is subtracted), so those layers have none.
+  cs.push_back({"batchnorm channels", Shape{3, 4, 5}, {batchnorm()}});
+  cs.push_back({"batchnorm fused relu after conv",
+                Shape{2, 6, 7},
+                {conv(3, 3, 1, 1, false), batchnorm(), act("relu"), conv(2, 3, 2, 1)}});
+  cs.push_back({"batchnorm after deconv, fused tanh",
+                Shape{2, 3, 4},
+                {deconv(3, 4, 2, 1, 0, false), batchnorm(), act("tanh")}});
   // views
   cs.push_back({"flatten", Shape{2, 6, 7}, {conv(3, 4, 2, 1), flatten(), lin(5)}});
   cs.push_back(
@@ -263,6 +292,15 @@ std::vector<Case> cases() {
 TEST(LayerGradcheck, EveryLayerKindMatchesCentralDifferences) {
   for (const Case& c : cases())
     for (int B : {1, 3}) gradcheck(c, B);
+}
+
+// Over features one sample has zero variance, so these need a batch.
+TEST(LayerGradcheck, BatchNormOverFeaturesMatchesCentralDifferences) {
+  gradcheck({"batchnorm features", Shape{6}, {batchnorm()}}, 4);
+  gradcheck({"batchnorm features in an mlp, fused elu",
+             Shape{7},
+             {lin(6, false), batchnorm(), act("elu"), lin(3)}},
+            5);
 }
 
 // The reference's own activation kernels must be what the check above relies on: the fused and

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -384,6 +385,45 @@ TEST(NetworkSpec, NegativeAlphaIsAnErrorNotTheDefault) {
   leaky.alpha = -0.3f;
   const std::string m = plan_error(Shape{10}, {spec("linear", 4), leaky});
   EXPECT_TRUE(Contains(m, "'alpha' must be > 0"));
+}
+
+TEST(NetworkSpec, BatchNormKeysAndShapes) {
+  LayerSpec bn = spec("batchnorm");
+  bn.momentum = 1.5;
+  std::string m = plan_error(Shape{3, 4, 4}, {bn});
+  EXPECT_TRUE(Contains(m, "layer 0 (batchnorm)"));
+  EXPECT_TRUE(Contains(m, "'momentum' must be in [0, 1]"));
+  bn = spec("batchnorm");
+  bn.eps = 0;
+  EXPECT_TRUE(Contains(plan_error(Shape{3, 4, 4}, {bn}), "'eps' must be > 0"));
+  bn = spec("batchnorm");
+  bn.bias = false;
+  EXPECT_TRUE(Contains(plan_error(Shape{3, 4, 4}, {bn}), "'bias' does not apply to batchnorm"));
+  LayerSpec lin = spec("linear", 4);
+  lin.momentum = 0.1;
+  EXPECT_TRUE(Contains(plan_error(Shape{10}, {lin}), "'momentum' does not apply to linear"));
+  EXPECT_TRUE(Contains(plan_error(Shape{12}, {reshape({3, 4}), spec("batchnorm")}),
+                       "batchnorm normalizes features (F) or channels (C, H, W)"));
+  // Channels of H*W values, or features of one value; an activation after it is fused.
+  const auto layers = plan_layers("g", Shape{3, 4, 5}, {spec("batchnorm"), spec("relu")});
+  ASSERT_EQ(layers.size(), 1u);
+  EXPECT_EQ(layers[0].C, 3);
+  EXPECT_EQ(layers[0].S, 20);
+  EXPECT_EQ(layers[0].act.kind, Act::relu);
+  const auto flat = plan_layers("g", Shape{7}, {spec("batchnorm")});
+  EXPECT_EQ(flat[0].C, 7);
+  EXPECT_EQ(flat[0].S, 1);
+}
+
+TEST(LayerSpecYaml, BatchNormKeys) {
+  const auto specs = parse_layer_list(
+      YAML::Load("[{type: batchnorm, momentum: 0.05, eps: 1.0e-3}, batchnorm]"), "model.encoder");
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_DOUBLE_EQ(specs[0].momentum, 0.05);
+  EXPECT_DOUBLE_EQ(specs[0].eps, 1e-3);
+  EXPECT_TRUE(std::isnan(specs[1].momentum));
+  EXPECT_TRUE(Contains(yaml_error("[{type: batchnorm, momentum: fast}]"),
+                       "model.encoder[0].momentum: cannot read 'fast' as a number"));
 }
 
 }  // namespace
