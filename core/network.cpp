@@ -161,7 +161,7 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
            "unknown layer type (expected linear, conv2d, deconv2d, batchnorm, flatten, reshape, "
            "relu, leaky_relu, elu, softplus, tanh or sigmoid)");
     }
-    if (has_params(l.kind)) l.has_bias = l.kind == LayerKind::batchnorm || s.bias;
+    if (has_params(l.kind)) l.has_bias = s.bias;  // always true for batchnorm (beta)
     // Fuse an activation into the preceding parametered layer: one pass over the output, and
     // backward needs only that output.
     if (l.kind == LayerKind::activation && !layers.empty() && has_params(layers.back().kind) &&
