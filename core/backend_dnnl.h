@@ -1,6 +1,6 @@
 // The oneDNN (v2.x) CPU backend: matmul, convolution, deconvolution and eltwise primitives, created
-// once per shape and cached; the cheap elementwise, objective and optimizer kernels are inherited
-// from the reference backend so they exist once.
+// once per shape and cached, and threaded batch-norm loops; the cheap elementwise, objective and
+// optimizer kernels are inherited from the reference backend so they exist once.
 #pragma once
 
 #include <cstddef>
@@ -47,6 +47,16 @@ class DnnlBackend final : public ReferenceBackend<float> {
 
   void act_forward(const float* x, float* y, size_t n, ActSpec act) override;
   void act_backward(const float* y, const float* dy, float* dx, size_t n, ActSpec act) override;
+
+  // backend_dnnl_batchnorm.cpp; the moments (C values) are the reference's.
+  void batchnorm_sums(const float* x, float* sums, int B, int C, int S) override;
+  void batchnorm_forward(const float* x, const float* mean, const float* invstd, const float* gamma,
+                         const float* beta, float* y, int B, int C, int S, ActSpec act) override;
+  void batchnorm_backward_sums(const float* x, const float* dy, const float* mean,
+                               const float* invstd, float* dsums, int B, int C, int S) override;
+  void batchnorm_backward_data(const float* x, const float* dy, const float* mean,
+                               const float* invstd, const float* gamma, const float* dsums,
+                               float* dx, int B, int C, int S) override;
 
   // Cached operations so far, one per distinct (operation, shape, activation, bias or not), each
   // holding its primitives and buffers. Lets tests check that a repeated shape is not rebuilt.
