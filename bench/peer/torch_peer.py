@@ -10,9 +10,9 @@ step as distvae's Trainee:
                   step on q samples (encoder under no_grad, fresh noise) and N(0, I) samples in one
                   batch, then the VAE step with -T(z) in its loss through T frozen (no T weight
                   gradients)
-  dcgan           fmnist_gan_dcgan.yaml: G 64-3136-(64x7x7)-deconv 32-1-sigmoid, D conv 1-32-64
-                  leaky 0.2 + linear, batch 64, Adam 2e-4 beta1 0.5. D on [real; G(z)] in one
-                  batch (G under no_grad), then G on fresh z through D frozen
+  dcgan           fmnist_gan_dcgan.yaml: G 64-3136-(64x7x7)-bn-deconv 32-bn-1-sigmoid, D conv
+                  1-32-64-bn leaky 0.2 + linear, batch 64, Adam 2e-4 beta1 0.5. D on real and
+                  G(z) as two batches (G under no_grad), then G on fresh z through D frozen
 
 Timed like distvae bench: --warmup untimed steps, then --steps timed steps; prints images/s.
 --iw K times the importance-weighted evaluation instead (like `distvae bench --iw K`).
@@ -116,20 +116,23 @@ def build(model, B, torch, ddp):
     if model == "dcgan":
         L = 64
         G = nn.Sequential(
-            nn.Linear(L, 3136), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),   # 32 x 14 x 14
+            nn.Linear(L, 3136, bias=False), nn.Unflatten(1, (64, 7, 7)),
+            nn.BatchNorm2d(64), nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 4, 2, 1, bias=False),  # 32 x 14 x 14
+            nn.BatchNorm2d(32), nn.ReLU(),
             nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Sigmoid())  # 1 x 28 x 28
         D = nn.Sequential(
             nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2),     # 32 x 14 x 14
-            nn.Conv2d(32, 64, 4, 2, 1), nn.LeakyReLU(0.2),    # 64 x 7 x 7
+            nn.Conv2d(32, 64, 4, 2, 1, bias=False),           # 64 x 7 x 7
+            nn.BatchNorm2d(64), nn.LeakyReLU(0.2),
             nn.Flatten(), nn.Linear(3136, 1))
         g_opt, d_opt = adam(G.parameters(), 2e-4, 0.5), adam(D.parameters(), 2e-4, 0.5)
 
         def step(x):
             with torch.no_grad():
                 fake = G(torch.randn(B, L))
-            t = D(torch.cat([x, fake]))  # real rows label 1, fake rows label 0, per-class means
-            d_loss = F.softplus(-t[:B]).mean() + F.softplus(t[B:]).mean()
+            # each class its own batch (batch norm), per-class means
+            d_loss = F.softplus(-D(x)).mean() + F.softplus(D(fake)).mean()
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()
