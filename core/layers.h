@@ -65,7 +65,7 @@ struct BatchNormRun {
 };
 
 // y (B, out) = layer(x (B, in)). view layers return x itself (no copy); others write y. bn is
-// the layer's batch-norm state (null for other kinds).
+// the layer's batch-norm state (read by batch norms only).
 template <class T>
 const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B,
                        const BatchNormRun<T>* bn = nullptr);

@@ -56,6 +56,7 @@ int gradient_variance(const std::string& checkpoint, const std::string& data, in
   std::printf("%-28s %14s %14s %10s\n", "tensor", "reparam", "score-function", "ratio");
   double worst_ratio = 1e300;
   for (const ParamSlice& sl : ps.slices()) {
+    if (!sl.trainable) continue;  // batch norm's running averages have no gradient
     double v[2] = {0, 0};
     for (int e = 0; e < 2; ++e)
       for (size_t i = sl.offset; i < sl.offset + sl.size; ++i) {
