@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The adversarial families end to end on 2 ranks: the implicit prior, the AAE and the GAN (with its
-# proximal term) train, log their own metrics, stop and resume bitwise, and evaluate: the implicit
+# The adversarial families end to end on 2 ranks: the implicit prior, the AAE, the GAN (with its
+# proximal term) and the DCGAN (batch norms: statistics all-reduced, running averages
+# checkpointed) train, log their own metrics, stop and resume bitwise, and evaluate: the implicit
 # prior's normalized log-likelihood is the unnormalized one minus log Z, learned-prior samples are
 # written, sample-quality figures appear for every family; a VAE-only command refuses a GAN.
 # Run by ctest: bash THIS BUILD SOURCE
@@ -22,7 +23,7 @@ v=[r[sys.argv[2]] for r in v if sys.argv[2] in r]
 print(v[-1] if v else 'missing')" "$1" "$2"
 }
 
-for fam in implicit_prior aae gan_mlp; do
+for fam in implicit_prior aae gan_mlp gan_dcgan; do
   cfg=$src/configs/fmnist_$fam.yaml
   extra=()
   [[ $fam == gan_mlp ]] && extra=(--set objective.proximal=0.1 --set objective.n_disc=2)
