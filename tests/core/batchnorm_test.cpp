@@ -66,22 +66,26 @@ struct BatchNormNet : ::testing::Test {
   const double* running(bool var) {
     return net.params().value(var ? net.layers()[0].running_var : net.layers()[0].running_mean);
   }
+  // y = gamma (x - mean) / sqrt(var + eps) + beta, channel by channel, computed here.
+  void expect_normalized(const double* y, const std::vector<double>& x,
+                         const std::vector<double>& mean, const std::vector<double>& var) {
+    for (int c = 0; c < kC; ++c)
+      for (int b = 0; b < kB; ++b)
+        for (int i = 0; i < kS; ++i) {
+          const size_t k = (size_t(b) * kC + c) * kS + i;
+          const double want =
+              gamma[size_t(c)] * (x[k] - mean[size_t(c)]) / std::sqrt(var[size_t(c)] + 1e-5) +
+              beta[size_t(c)];
+          ASSERT_NEAR(y[k], want, 1e-12) << "channel " << c;
+        }
+  }
 };
 
 TEST_F(BatchNormNet, TrainingForwardNormalizesEachChannelByTheBatch) {
   net.set_training(true);
   const std::vector<double> x = normals(3, n, 2.0, 1.5);
   const Moments m = moments_of(x);
-  const double* y = net.forward(x.data(), kB);
-  for (int c = 0; c < kC; ++c)
-    for (int b = 0; b < kB; ++b)
-      for (int i = 0; i < kS; ++i) {
-        const size_t k = (size_t(b) * kC + c) * kS + i;
-        const double want =
-            gamma[size_t(c)] * (x[k] - m.mean[size_t(c)]) / std::sqrt(m.var[size_t(c)] + 1e-5) +
-            beta[size_t(c)];
-        ASSERT_NEAR(y[k], want, 1e-12) << "channel " << c;
-      }
+  expect_normalized(net.forward(x.data(), kB), x, m.mean, m.var);
 }
 
 TEST_F(BatchNormNet, RunningAveragesFollowTheBatchesAndEvaluationUsesThem) {
@@ -103,15 +107,7 @@ TEST_F(BatchNormNet, RunningAveragesFollowTheBatchesAndEvaluationUsesThem) {
   net.set_training(false);
   const std::vector<double> x3 = normals(6, n, 3.0, 4.0);
   const double* y = net.forward(x3.data(), kB);
-  for (int c = 0; c < kC; ++c)
-    for (int b = 0; b < kB; ++b)
-      for (int i = 0; i < kS; ++i) {
-        const size_t k = (size_t(b) * kC + c) * kS + i;
-        const double want =
-            gamma[size_t(c)] * (x3[k] - rm[size_t(c)]) / std::sqrt(rv[size_t(c)] + 1e-5) +
-            beta[size_t(c)];
-        ASSERT_NEAR(y[k], want, 1e-12);
-      }
+  expect_normalized(y, x3, rm, rv);
   // Evaluation leaves the averages alone.
   EXPECT_LT(rel_err(running(false), rm.data(), kC), 1e-12);
   // One sample in evaluation mode is the same sample as in its batch.
