@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -32,7 +33,7 @@ class ParamStore {
   ParamStore& operator=(const ParamStore&) = delete;
   ~ParamStore() {
     backend_->release(values_);
-    backend_->release(grads_);
+    if (!external_grads_) backend_->release(grads_);
   }
 
   // Declares a parameter tensor; returns its slice index. Only before allocate().
@@ -44,6 +45,15 @@ class ParamStore {
       if (!s.trainable) s.offset += size_;
     values_ = backend_->alloc(values_size());
     grads_ = backend_->alloc(size_);
+  }
+
+  // Moves the gradients into memory someone else provides (the node's shared memory, for the
+  // all-reduce), size() elements, zeroed, host memory the backend can use. The caller's pointer
+  // keeps it alive; so does this store.
+  void adopt_grads(std::shared_ptr<T> buffer) {
+    if (!external_grads_) backend_->release(grads_);
+    external_grads_ = std::move(buffer);
+    grads_ = external_grads_.get();
   }
 
   // Trainable values: the length of the gradient buffer and of the optimizer's span.
@@ -88,6 +98,7 @@ class ParamStore {
   size_t state_size_ = 0;
   T* values_ = nullptr;
   T* grads_ = nullptr;
+  std::shared_ptr<T> external_grads_;  // set by adopt_grads
 };
 
 }  // namespace distvae

@@ -25,6 +25,11 @@ class Communicator {
   virtual uint64_t iallreduce(float* data, size_t n, ReduceOp op) = 0;
   virtual bool test(uint64_t ticket) = 0;  // drives progress; true once complete
   virtual void wait(uint64_t ticket) = 0;
+  // n floats, zeroed, for a buffer all-reduced every step (the gradients), placed where this
+  // node's other ranks can read it so allreduce on it skips MPI's copies (dist/shm_reduce.h).
+  // Collective: every rank asks for the same n in the same order. Empty where the backend has no
+  // such memory or could not get it on some rank; the caller then keeps its own.
+  virtual std::shared_ptr<float> alloc_reducible(size_t) { return {}; }
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
   [[noreturn]] virtual void abort(int code) = 0;

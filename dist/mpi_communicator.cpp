@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dist/reduce_thread.h"
+#include "dist/shm_reduce.h"
 
 namespace distvae {
 
@@ -93,18 +94,25 @@ class MpiCommunicator final : public Communicator {
     MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
     int level = 0;
     MPI_CHECK(MPI_Query_thread(&level));
-    if (size_ > 1 && level >= MPI_THREAD_MULTIPLE) reducer_ = std::make_unique<ReduceThread>(size_);
+    if (size_ > 1) shm_ = std::make_unique<NodeSharedReduce>();
+    if (size_ > 1 && level >= MPI_THREAD_MULTIPLE)
+      reducer_ = std::make_unique<ReduceThread>(size_, shm_.get());
     nonblocking_ = NonblockingReductions(size_);
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  void allreduce(float* data, size_t n, ReduceOp op) override { reduce(data, n, op); }
+  void allreduce(float* data, size_t n, ReduceOp op) override {
+    if (!(shm_ && shm_->reduce(data, n, op))) reduce(data, n, op);
+  }
   void allreduce(double* data, size_t n, ReduceOp op) override { reduce(data, n, op); }
   uint64_t iallreduce(float* data, size_t n, ReduceOp op) override {
     return reducer_ ? reducer_->submit(data, n, op) : nonblocking_.start(data, n, op);
   }
   bool test(uint64_t t) override { return reducer_ ? reducer_->done(t) : nonblocking_.test(t); }
   void wait(uint64_t t) override { reducer_ ? reducer_->wait(t) : nonblocking_.wait(t); }
+  std::shared_ptr<float> alloc_reducible(size_t n) override {
+    return shm_ ? shm_->alloc(n) : nullptr;
+  }
   void broadcast(void* data, size_t bytes, int root) override {
     MPI_CHECK(MPI_Bcast(data, int(bytes), MPI_BYTE, root, MPI_COMM_WORLD));
   }
@@ -121,6 +129,7 @@ class MpiCommunicator final : public Communicator {
     if (op == ReduceOp::avg) scale(data, n, size_);
   }
   int rank_ = 0, size_ = 1;
+  std::unique_ptr<NodeSharedReduce> shm_;  // before reducer_, which uses it
   std::unique_ptr<ReduceThread> reducer_;  // with THREAD_MULTIPLE
   NonblockingReductions nonblocking_{1};   // without it (sized in the constructor)
 };

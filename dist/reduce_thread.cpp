@@ -5,7 +5,8 @@
 
 namespace distvae {
 
-ReduceThread::ReduceThread(int world_size) : size_(world_size), ring_(Communicator::kMaxInFlight) {
+ReduceThread::ReduceThread(int world_size, NodeSharedReduce* shm)
+    : size_(world_size), shm_(shm), ring_(Communicator::kMaxInFlight) {
   // Collectives of two threads must not share a communicator: the thread gets its own.
   if (MPI_Comm_dup(MPI_COMM_WORLD, &comm_) != MPI_SUCCESS)
     throw std::runtime_error("MPI_Comm_dup failed for the gradient all-reduce thread");
@@ -47,6 +48,22 @@ void ReduceThread::wait(uint64_t ticket) {
   if (!error_.empty()) throw std::runtime_error(error_);
 }
 
+std::string ReduceThread::reduce(const Task& t) {
+  try {
+    if (shm_ && shm_->reduce(t.data, t.n, t.op)) return {};
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  const int rc = MPI_Allreduce(MPI_IN_PLACE, t.data, int(t.n), MPI_FLOAT, MPI_SUM, comm_);
+  if (rc != MPI_SUCCESS)
+    return "MPI_Allreduce of a gradient bucket failed (code " + std::to_string(rc) + ")";
+  if (t.op == ReduceOp::avg) {
+    const float inv = 1.0f / float(size_);
+    for (size_t i = 0; i < t.n; ++i) t.data[i] *= inv;
+  }
+  return {};
+}
+
 void ReduceThread::run() {
   for (;;) {
     Task t;
@@ -56,16 +73,11 @@ void ReduceThread::run() {
       if (submitted_ == completed_) return;  // stop requested and nothing left
       t = ring_[completed_ % ring_.size()];
     }
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, t.data, int(t.n), MPI_FLOAT, MPI_SUM, comm_);
-    if (rc == MPI_SUCCESS && t.op == ReduceOp::avg) {
-      const float inv = 1.0f / float(size_);
-      for (size_t i = 0; i < t.n; ++i) t.data[i] *= inv;
-    }
+    const std::string failure = reduce(t);
     bool drained;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (rc != MPI_SUCCESS && error_.empty())
-        error_ = "MPI_Allreduce of a gradient bucket failed (code " + std::to_string(rc) + ")";
+      if (!failure.empty() && error_.empty()) error_ = failure;
       drained = ++completed_ == submitted_;
     }
     // Waking the waiter after every bucket costs a context switch each (it usually shares the

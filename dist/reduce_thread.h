@@ -1,5 +1,6 @@
-// A communication thread that runs blocking MPI_Allreduce calls, in submission order, on its own
-// duplicate of MPI_COMM_WORLD. Open MPI's non-blocking MPI_Iallreduce (libnbc) reaches about
+// A communication thread that runs blocking all-reduces, in submission order: through node shared
+// memory for buckets in its buffers, else MPI_Allreduce on the thread's own duplicate of
+// MPI_COMM_WORLD. Open MPI's non-blocking MPI_Iallreduce (libnbc) reaches about
 // 40% of the blocking call's bandwidth on the gradient buckets (bench/allreduce_bench), so
 // overlap with backward comes from this thread instead. Needs MPI_THREAD_MULTIPLE.
 #pragma once
@@ -15,12 +16,14 @@
 #include <vector>
 
 #include "dist/communicator.h"
+#include "dist/shm_reduce.h"
 
 namespace distvae {
 
 class ReduceThread {
  public:
-  explicit ReduceThread(int world_size);
+  // shm (may be null) takes the buckets that lie in its shared buffers.
+  ReduceThread(int world_size, NodeSharedReduce* shm);
   ~ReduceThread();
   ReduceThread(const ReduceThread&) = delete;
   ReduceThread& operator=(const ReduceThread&) = delete;
@@ -38,8 +41,10 @@ class ReduceThread {
     ReduceOp op = ReduceOp::sum;
   };
   void run();
+  std::string reduce(const Task& t);  // the failure's message, empty on success
 
   int size_;
+  NodeSharedReduce* shm_;
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::mutex mu_;
   std::condition_variable cv_;

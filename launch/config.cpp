@@ -365,6 +365,12 @@ std::vector<KeyInfo> build_keys() {
       "finished it (false: all after backward; auto: true when the rank has a CPU beyond its "
       "compute threads that no other rank of the node needs, else false)."));
   k.push_back(flag(
+      "train.shm_allreduce", [](Config& c) -> bool& { return c.train.shm_allreduce; },
+      "CPU backends, several ranks: keep each rank's gradients in POSIX shared memory that the "
+      "other ranks of its node map, and all-reduce them there with plain loads (each rank sums "
+      "its share, then copies the others'), across nodes with MPI between the two passes; "
+      "false, or if /dev/shm cannot hold them: MPI_Allreduce on private memory."));
+  k.push_back(flag(
       "train.requeue", [](Config& c) -> bool& { return c.train.requeue; },
       "On SIGTERM/SIGUSR1 (preemption), after the checkpoint, run scontrol requeue "
       "$SLURM_JOB_ID (under SLURM only). The run exits with code 75 either way."));

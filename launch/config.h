@@ -71,6 +71,7 @@ struct TrainConfig {
   int sample_grid = 64;
   int bucket_kb = 1024;            // gradient all-reduce bucket size
   std::string overlap = "auto";    // start bucket all-reduces during backward: true|false|auto
+  bool shm_allreduce = true;       // gradients in node shared memory, reduced without MPI copies
   bool requeue = false;            // on preemption under SLURM, scontrol requeue the job
   double hang_timeout = 300;       // seconds without progress before the job is aborted
   int checkpoint_every_steps = 0;  // also checkpoint every N steps (0: off)

@@ -41,6 +41,8 @@ Trainee::Trainee(const Config& c, const ImageGeom& g, Backend<float>& be, Commun
     t.net = trained[i];
     ParamStore<float>& ps = t.net->params();
     comm.broadcast(ps.values(), ps.values_size() * sizeof(float), 0);  // one start everywhere
+    if (c.train.shm_allreduce && c.train.backend != "cuda")
+      if (std::shared_ptr<float> shared = comm.alloc_reducible(ps.size())) ps.adopt_grads(shared);
     t.optim = i < num_main_ ? &c.optim : &c.disc_optim;
     t.sync = std::make_unique<GradSync>(comm, ps.grads(), ps.buckets(bucket_bytes), overlap_);
     t.opt = std::make_unique<OptimizerStateOwner<float>>(be, optimizer_config(*t.optim), ps.size());

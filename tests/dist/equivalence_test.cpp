@@ -62,18 +62,26 @@ double worst_tensor_diff(ParamStore<T>& a, ParamStore<T>& b, bool grads) {
   return w;
 }
 
+// How the distributed side runs. With batchnorm, sync_stats says whether its batch norms
+// all-reduce their statistics (as the trainer does) or use each rank's share alone.
+// shared_grads puts its gradients in the communicator's node shared memory (as the trainer does
+// on CPU backends); overlap reduces buckets during backward, else all after it.
+struct Split {
+  bool batchnorm = false;
+  bool sync_stats = true;
+  bool shared_grads = false;
+  bool overlap = true;
+};
+
 // Runs `steps` steps of the distributed model (this rank's share of each global batch, gradients
 // synchronised through GradSync) next to a single-process model on the whole global batch, and
 // returns the worst per-tensor difference of the gradients after step 1 and of the parameters at
 // the end.
-// With batchnorm, sync_stats says whether the distributed model's batch norms all-reduce their
-// statistics (as the trainer does) or use each rank's share alone.
 template <class T>
 std::pair<double, double> run(Backend<T>& be, Communicator& comm, const std::string& opt_kind,
-                              int steps, double free_bits, bool batchnorm = false,
-                              bool sync_stats = true) {
+                              int steps, double free_bits, Split split = {}) {
   const int world = comm.size(), B = kGlobalBatch / world, rank = comm.rank();
-  const VaeSpec spec = small_spec(batchnorm);
+  const VaeSpec spec = small_spec(split.batchnorm);
   const int D = int(spec.image.numel());
   const std::vector<T> data = dataset<T>(kGlobalBatch * steps, D);
   Vae<T> dist_vae(be, spec, B), ref_vae(be, spec, kGlobalBatch);
@@ -82,7 +90,7 @@ std::pair<double, double> run(Backend<T>& be, Communicator& comm, const std::str
   for (Network<T>* n :
        {&dist_vae.encoder(), &dist_vae.decoder(), &ref_vae.encoder(), &ref_vae.decoder()})
     n->set_training(true);
-  if (sync_stats)
+  if (split.sync_stats)
     for (Network<T>* n : {&dist_vae.encoder(), &dist_vae.decoder()})
       n->set_stats_reduce(
           [&comm](T* sums, size_t n_sums) { comm.allreduce(sums, n_sums, ReduceOp::sum); });
@@ -97,10 +105,16 @@ std::pair<double, double> run(Backend<T>& be, Communicator& comm, const std::str
   auto re = opt(ref_vae.encoder()), rd = opt(ref_vae.decoder());
   std::unique_ptr<GradSync> es, ds;
   if constexpr (std::is_same_v<T, float>) {
+    for (Network<T>* n : {&dist_vae.encoder(), &dist_vae.decoder()}) {
+      if (!split.shared_grads) continue;
+      std::shared_ptr<float> shared = comm.alloc_reducible(n->params().size());
+      EXPECT_EQ(bool(shared), world > 1) << "node shared memory for the gradients";
+      if (shared) n->params().adopt_grads(shared);
+    }
     es = std::make_unique<GradSync>(comm, dist_vae.encoder().params().grads(),
-                                    dist_vae.encoder().params().buckets(1024), true);
+                                    dist_vae.encoder().params().buckets(1024), split.overlap);
     ds = std::make_unique<GradSync>(comm, dist_vae.decoder().params().grads(),
-                                    dist_vae.decoder().params().buckets(1024), true);
+                                    dist_vae.decoder().params().buckets(1024), split.overlap);
   }
   std::vector<uint64_t> keys(kGlobalBatch);
   double grad_diff = 0;
@@ -166,6 +180,22 @@ TEST_F(Equivalence, FloatDnnlAdamWithFreeBits) {
   EXPECT_LT(p, 1e-3) << "parameters after 20 Adam steps";
 }
 
+// Gradients in node shared memory, reduced there (dist/shm_reduce.h): bucket by bucket during
+// backward, and in one call after it.
+TEST_F(Equivalence, FloatDnnlAdamSharedGradients) {
+  auto be = make_backend("dnnl");
+  for (bool overlap : {true, false}) {
+    const auto [g, p] =
+        run<float>(*be, *comm, "adam", 20, 0.3, {.shared_grads = true, .overlap = overlap});
+    if (comm->rank() == 0)
+      std::printf(
+          "  float/dnnl Adam, shared gradients, overlap %d: gradients %.2e, parameters %.2e\n",
+          int(overlap), g, p);
+    EXPECT_LT(g, 1e-5) << "gradients after one step, " << comm->size() << " ranks";
+    EXPECT_LT(p, 1e-3) << "parameters after 20 Adam steps";
+  }
+}
+
 TEST_F(Equivalence, DoubleReferenceSgd) {
   ReferenceBackend<double> be;
   const auto [g, p] = run<double>(be, *comm, "sgd", 20, 0.3);
@@ -177,7 +207,7 @@ TEST_F(Equivalence, DoubleReferenceSgd) {
 
 TEST_F(Equivalence, BatchNormFloatDnnlAdam) {
   auto be = make_backend("dnnl");
-  const auto [g, p] = run<float>(*be, *comm, "adam", 20, 0.0, true);
+  const auto [g, p] = run<float>(*be, *comm, "adam", 20, 0.0, {.batchnorm = true});
   if (comm->rank() == 0)
     std::printf("  float/dnnl Adam, batch norm: gradients %.2e, parameters %.2e\n", g, p);
   EXPECT_LT(g, 1e-5) << "gradients after one step, " << comm->size() << " ranks";
@@ -186,7 +216,7 @@ TEST_F(Equivalence, BatchNormFloatDnnlAdam) {
 
 TEST_F(Equivalence, BatchNormDoubleReferenceSgd) {
   ReferenceBackend<double> be;
-  const auto [g, p] = run<double>(be, *comm, "sgd", 20, 0.0, true);
+  const auto [g, p] = run<double>(be, *comm, "sgd", 20, 0.0, {.batchnorm = true});
   if (comm->rank() == 0)
     std::printf("  double/reference SGD, batch norm: gradients %.2e, parameters %.2e\n", g, p);
   EXPECT_LT(g, 1e-10);
@@ -198,7 +228,8 @@ TEST_F(Equivalence, BatchNormDoubleReferenceSgd) {
 TEST_F(Equivalence, BatchNormWithoutGlobalStatisticsDiffers) {
   if (comm->size() == 1) GTEST_SKIP() << "needs 2+ ranks";
   ReferenceBackend<double> be;
-  const auto [g, p] = run<double>(be, *comm, "sgd", 1, 0.0, true, false);
+  const auto [g, p] =
+      run<double>(be, *comm, "sgd", 1, 0.0, {.batchnorm = true, .sync_stats = false});
   EXPECT_GT(g, 1e-3);
 }
 
