@@ -32,7 +32,7 @@ class ParamStore {
   ParamStore(const ParamStore&) = delete;
   ParamStore& operator=(const ParamStore&) = delete;
   ~ParamStore() {
-    backend_->release(values_);
+    if (!external_values_) backend_->release(values_);
     if (!external_grads_) backend_->release(grads_);
   }
 
@@ -54,6 +54,15 @@ class ParamStore {
     if (!external_grads_) backend_->release(grads_);
     external_grads_ = std::move(buffer);
     grads_ = external_grads_.get();
+  }
+
+  // Moves the values, trainable and state, into memory someone else provides (values_size()
+  // elements, host memory the backend can use), copying them over.
+  void adopt_values(std::shared_ptr<T> buffer) {
+    backend_->copy(values_, buffer.get(), values_size());
+    if (!external_values_) backend_->release(values_);
+    external_values_ = std::move(buffer);
+    values_ = external_values_.get();
   }
 
   // Trainable values: the length of the gradient buffer and of the optimizer's span.
@@ -98,7 +107,8 @@ class ParamStore {
   size_t state_size_ = 0;
   T* values_ = nullptr;
   T* grads_ = nullptr;
-  std::shared_ptr<T> external_grads_;  // set by adopt_grads
+  std::shared_ptr<T> external_values_;  // set by adopt_values
+  std::shared_ptr<T> external_grads_;   // set by adopt_grads
 };
 
 }  // namespace distvae

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace distvae {
 
@@ -30,6 +31,13 @@ class Communicator {
   // Collective: every rank asks for the same n in the same order. Empty where the backend has no
   // such memory or could not get it on some rank; the caller then keeps its own.
   virtual std::shared_ptr<float> alloc_reducible(size_t) { return {}; }
+  // Splitting a buffer's reduction and update over the node's ranks (dist/shm_reduce.h):
+  // reduce_scatter all-reduces data[0, n) only where owned_slice(n) says, so this rank can update
+  // just that part of the parameters; all_gather(data, n) then gives every rank every slice's
+  // owner's values. Backends without a split own everything: a full all-reduce, nothing to gather.
+  virtual std::pair<size_t, size_t> owned_slice(size_t n) const { return {0, n}; }
+  virtual void reduce_scatter(float* data, size_t n, ReduceOp op) { allreduce(data, n, op); }
+  virtual void all_gather(float*, size_t) {}
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
   [[noreturn]] virtual void abort(int code) = 0;

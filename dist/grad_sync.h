@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/bucket.h"
@@ -15,7 +16,10 @@ class GradSync {
  public:
   // buckets: as ParamStore::buckets gives them, bucket 0 at the highest offsets (ready first).
   // Every rank must pass the same buckets: they are started in index order everywhere.
-  GradSync(Communicator& comm, float* grads, std::vector<Bucket> buckets, bool overlap);
+  // split (without overlap only): finish() leaves only owned() complete, for an update split
+  // over the node's ranks (Communicator::reduce_scatter).
+  GradSync(Communicator& comm, float* grads, std::vector<Bucket> buckets, bool overlap,
+           bool split = false);
 
   void begin_step();
   // From backward: gradients at offsets >= lowest_ready are final. Starts every bucket now
@@ -27,6 +31,8 @@ class GradSync {
   // Seconds spent blocked in finish() over the last step: the communication backward did not hide.
   double exposed_seconds() const { return exposed_; }
   size_t num_buckets() const { return buckets_.size(); }
+  // The offsets [lo, hi) of the gradient buffer that finish() leaves all-reduced.
+  std::pair<size_t, size_t> owned() const { return owned_; }
 
  private:
   void start(size_t i);
@@ -34,6 +40,9 @@ class GradSync {
   float* grads_;
   std::vector<Bucket> buckets_;
   bool overlap_;
+  bool split_;
+  size_t lo_ = 0, hi_ = 0;  // the span of all buckets
+  std::pair<size_t, size_t> owned_{0, 0};
   size_t next_ = 0;
   std::vector<uint64_t> inflight_;  // tickets of this step, capacity reserved up front
   double exposed_ = 0;

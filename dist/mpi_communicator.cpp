@@ -113,6 +113,15 @@ class MpiCommunicator final : public Communicator {
   std::shared_ptr<float> alloc_reducible(size_t n) override {
     return shm_ ? shm_->alloc(n) : nullptr;
   }
+  std::pair<size_t, size_t> owned_slice(size_t n) const override {
+    return shm_ && shm_->enabled() ? shm_->owned_slice(n) : std::pair<size_t, size_t>{0, n};
+  }
+  void reduce_scatter(float* data, size_t n, ReduceOp op) override {
+    if (!(shm_ && shm_->reduce(data, n, op, false))) reduce(data, n, op);
+  }
+  void all_gather(float* data, size_t n) override {
+    if (shm_ && shm_->enabled()) shm_->all_gather(data, n);
+  }
   void broadcast(void* data, size_t bytes, int root) override {
     MPI_CHECK(MPI_Bcast(data, int(bytes), MPI_BYTE, root, MPI_COMM_WORLD));
   }

@@ -161,23 +161,30 @@ void NodeSharedReduce::node_barrier() {
   }
 }
 
-bool NodeSharedReduce::reduce(float* data, size_t n, ReduceOp op) {
-  if (!enabled_) return false;
-  const Segment* seg = nullptr;
-  size_t off = 0;
+std::pair<size_t, size_t> NodeSharedReduce::slice(size_t n, int node_rank) const {
+  const size_t P = size_t(node_size_), q = size_t(node_rank);
+  const size_t chunk = ((n + P - 1) / P + 15) / 16 * 16;  // 64-byte aligned slices
+  return {std::min(n, q * chunk), std::min(n, (q + 1) * chunk)};
+}
+
+const NodeSharedReduce::Segment* NodeSharedReduce::find(const float* data, size_t n,
+                                                        size_t* off) const {
   for (const Segment& s : segments_) {
     const std::shared_ptr<float> own = s.own.lock();
     if (own && data >= own.get() && data + n <= own.get() + s.n) {
-      seg = &s, off = size_t(data - own.get());
-      break;
+      *off = size_t(data - own.get());
+      return &s;
     }
   }
+  return nullptr;
+}
+
+bool NodeSharedReduce::reduce(float* data, size_t n, ReduceOp op, bool gather) {
+  if (!enabled_) return false;
+  size_t off = 0;
+  const Segment* seg = find(data, n, &off);
   if (!seg) return false;
   const size_t P = size_t(node_size_), me = size_t(node_rank_);
-  const size_t chunk = ((n + P - 1) / P + 15) / 16 * 16;  // 64-byte aligned slices
-  const auto slice = [&](size_t q) {
-    return std::pair{std::min(n, q * chunk), std::min(n, (q + 1) * chunk)};
-  };
   const float scale = op == ReduceOp::avg ? 1.0f / float(world_size_) : 1.0f;
   int nodes = 1;
   MPI_Comm_size(cross_, &nodes);
@@ -186,7 +193,7 @@ bool NodeSharedReduce::reduce(float* data, size_t n, ReduceOp op) {
   // This rank's slice, summed over the node by pairs in node-rank order: ((p0 + p1) + (p2 + p3))
   // for 4, the order of 2 nodes of 2 through MPI, so a sum does not depend on how the ranks are
   // spread over nodes of powers of two.
-  const auto [lo, hi] = slice(me);
+  const auto [lo, hi] = slice(n, node_rank_);
   const float within_node = nodes == 1 ? scale : 1.0f;
   if (P == 2) {  // a + b == b + a: this rank's own value first
     add_scaled(data + lo, seg->peers[1 - me] + off + lo, hi - lo, within_node);
@@ -210,14 +217,38 @@ bool NodeSharedReduce::reduce(float* data, size_t n, ReduceOp op) {
       throw std::runtime_error("MPI_Allreduce across nodes of a gradient slice failed");
     for (size_t i = lo; i < hi; ++i) data[i] *= scale;
   }
-  node_barrier();  // every slice is summed
-  for (size_t q = 0; q < P; ++q) {
-    if (q == me) continue;
-    const auto [qlo, qhi] = slice(q);
-    if (qhi > qlo) std::copy(seg->peers[q] + off + qlo, seg->peers[q] + off + qhi, data + qlo);
+  node_barrier();  // every slice is summed; nobody reads this rank's other slices any more
+  if (gather) copy_peer_slices(*seg, off, data, n);
+  return true;
+}
+
+void NodeSharedReduce::copy_peer_slices(const Segment& seg, size_t off, float* data, size_t n) {
+  for (int q = 0; q < node_size_; ++q) {
+    if (q == node_rank_) continue;
+    const auto [lo, hi] = slice(n, q);
+    const float* src = seg.peers[size_t(q)] + off;
+    std::copy(src + lo, src + hi, data + lo);
   }
   node_barrier();  // nobody reads this rank's buffer any more: it may be written again
-  return true;
+}
+
+void NodeSharedReduce::all_gather(float* data, size_t n) {
+  if (!enabled_) return;
+  size_t off = 0;
+  if (const Segment* seg = find(data, n, &off)) {
+    node_barrier();  // every owner has written its slice
+    copy_peer_slices(*seg, off, data, n);
+    return;
+  }
+  // Private memory (the optimizer's moments, at a checkpoint): through MPI, within the node.
+  std::vector<int> counts(static_cast<size_t>(node_size_)), displs(counts.size());
+  for (int q = 0; q < node_size_; ++q) {
+    const auto [lo, hi] = slice(n, q);
+    counts[size_t(q)] = int(hi - lo), displs[size_t(q)] = int(lo);
+  }
+  if (MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), displs.data(),
+                     MPI_FLOAT, node_) != MPI_SUCCESS)
+    throw std::runtime_error("MPI_Allgatherv of the optimizer state's slices failed");
 }
 
 }  // namespace distvae

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "dist/communicator.h"
@@ -38,9 +39,16 @@ class NodeSharedReduce {
   // get the memory (/dev/shm full, say). Unmapping is local: the memory lives while mapped.
   std::shared_ptr<float> alloc(size_t n);
   // All-reduces data[0, n) in place if it lies in one buffer from alloc (on every rank, at the
-  // same offset); false, doing nothing, otherwise. One thread at a time, the same calls in the
-  // same order on every rank.
-  bool reduce(float* data, size_t n, ReduceOp op);
+  // same offset); false, doing nothing, otherwise. With gather false, only this rank's slice,
+  // owned_slice(n), is complete afterwards (a reduce-scatter; see all_gather). One thread at a
+  // time, the same calls in the same order on every rank.
+  bool reduce(float* data, size_t n, ReduceOp op, bool gather = true);
+  // The part of an n-element reduction this rank sums: 1/P of it, 64-byte aligned.
+  std::pair<size_t, size_t> owned_slice(size_t n) const { return slice(n, node_rank_); }
+  // Copies every other node rank's owned slice of data[0, n) from that rank: directly from its
+  // buffer when data lies in one from alloc, else through MPI_Allgatherv within the node (the
+  // slices are the same on every node, so the node's ranks hold them all).
+  void all_gather(float* data, size_t n);
 
   struct Mapping;  // an mmap'd segment, unmapped on destruction
 
@@ -52,6 +60,9 @@ class NodeSharedReduce {
     std::vector<const float*> peers;  // every node rank's buffer, by node rank (self too)
   };
   void node_barrier();
+  std::pair<size_t, size_t> slice(size_t n, int node_rank) const;
+  const Segment* find(const float* data, size_t n, size_t* off) const;
+  void copy_peer_slices(const Segment& seg, size_t off, float* data, size_t n);
 
   bool enabled_ = false;
   int world_size_ = 1;

@@ -249,7 +249,7 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
     flags[0] = std::isfinite(model.gan ? r.gen.loss : r.vae.elbo) ? 0 : 1;
     flags[1] = r.disc_skipped;
     for (const TrainedNet& n : trainee.main_nets())
-      if (!backend->all_finite(n.net->params().grads(), n.net->params().size())) flags[2] = 1;
+      if (!backend->all_finite(n.reduced_grads().data(), n.reduced_grads().size())) flags[2] = 1;
     if (world > 1) comm.allreduce(flags, 8, ReduceOp::sum);
     const auto t3 = Clock::now();
     const bool good = flags[0] == 0 && flags[2] == 0;

@@ -368,8 +368,10 @@ std::vector<KeyInfo> build_keys() {
       "train.shm_allreduce", [](Config& c) -> bool& { return c.train.shm_allreduce; },
       "CPU backends, several ranks: keep each rank's gradients in POSIX shared memory that the "
       "other ranks of its node map, and all-reduce them there with plain loads (each rank sums "
-      "its share, then copies the others'), across nodes with MPI between the two passes; "
-      "false, or if /dev/shm cannot hold them: MPI_Allreduce on private memory."));
+      "its share, then copies the others'), across nodes with MPI between the two passes. "
+      "Without overlap, each rank then updates only its share of the parameters (and of the "
+      "optimizer's moments) and copies the others' from their ranks. false, or if /dev/shm "
+      "cannot hold them: MPI_Allreduce on private memory."));
   k.push_back(flag(
       "train.requeue", [](Config& c) -> bool& { return c.train.requeue; },
       "On SIGTERM/SIGUSR1 (preemption), after the checkpoint, run scontrol requeue "

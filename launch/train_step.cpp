@@ -33,6 +33,8 @@ Trainee::Trainee(const Config& c, const ImageGeom& g, Backend<float>& be, Commun
   model_.init(uint64_t(c.train.seed));
   const size_t bucket_bytes = size_t(c.train.bucket_kb) * 1024;
   overlap_ = overlap_enabled(c.train.overlap, discover_placement(c.train.threads));
+  const bool shared = c.train.shm_allreduce && c.train.backend != "cuda";
+  split_ = shared && !overlap_ && comm.size() > 1;
   const std::vector<Network<float>*> trained = model_.trained();
   num_main_ = trained.size() - (model_.discriminator() ? 1 : 0);
   nets_.resize(trained.size());
@@ -41,10 +43,15 @@ Trainee::Trainee(const Config& c, const ImageGeom& g, Backend<float>& be, Commun
     t.net = trained[i];
     ParamStore<float>& ps = t.net->params();
     comm.broadcast(ps.values(), ps.values_size() * sizeof(float), 0);  // one start everywhere
-    if (c.train.shm_allreduce && c.train.backend != "cuda")
-      if (std::shared_ptr<float> shared = comm.alloc_reducible(ps.size())) ps.adopt_grads(shared);
+    if (shared) {
+      if (std::shared_ptr<float> g = comm.alloc_reducible(ps.size())) ps.adopt_grads(g);
+      // The values too when the update is split: the all-gather reads them from the peers.
+      if (split_)
+        if (std::shared_ptr<float> v = comm.alloc_reducible(ps.values_size())) ps.adopt_values(v);
+    }
     t.optim = i < num_main_ ? &c.optim : &c.disc_optim;
-    t.sync = std::make_unique<GradSync>(comm, ps.grads(), ps.buckets(bucket_bytes), overlap_);
+    t.sync =
+        std::make_unique<GradSync>(comm, ps.grads(), ps.buckets(bucket_bytes), overlap_, split_);
     t.opt = std::make_unique<OptimizerStateOwner<float>>(be, optimizer_config(*t.optim), ps.size());
   }
   if (model_.gan) model_.gan->take_snapshot();  // G' = G after the broadcast
@@ -74,9 +81,28 @@ std::vector<NetState> Trainee::checkpoint_states() {
 
 void Trainee::update(TrainedNet& n, double progress) {
   ParamStore<float>& ps = n.net->params();
-  if (n.optim->grad_clip > 0) clip_grad_norm(be_, ps.grads(), ps.size(), n.optim->grad_clip);
-  optimizer_step(be_, optimizer_config(*n.optim), n.opt->state(), ps.values(), ps.grads(),
-                 ps.size(), scheduled_lr(*n.optim, progress));
+  if (n.optim->grad_clip > 0) {
+    if (split_) comm_.all_gather(ps.grads(), ps.size());  // the norm is over every gradient
+    clip_grad_norm(be_, ps.grads(), ps.size(), n.optim->grad_clip);
+  }
+  // This rank's slice of the parameters and of the optimizer's moments (all of them unsplit).
+  const auto [lo, hi] = n.sync->owned();
+  OptimizerState<float>& whole = n.opt->state();
+  OptimizerState<float> part{whole.m ? whole.m + lo : nullptr, whole.v ? whole.v + lo : nullptr,
+                             hi - lo, whole.step};
+  optimizer_step(be_, optimizer_config(*n.optim), part, ps.values() + lo, ps.grads() + lo, hi - lo,
+                 scheduled_lr(*n.optim, progress));
+  whole.step = part.step;
+  if (split_) comm_.all_gather(ps.values(), ps.size());
+}
+
+void Trainee::gather_optimizer_state() {
+  if (!split_) return;
+  for (TrainedNet& n : nets_) {
+    OptimizerState<float>& s = n.opt->state();
+    for (float* moment : {s.m, s.v})
+      if (moment) comm_.all_gather(moment, s.n);
+  }
 }
 
 void Trainee::update_main(double progress) {
@@ -107,9 +133,12 @@ StepResult Trainee::disc_updates(const float* x, int B, const uint64_t* keys, ui
     }
     d.sync->finish();
     exposed_ += d.sync->exposed_seconds();
-    // The all-reduced gradients are the same on every rank, so every rank skips alike.
-    ParamStore<float>& ps = d.net->params();
-    if (!std::isfinite(r.disc.loss) || !be_.all_finite(ps.grads(), ps.size())) {
+    // The all-reduced gradients are the same on every rank, so every rank skips alike; with a
+    // split update each rank sees its slice only, and they agree through one more all-reduce.
+    const std::span<const float> g = d.reduced_grads();
+    double bad = !std::isfinite(r.disc.loss) || !be_.all_finite(g.data(), g.size()) ? 1 : 0;
+    if (split_) comm_.allreduce(&bad, 1, ReduceOp::sum);
+    if (bad > 0) {
       ++r.disc_skipped;
       continue;
     }

@@ -20,6 +20,12 @@ struct TrainedNet {
   std::unique_ptr<GradSync> sync;
   std::unique_ptr<OptimizerStateOwner<float>> opt;
   const OptimConfig* optim = nullptr;  // the schedule's settings
+  // The gradients this rank holds all-reduced after the step: all of them, or its slice when the
+  // node's ranks split the update. What the non-finite checks read.
+  std::span<const float> reduced_grads() const {
+    const auto [lo, hi] = sync->owned();
+    return {net->params().grads() + lo, hi - lo};
+  }
 };
 
 struct StepResult {
@@ -53,6 +59,9 @@ class Trainee {
   // Applies the main networks' update (gradients already all-reduced), with the scheduled rate.
   void update_main(double progress);
   double exposed_seconds() const { return exposed_; }
+  // Before a checkpoint, on every rank: with a split update each rank's optimizer moments are
+  // current only on its slice; this gathers them so rank 0 holds them all.
+  void gather_optimizer_state();
   // train.overlap resolved for this placement: all-reduces start during backward.
   bool overlap() const { return overlap_; }
   // Of the last step(): seconds in the discriminator's updates (their forward, backward,
@@ -73,6 +82,9 @@ class Trainee {
   std::vector<TrainedNet> nets_;  // main networks first, then the discriminator
   size_t num_main_ = 0;
   bool overlap_ = false;
+  // The node's ranks split each network's reduction and optimizer update (dist/shm_reduce.h):
+  // each updates its slice, then all gather the parameters.
+  bool split_ = false;
   float *zq_ = nullptr, *zp_ = nullptr;  // (B, latent): the latent discriminator's two classes
   std::vector<float> host_zp_;
   double exposed_ = 0;

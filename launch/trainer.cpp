@@ -344,8 +344,9 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
   args.global_batch = int64_t(B) * world;
   args.allreduce_sum = [&](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
 
-  // Rank 0 writes; every rank holds the same state. epochs_done counts whole epochs; a preempted
-  // run also records how far into the next one it got.
+  // Rank 0 writes. Every rank holds the same parameters, but the optimizer's moments may be split
+  // over the ranks: every rank calls trainee.gather_optimizer_state() first. epochs_done counts
+  // whole epochs; a preempted run also records how far into the next one it got.
   auto save_checkpoint = [&](int epochs_done, int64_t step_in_epoch) {
     if (!root) return;
     Checkpoint ck;
@@ -406,8 +407,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
       f.v[kBadDiscriminator] = r.disc_skipped;
       const std::span<TrainedNet> main = trainee.main_nets();
       for (size_t i = 0; i < main.size(); ++i) {
-        const ParamStore<float>& ps = main[i].net->params();
-        f.v[kBadNet0 + i] = backend->all_finite(ps.grads(), ps.size()) ? 0 : 1;
+        const std::span<const float> g = main[i].reduced_grads();
+        f.v[kBadNet0 + i] = backend->all_finite(g.data(), g.size()) ? 0 : 1;
       }
       if (world > 1) comm.allreduce(f.v, kNumFlags, ReduceOp::sum);
       if (const std::string bad = f.nonfinite_terms(gan, main); !bad.empty()) {
@@ -485,6 +486,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
                                                      step % c.train.checkpoint_every_steps == 0);
       saved_at_step_end = timed || f.v[kPreempt] > 0;
       if (saved_at_step_end) {
+        trainee.gather_optimizer_state();
         save_checkpoint(epoch_end ? epoch + 1 : epoch, epoch_end ? 0 : s + 1);
         t_checkpoint = Clock::now();
       }
@@ -500,6 +502,10 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
     }
     progress.end_epoch();
     const double epoch_secs = seconds_since(t_epoch);
+    const bool checkpoint_now =
+        ((epoch + 1) % c.train.checkpoint_every == 0 || epoch + 1 == end_epoch) &&
+        !saved_at_step_end;
+    if (checkpoint_now) trainee.gather_optimizer_state();
     if (root) {
       if (val_set.count > 0 && model.vae) {
         const double ve = mean_elbo(*model.vae, val_set, c, B, x, beat);
@@ -509,9 +515,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
         say("epoch %d done in %.1f s\n", epoch + 1, epoch_secs);
       }
       write_grids(model, val_set.count > 0 ? val_set : shown, c, o.run_dir);
-      const bool last = epoch + 1 == end_epoch;
-      if (((epoch + 1) % c.train.checkpoint_every == 0 || last) && !saved_at_step_end)
-        save_checkpoint(epoch + 1, 0);
+      if (checkpoint_now) save_checkpoint(epoch + 1, 0);
       write_report(o.run_dir);
     }
     comm.barrier();

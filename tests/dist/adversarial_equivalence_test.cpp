@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <vector>
@@ -25,13 +26,20 @@ constexpr int kGlobalBatch = 64;
 // "implicit_prior_vae_capped": the implicit prior with T bounded above (model.discriminator_cap),
 // the bound near these small networks' T values, where c - softplus(c - t) is curved.
 // "gan_instance_noise": the GAN with annealed instance noise on D's inputs (keyed by the image).
+// "implicit_prior_vae_clipped": SGD with every step's gradients clipped by their global norm (the
+// norm over all of them, though each rank may hold only its slice reduced).
 Config family_config(const std::string& name) {
   const bool capped = name == "implicit_prior_vae_capped";
+  const bool clipped = name == "implicit_prior_vae_clipped";
   const bool noisy = name == "gan_instance_noise";
-  const std::string family = capped ? "implicit_prior_vae" : noisy ? "gan" : name;
+  const std::string family = capped || clipped ? "implicit_prior_vae" : noisy ? "gan" : name;
   Config c;
   c.model.family = family;
   if (capped) c.model.discriminator_cap = 0.5;
+  if (clipped) {
+    for (OptimConfig* o : {&c.optim, &c.disc_optim})
+      o->kind = "sgd", o->lr = 0.05, o->momentum = 0.9, o->grad_clip = 0.05;
+  }
   c.model.latent = 4;
   c.train.seed = 5;
   c.train.bucket_kb = 1;  // several buckets even for these small networks
@@ -88,6 +96,15 @@ TEST_P(AdversarialEquivalence, RanksReproduceOneProcess) {
     dist.step(global + size_t(rank) * B * D, B, keys.data() + size_t(rank) * B, a, progress);
     if (t == 0) {
       const auto dm = dist.main_nets(), rm = ref.main_nets();
+      // Where the node's ranks split the update, each holds only its slice reduced: gather them.
+      for (TrainedNet& n : dm) comm->all_gather(n.net->params().grads(), n.net->params().size());
+      if (c.optim.grad_clip > 0)  // the clip must bite, or the test shows nothing about it
+        for (const TrainedNet& n : rm) {
+          const ParamStore<float>& ps = n.net->params();
+          double sq = 0;
+          for (size_t j = 0; j < ps.size(); ++j) sq += double(ps.grads()[j]) * ps.grads()[j];
+          EXPECT_GT(std::sqrt(sq), 2 * c.optim.grad_clip) << n.net->name();
+        }
       for (size_t i = 0; i < dm.size(); ++i)
         grad_diff =
             std::max(grad_diff, worst_tensor_diff(dm[i].net->params(), rm[i].net->params(), true));
@@ -105,11 +122,24 @@ TEST_P(AdversarialEquivalence, RanksReproduceOneProcess) {
     if (rank == 0)
       std::printf("  %s: %s parameters %.2e\n", GetParam().c_str(), dn[i].net->name().c_str(), d);
   }
+  // What a checkpoint carries of the optimizer: its moments, split over the ranks until gathered.
+  dist.gather_optimizer_state();
+  double moment_diff = 0;
+  for (size_t i = 0; i < dn.size(); ++i) {
+    if (!dn[i].opt) continue;  // the snapshot G' has no optimizer
+    const OptimizerState<float>&a = dn[i].opt->state(), &b = rn[i].opt->state();
+    ASSERT_EQ(a.step, b.step);
+    for (auto [ma, mb] : {std::pair{a.m, b.m}, std::pair{a.v, b.v}})
+      if (ma && mb) moment_diff = std::max(moment_diff, rel_err(ma, mb, a.n));
+  }
   if (rank == 0)
-    std::printf("%s, %d rank(s): first-step gradients %.2e, parameters after %d steps %.2e\n",
-                GetParam().c_str(), world, grad_diff, steps, param_diff);
+    std::printf(
+        "%s, %d rank(s): first-step gradients %.2e, parameters after %d steps %.2e, "
+        "optimizer moments %.2e\n",
+        GetParam().c_str(), world, grad_diff, steps, param_diff, moment_diff);
   EXPECT_LT(grad_diff, 1e-5);
   EXPECT_LT(param_diff, 1e-3);
+  EXPECT_LT(moment_diff, 1e-3);
   // The networks did move: a test of nothing would also agree.
   Trainee fresh(c, g, *be, *local, kGlobalBatch);
   EXPECT_GT(
@@ -119,7 +149,7 @@ TEST_P(AdversarialEquivalence, RanksReproduceOneProcess) {
 
 INSTANTIATE_TEST_SUITE_P(Families, AdversarialEquivalence,
                          ::testing::Values("implicit_prior_vae", "implicit_prior_vae_capped", "gan",
-                                           "gan_instance_noise"));
+                                           "gan_instance_noise", "implicit_prior_vae_clipped"));
 
 }  // namespace
 }  // namespace distvae

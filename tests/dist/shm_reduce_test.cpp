@@ -73,6 +73,32 @@ TEST(NodeSharedReduce, MatchesMpiAllreduce) {
   }
 }
 
+// The split update's two halves: a reduce-scatter leaves this rank's owned slice reduced; the
+// all-gather then brings every other slice from its owner, for shared and for private memory.
+TEST(NodeSharedReduce, ReduceScatterThenAllGather) {
+  NodeSharedReduce shm;
+  if (!shm.enabled()) GTEST_SKIP() << "one rank: nothing to split";
+  const size_t n = 10007;
+  std::shared_ptr<float> buf = shm.alloc(n);
+  ASSERT_TRUE(buf);
+  const std::vector<float> mine = rank_values(n, world_rank());
+  std::copy(mine.begin(), mine.end(), buf.get());
+  std::vector<float> expect = mine;
+  MPI_Allreduce(MPI_IN_PLACE, expect.data(), int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  ASSERT_TRUE(shm.reduce(buf.get(), n, ReduceOp::sum, false));
+  const auto [lo, hi] = shm.owned_slice(n);
+  EXPECT_LT(lo, hi);
+  for (size_t i = lo; i < hi; ++i) ASSERT_NEAR(buf.get()[i], expect[i], 2e-6) << i;
+  shm.all_gather(buf.get(), n);
+  for (size_t i = 0; i < n; ++i) ASSERT_NEAR(buf.get()[i], expect[i], 2e-6) << i;
+  // Private memory: each rank writes f(i) on its owned slice only, garbage elsewhere.
+  const auto f = [](size_t i) { return float(i % 97) - 40.0f; };
+  std::vector<float> priv(n, -1e30f);
+  for (size_t i = lo; i < hi; ++i) priv[i] = f(i);
+  shm.all_gather(priv.data(), n);
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(priv[i], f(i)) << i;
+}
+
 TEST(NodeSharedReduce, LeavesPrivateMemoryToMpi) {
   NodeSharedReduce shm;
   std::vector<float> priv(64, 1.0f);

@@ -144,12 +144,15 @@ echo "cluster: slurmctld on port $ctld_port, slurmd on port $slurmd_port," \
   "node $(sinfo -h -N -o '%N %c CPUs %T')"
 
 # ---- the uninterrupted reference -----------------------------------------------------------------
-settings=(--set train.threads=1 --set train.epochs=4 --set train.log_every=4
+# Enough epochs (about 5 s) that the signal, sent once the job has logged its first steps,
+# arrives before the end: 4 epochs of this tiny model take well under a second.
+epochs=40
+settings=(--set train.threads=1 --set train.epochs=$epochs --set train.log_every=4
   --set train.sample_grid=4)
 timeout 300 mpirun "${as_root[@]}" --oversubscribe --bind-to none -np 2 -x OMP_NUM_THREADS=1 \
   "$distvae" train "$src/configs/fmnist_vae_tiny.yaml" --quiet "${settings[@]}" --run-dir ref ||
   fail "the uninterrupted reference run failed"
-final="ckpt-000004.h5"
+final=$(printf 'ckpt-%06d.h5' "$epochs")
 [[ -f ref/checkpoints/$final ]] || fail "the reference run wrote no $final"
 
 # ---- submit, preempt, requeue, resume ------------------------------------------------------------
