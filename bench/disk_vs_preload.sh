@@ -2,6 +2,8 @@
 # Training images/s reading HDF5 from disk (preload off, files evicted from the page cache before
 # each run, so every chunk comes from the device) against the preloaded dataset, interleaved
 # REPEATS times (default 3), medians of the steady-state records of one-epoch runs.
+# RANKS=2 runs 2 ranks x 1 thread under mpirun (each rank streams its own chunks; its loader
+# thread shares the rank's core) instead of one process with the config's threads.
 #   bench/disk_vs_preload.sh [CONFIG] [DATA-GLOB]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,6 +11,15 @@ cd "$root"
 config=${1:-configs/fmnist_vae_mlp.yaml}
 glob=${2:-data/fmnist-train-*.h5}
 repeats=${REPEATS:-3}
+ranks=${RANKS:-1}
+launch=(build/launch/distvae)
+extra=()
+if ((ranks > 1)); then
+  as_root=()
+  [[ $(id -u) -eq 0 ]] && as_root=(--allow-run-as-root)
+  launch=(mpirun "${as_root[@]}" -np "$ranks" --bind-to core build/launch/distvae)
+  extra=(--set train.threads=1)
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 evict() { python3 -c "
@@ -26,17 +37,17 @@ disk=() pre=() wait_disk=()
 for r in $(seq "$repeats"); do
   for mode in off on; do
     evict
-    build/launch/distvae train "$config" --run-dir "$tmp/$mode$r" --quiet --set train.epochs=1 \
-      --set data.preload=$mode --set data.train="$glob" --set data.validation= --set train.log_every=50 \
+    "${launch[@]}" train "$config" --run-dir "$tmp/$mode$r" --quiet --set train.epochs=1 "${extra[@]}" \
+      --set data.preload=$mode --set data.train="$glob" --set data.validation= --set train.log_every=25 \
       --set train.checkpoint_every=1000
     read -r ips waitms < <(field "$tmp/$mode$r/metrics.jsonl")
     if [[ $mode == off ]]; then disk+=("$ips"); wait_disk+=("$waitms"); else pre+=("$ips"); fi
   done
 done
-python3 - "${disk[*]}" "${pre[*]}" "${wait_disk[*]}" <<'PY'
+python3 - "${disk[*]}" "${pre[*]}" "${wait_disk[*]}" "$ranks" <<'PY'
 import statistics, sys
 d = statistics.median(map(float, sys.argv[1].split())); p = statistics.median(map(float, sys.argv[2].split()))
 w = statistics.median(map(float, sys.argv[3].split()))
-print(f"from disk (evicted): {d:.0f} images/s   preloaded: {p:.0f} images/s   ratio {100*d/p:.1f}%   "
+print(f"{sys.argv[4]} rank(s): from disk (evicted): {d:.0f} images/s   preloaded: {p:.0f} images/s   ratio {100*d/p:.1f}%   "
       f"data wait from disk {w:.3f} ms/step")
 PY

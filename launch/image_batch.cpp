@@ -1,7 +1,6 @@
 // HWC uint8 -> CHW float, with the dynamic binarization draw keyed per image use.
 #include "launch/image_batch.h"
 
-#include <cmath>
 #include <vector>
 
 #include "core/rng.h"
@@ -11,16 +10,11 @@ namespace distvae {
 namespace {
 
 // Pixel k in [0, 255] is 1 with probability k/255: the uniform (u + 0.5) 2^-32 of word u is below
-// k/255 exactly when u < ceil(k 2^32 / 255 - 1/2), an integer compare per pixel.
-struct BinarizeThresholds {
-  int64_t t[256];  // up to 2^32: signed 64-bit so that the compare vectorizes
-  BinarizeThresholds() {
-    for (int k = 0; k < 256; ++k) {
-      const long double x = (long double)k * 4294967296.0L / 255.0L - 0.5L;
-      t[k] = x <= 0 ? 0 : int64_t(std::ceil(x));
-    }
-  }
-};
+// k/255 exactly when 255 u + 127.5 < k 2^32, that is (both sides integers but the half) when
+// 255 u + 128 <= k 2^32: integer arithmetic per pixel, no table lookup, so the loop vectorizes.
+inline float binarize(uint32_t u, uint8_t k) {
+  return static_cast<float>(255 * uint64_t(u) + 128 <= uint64_t(k) << 32);
+}
 
 }  // namespace
 
@@ -28,7 +22,6 @@ struct BinarizeThresholds {
 // are contiguous and vectorize (the loader thread shares the rank's cores with compute).
 void decode_images(const uint8_t* const* images, const ImageGeom& g, const uint64_t* key, int B,
                    int64_t binarize_seed, float* out) {
-  static const BinarizeThresholds thr;
   const int64_t P = g.pixels(), HW = g.height * g.width, C = g.channels;
   thread_local std::vector<uint32_t> words;  // one buffer per (loader) thread, sized once
   if (binarize_seed >= 0) words.resize(size_t((P + 3) / 4) * 4);
@@ -48,7 +41,7 @@ void decode_images(const uint8_t* const* images, const ImageGeom& g, const uint6
 #pragma omp simd
       for (int64_t p = 0; p < HW; ++p) {  // a select, not a branch: the outcome is a coin flip
         const int64_t i = p * C + c;
-        dst[c * HW + p] = static_cast<float>(int64_t(u[i]) < thr.t[src[i]]);
+        dst[c * HW + p] = binarize(u[i], src[i]);
       }
   }
 }
