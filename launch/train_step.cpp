@@ -33,22 +33,33 @@ Trainee::Trainee(const Config& c, const ImageGeom& g, Backend<float>& be, Commun
   model_.init(uint64_t(c.train.seed));
   const size_t bucket_bytes = size_t(c.train.bucket_kb) * 1024;
   overlap_ = overlap_enabled(c.train.overlap, discover_placement(c.train.threads));
-  const bool shared = c.train.shm_allreduce && c.train.backend != "cuda";
-  split_ = shared && !overlap_ && comm.size() > 1;
   const std::vector<Network<float>*> trained = model_.trained();
   num_main_ = trained.size() - (model_.discriminator() ? 1 : 0);
+  // Gradients in node shared memory where the communicator has it (the same answer on every
+  // rank); the update is split over the node's ranks when every network got it and nothing
+  // overlaps, and then the values go there too: the all-gather reads them from the peers.
+  bool all_shared = comm.size() > 1 && c.train.shm_allreduce && c.train.backend != "cuda";
+  for (Network<float>* n : trained) {
+    std::shared_ptr<float> g = all_shared ? comm.alloc_reducible(n->params().size()) : nullptr;
+    all_shared = all_shared && g;
+    if (g) n->params().adopt_grads(g);
+  }
+  split_ = all_shared && !overlap_;
+  reduction_ = comm.size() == 1            ? "none (one rank)"
+               : c.train.backend == "cuda" ? "NCCL"
+               : !c.train.shm_allreduce    ? "MPI_Allreduce (train.shm_allreduce: false)"
+               : !all_shared               ? "MPI_Allreduce (no node shared memory: /dev/shm "
+                                             "missing or too small on some rank)"
+               : split_ ? "node shared memory; each rank updates its share of the parameters"
+                        : "node shared memory, bucket by bucket during backward";
   nets_.resize(trained.size());
   for (size_t i = 0; i < trained.size(); ++i) {
     TrainedNet& t = nets_[i];
     t.net = trained[i];
     ParamStore<float>& ps = t.net->params();
     comm.broadcast(ps.values(), ps.values_size() * sizeof(float), 0);  // one start everywhere
-    if (shared) {
-      if (std::shared_ptr<float> g = comm.alloc_reducible(ps.size())) ps.adopt_grads(g);
-      // The values too when the update is split: the all-gather reads them from the peers.
-      if (split_)
-        if (std::shared_ptr<float> v = comm.alloc_reducible(ps.values_size())) ps.adopt_values(v);
-    }
+    if (split_)
+      if (std::shared_ptr<float> v = comm.alloc_reducible(ps.values_size())) ps.adopt_values(v);
     t.optim = i < num_main_ ? &c.optim : &c.disc_optim;
     t.sync =
         std::make_unique<GradSync>(comm, ps.grads(), ps.buckets(bucket_bytes), overlap_, split_);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "dist/grad_sync.h"
@@ -64,6 +65,8 @@ class Trainee {
   void gather_optimizer_state();
   // train.overlap resolved for this placement: all-reduces start during backward.
   bool overlap() const { return overlap_; }
+  // How gradients are reduced across ranks, for the start-up report.
+  const std::string& reduction() const { return reduction_; }
   // Of the last step(): seconds in the discriminator's updates (their forward, backward,
   // all-reduce and optimizer), and the part of exposed_seconds() spent in them. For the
   // step-time breakdown of `distvae bench`; two clock reads per step.
@@ -85,6 +88,7 @@ class Trainee {
   // The node's ranks split each network's reduction and optimizer update (dist/shm_reduce.h):
   // each updates its slice, then all gather the parameters.
   bool split_ = false;
+  std::string reduction_;
   float *zq_ = nullptr, *zp_ = nullptr;  // (B, latent): the latent discriminator's two classes
   std::vector<float> host_zp_;
   double exposed_ = 0;

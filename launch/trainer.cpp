@@ -328,6 +328,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
       c.train.overlap != "auto" ? ""
       : overlap                 ? " (auto: a spare CPU for the communication thread)"
                                 : " (auto: no spare CPU for the communication thread)");
+  if (world > 1) say("gradient all-reduce: %s\n", trainee.reduction().c_str());
 
   const size_t D = size_t(g.pixels());
   std::vector<float> x(size_t(B) * D);  // host staging for validation and grids
