@@ -67,9 +67,16 @@ void add_scaled(float* __restrict dst, const float* __restrict src, size_t n, fl
   for (size_t i = 0; i < n; ++i) dst[i] = (dst[i] + src[i]) * s;
 }
 
+// MPI_COMM_WORLD returns error codes (MpiSession sets MPI_ERRORS_RETURN): they become exceptions.
+void must(int rc, const char* call) {
+  if (rc != MPI_SUCCESS)
+    throw std::runtime_error(std::string(call) + " failed (code " + std::to_string(rc) +
+                             ") setting up the shared-memory all-reduce");
+}
+
 bool all_ranks(bool ok, MPI_Comm comm) {
   int v = ok ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MIN, comm);
+  must(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MIN, comm), "MPI_Allreduce");
   return v == 1;
 }
 
@@ -81,24 +88,27 @@ NodeSharedReduce::NodeSharedReduce() {
   MPI_Comm_size(MPI_COMM_WORLD, &world_size_);
   if (world_size_ == 1) return;
   if (const char* per_node = std::getenv("DISTVAE_RANKS_PER_NODE"); per_node && *per_node)
-    MPI_Comm_split(MPI_COMM_WORLD, rank / std::max(1, std::atoi(per_node)), rank, &node_);
+    must(MPI_Comm_split(MPI_COMM_WORLD, rank / std::max(1, std::atoi(per_node)), rank, &node_),
+         "MPI_Comm_split");
   else
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_);
+    must(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_),
+         "MPI_Comm_split_type");
   MPI_Comm_rank(node_, &node_rank_);
   MPI_Comm_size(node_, &node_size_);
-  MPI_Comm_split(MPI_COMM_WORLD, node_rank_, rank, &cross_);
+  must(MPI_Comm_split(MPI_COMM_WORLD, node_rank_, rank, &cross_), "MPI_Comm_split");
   node_world_ranks_.resize(size_t(node_size_));
-  MPI_Allgather(&rank, 1, MPI_INT, node_world_ranks_.data(), 1, MPI_INT, node_);
+  must(MPI_Allgather(&rank, 1, MPI_INT, node_world_ranks_.data(), 1, MPI_INT, node_),
+       "MPI_Allgather");
   int sizes[2] = {node_size_, -node_size_};  // min and -max of the node sizes
-  MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  must(MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
   if (sizes[0] != -sizes[1] || node_size_ == 1) return;  // uneven nodes, or nothing to share
 
   if (rank == 0) job_key_ = (uint64_t(std::random_device{}()) << 32) ^ uint64_t(getpid());
-  MPI_Bcast(&job_key_, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  must(MPI_Bcast(&job_key_, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
   const std::string name = segment_name(job_key_, node_world_ranks_[0], "control");
   const size_t bytes = page_round(64);
   if (node_rank_ == 0) control_ = map_segment(name, bytes, true);
-  MPI_Barrier(node_);
+  must(MPI_Barrier(node_), "MPI_Barrier");
   if (node_rank_ != 0) control_ = map_segment(name, bytes, false);
   enabled_ = all_ranks(control_ != nullptr, MPI_COMM_WORLD);
   scratch_.resize(size_t(node_size_) * kBlock);
@@ -118,9 +128,10 @@ std::shared_ptr<float> NodeSharedReduce::alloc(size_t n) {
   std::erase_if(segments_, [](const Segment& s) { return s.own.expired(); });
   const std::string what = "segment" + std::to_string(next_segment_++);
   const size_t bytes = page_round(n * sizeof(float));
-  std::shared_ptr<Mapping> own = map_segment(
-      segment_name(job_key_, node_world_ranks_[size_t(node_rank_)], what.c_str()), bytes, true);
-  MPI_Barrier(node_);  // every rank of the node has created its segment
+  const std::string own_name =
+      segment_name(job_key_, node_world_ranks_[size_t(node_rank_)], what.c_str());
+  std::shared_ptr<Mapping> own = map_segment(own_name, bytes, true);
+  must(MPI_Barrier(node_), "MPI_Barrier");  // every rank of the node has created its segment
   Segment s;
   s.n = n;
   bool ok = own != nullptr;
@@ -135,8 +146,7 @@ std::shared_ptr<float> NodeSharedReduce::alloc(size_t n) {
     s.peer_maps.push_back(std::move(m));
   }
   ok = all_ranks(ok, MPI_COMM_WORLD);  // also: every peer has mapped this rank's segment
-  if (own)
-    shm_unlink(segment_name(job_key_, node_world_ranks_[size_t(node_rank_)], what.c_str()).c_str());
+  if (own) shm_unlink(own_name.c_str());
   if (!ok) return {};
   // The caller's pointer keeps this rank's mapping alive; the peers' live in the segment record.
   s.peer_maps[size_t(node_rank_)].reset();
