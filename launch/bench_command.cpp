@@ -346,6 +346,7 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
       "%d timed steps\n",
       B, world, B * world, be_name.c_str(), place.threads,
       o.threads > 0 ? "--threads" : place.threads_from.c_str(), o.warmup, o.steps);
+  if (world > 1) std::printf("gradient all-reduce: %s\n", trainee.reduction().c_str());
   std::printf("forward MFLOP/image: %s; counted 3 x forward = %.3f MFLOP/image\n",
               nets_text.c_str(), flops_per_image * 1e-6);
   std::printf("images/s:             %.1f\n", images_per_s);
