@@ -34,11 +34,15 @@ size_t page_round(size_t bytes) {
   return std::max(page, (bytes + page - 1) / page * page);
 }
 
+std::string job_prefix(uint64_t job_key) {
+  char prefix[48];
+  std::snprintf(prefix, sizeof prefix, "distvae-%016llx-",
+                static_cast<unsigned long long>(job_key));
+  return prefix;
+}
+
 std::string segment_name(uint64_t job_key, int world_rank, const char* what) {
-  char name[96];
-  std::snprintf(name, sizeof name, "/distvae-%016llx-%d-%s",
-                static_cast<unsigned long long>(job_key), world_rank, what);
-  return name;
+  return "/" + job_prefix(job_key) + std::to_string(world_rank) + "-" + what;
 }
 
 // Creates (create=true) or opens a segment of `bytes`, mapped read-write; null on failure.
@@ -114,6 +118,10 @@ NodeSharedReduce::NodeSharedReduce() {
   scratch_.resize(size_t(node_size_) * kBlock);
   if (node_rank_ == 0 && control_) shm_unlink(name.c_str());
   if (!enabled_) control_.reset();
+}
+
+std::string NodeSharedReduce::segment_prefix() const {
+  return job_prefix(job_key_);
 }
 
 NodeSharedReduce::~NodeSharedReduce() {

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,8 @@ class NodeSharedReduce {
   NodeSharedReduce& operator=(const NodeSharedReduce&) = delete;
 
   bool enabled() const { return enabled_; }
+  // Every segment of this job is named /dev/shm/<segment_prefix()>...; none is left once mapped.
+  std::string segment_prefix() const;
   // n floats of this rank's shared memory, mapped by the node's other ranks. Collective: every
   // rank calls it with the same n in the same order. Empty on every rank if any rank could not
   // get the memory (/dev/shm full, say). Unmapping is local: the memory lives while mapped.

@@ -8,6 +8,7 @@
 #include <mpi.h>
 
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -97,6 +98,27 @@ TEST(NodeSharedReduce, ReduceScatterThenAllGather) {
   for (size_t i = lo; i < hi; ++i) priv[i] = f(i);
   shm.all_gather(priv.data(), n);
   for (size_t i = 0; i < n; ++i) ASSERT_EQ(priv[i], f(i)) << i;
+}
+
+// A buffer /dev/shm cannot hold (16 TiB) fails on every rank alike, leaves nothing of this job
+// behind in /dev/shm, and the next allocation still works.
+TEST(NodeSharedReduce, FailedAllocationIsEmptyEverywhereAndLeavesNothing) {
+  NodeSharedReduce shm;
+  if (!shm.enabled()) GTEST_SKIP() << "one rank: nothing to share";
+  EXPECT_FALSE(shm.alloc(size_t(1) << 42));
+  MPI_Barrier(MPI_COMM_WORLD);
+  size_t leftovers = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/dev/shm"))
+    if (e.path().filename().string().rfind(shm.segment_prefix(), 0) == 0) ++leftovers;
+  EXPECT_EQ(leftovers, 0u) << "segments left in /dev/shm";
+  MPI_Barrier(MPI_COMM_WORLD);  // every rank has looked before any creates the next segment
+  std::shared_ptr<float> buf = shm.alloc(1000);
+  ASSERT_TRUE(buf);
+  std::fill(buf.get(), buf.get() + 1000, 1.0f);
+  ASSERT_TRUE(shm.reduce(buf.get(), 1000, ReduceOp::sum));
+  int world = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  EXPECT_EQ(buf.get()[999], float(world));
 }
 
 TEST(NodeSharedReduce, LeavesPrivateMemoryToMpi) {
