@@ -345,10 +345,11 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
   args.global_batch = int64_t(B) * world;
   args.allreduce_sum = [&](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
 
-  // Rank 0 writes. Every rank holds the same parameters, but the optimizer's moments may be split
-  // over the ranks: every rank calls trainee.gather_optimizer_state() first. epochs_done counts
-  // whole epochs; a preempted run also records how far into the next one it got.
+  // Called on every rank, rank 0 writes. Every rank holds the same parameters, but the
+  // optimizer's moments may be split over the ranks, so they are gathered first. epochs_done
+  // counts whole epochs; a preempted run also records how far into the next one it got.
   auto save_checkpoint = [&](int epochs_done, int64_t step_in_epoch) {
+    trainee.gather_optimizer_state();
     if (!root) return;
     Checkpoint ck;
     save_networks(ck, *backend, trainee.checkpoint_states());
@@ -487,7 +488,6 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
                                                      step % c.train.checkpoint_every_steps == 0);
       saved_at_step_end = timed || f.v[kPreempt] > 0;
       if (saved_at_step_end) {
-        trainee.gather_optimizer_state();
         save_checkpoint(epoch_end ? epoch + 1 : epoch, epoch_end ? 0 : s + 1);
         t_checkpoint = Clock::now();
       }
@@ -503,10 +503,6 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
     }
     progress.end_epoch();
     const double epoch_secs = seconds_since(t_epoch);
-    const bool checkpoint_now =
-        ((epoch + 1) % c.train.checkpoint_every == 0 || epoch + 1 == end_epoch) &&
-        !saved_at_step_end;
-    if (checkpoint_now) trainee.gather_optimizer_state();
     if (root) {
       if (val_set.count > 0 && model.vae) {
         const double ve = mean_elbo(*model.vae, val_set, c, B, x, beat);
@@ -516,9 +512,11 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
         say("epoch %d done in %.1f s\n", epoch + 1, epoch_secs);
       }
       write_grids(model, val_set.count > 0 ? val_set : shown, c, o.run_dir);
-      if (checkpoint_now) save_checkpoint(epoch + 1, 0);
-      write_report(o.run_dir);
     }
+    const bool last = epoch + 1 == end_epoch;
+    if (((epoch + 1) % c.train.checkpoint_every == 0 || last) && !saved_at_step_end)
+      save_checkpoint(epoch + 1, 0);
+    if (root) write_report(o.run_dir);
     comm.barrier();
   }
   say("run directory: %s (samples.png%s, metrics.jsonl, checkpoints/)\n", o.run_dir.c_str(),
