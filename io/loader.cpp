@@ -60,6 +60,10 @@ Loader::Loader(std::vector<std::string> paths, LoaderOptions options, DecodeFn d
       s.data = allocator_.alloc(static_cast<size_t>(opt_.batch * floats_per_image_));
       if (!s.data) throw std::runtime_error("loader: the batch allocator returned null");
       s.index.assign(static_cast<size_t>(opt_.batch), -1);
+      if (opt_.decode_on_consumer) {
+        s.images.assign(static_cast<size_t>(opt_.batch), nullptr);
+        if (!opt_.preload) s.bytes.resize(static_cast<size_t>(opt_.batch * image_bytes_));
+      }
     }
   } catch (...) {
     shutdown();
@@ -145,9 +149,15 @@ Loader::Batch Loader::next() {
   if (slot.state == SlotState::held)
     throw std::logic_error("loader: every ring slot is held; release() batches before next()");
   auto ready = [&] { return slot.state == SlotState::ready || error_ || !busy_; };
-  if (!ready()) {
+  // A posted hand-off runs even when the batch is ready, so the loader thread goes on reading.
+  for (;;) {
+    if (handoff_ == Handoff::posted) {
+      run_handoff(lk);
+      continue;
+    }
+    if (ready()) break;
     const auto t0 = std::chrono::steady_clock::now();
-    cv_done_.wait(lk, ready);
+    cv_done_.wait(lk, [&] { return ready() || handoff_ == Handoff::posted; });
     wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   if (slot.state != SlotState::ready) {
@@ -156,8 +166,53 @@ Loader::Batch Loader::next() {
                            std::to_string(consumed_));
   }
   slot.state = SlotState::held;
-  ++consumed_;
+  const int64_t b = consumed_++;
+  if (opt_.decode_on_consumer) {
+    lk.unlock();
+    try {
+      decode_slot(slot, b);
+    } catch (...) {
+      lk.lock();
+      slot.state = SlotState::free;
+      throw;
+    }
+  }
   return Batch{slot.data, slot.index.data(), opt_.batch, static_cast<int>(s)};
+}
+
+void Loader::run_handoff(std::unique_lock<std::mutex>& lk) {
+  handoff_ = Handoff::running;
+  const std::function<void(int64_t)>& fn = *handoff_fn_;
+  const int64_t n = handoff_n_;
+  lk.unlock();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::exception_ptr err;
+  try {
+    opt_.decode_on_consumer(n, fn);
+  } catch (...) {
+    err = std::current_exception();
+  }
+  decode_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  lk.lock();
+  handoff_error_ = err;
+  handoff_ = Handoff::none;
+  cv_work_.notify_all();
+}
+
+void Loader::decode_slot(Slot& slot, int64_t b) {
+  constexpr int kPart = 16;  // images per task: several tasks per thread balance the load
+  const int B = opt_.batch;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    opt_.decode_on_consumer((B + kPart - 1) / kPart, [&](int64_t t) {
+      const int first = static_cast<int>(t) * kPart, n = std::min(kPart, B - first);
+      decode_(slot.images.data() + first, slot.index.data() + first, n,
+              slot.data + static_cast<size_t>(first) * static_cast<size_t>(floats_per_image_));
+    });
+  } catch (const std::exception& e) {
+    throw decode_failure(b, e);
+  }
+  decode_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void Loader::release(const Batch& batch) {
@@ -197,7 +252,7 @@ void Loader::run() {
       load_decode_.reserve(W);
       for (size_t f = 0; f < info_.files.size(); ++f)
         decodable_.push_back(can_decode(dataset_->image_filters(f)));
-      pool_ = std::make_unique<WorkerPool>(opt_.threads - 1);
+      pool_ = std::make_unique<WorkerPool>(opt_.decode_on_consumer ? 0 : opt_.threads - 1);
     }
     ptrs_.assign(batch, nullptr);
     ptr_slot_.assign(batch, -1);
@@ -256,21 +311,20 @@ void Loader::produce_epoch() {
       slot.index[static_cast<size_t>(j)] = plan_.order[static_cast<size_t>(pos)];
       ptrs_[static_cast<size_t>(j)] = image_ptr(pos, j);
     }
-    try {
-      decode_(ptrs_.data(), slot.index.data(), B, slot.data);  // out: (B, floats_per_image)
-    } catch (const std::exception& e) {
-      std::string files;
-      for (int j = 0; j < B; ++j) {
-        const std::string& path =
-            info_
-                .files[plan_.chunks[static_cast<size_t>(pos_chunk_[static_cast<size_t>(b * B + j)])]
-                           .file]
-                .path;
-        if (files.find(path) == std::string::npos) files += (files.empty() ? "" : ", ") + path;
+    if (opt_.decode_on_consumer) {  // next() decodes; the cache's slots are reused before
+      const size_t ib = static_cast<size_t>(image_bytes_);
+      for (size_t j = 0; j < static_cast<size_t>(B); ++j) {
+        slot.images[j] = ptrs_[j];
+        if (opt_.preload) continue;  // the preloaded copy stays
+        std::memcpy(slot.bytes.data() + j * ib, ptrs_[j], ib);
+        slot.images[j] = slot.bytes.data() + j * ib;
       }
-      throw std::runtime_error("loader: decode failed on batch " + std::to_string(b) +
-                               " of epoch " + std::to_string(epoch_) + " (images from " + files +
-                               "): " + e.what());
+    } else {
+      try {
+        decode_(ptrs_.data(), slot.index.data(), B, slot.data);  // out: (B, floats_per_image)
+      } catch (const std::exception& e) {
+        throw decode_failure(b, e);
+      }
     }
     {
       std::lock_guard<std::mutex> lk(mu_);
@@ -385,8 +439,8 @@ void Loader::load_chunks(int64_t pos, int j, int32_t k) {
                                info_.files[ref.file].path + " returned " + std::to_string(n) +
                                " images, expected " + std::to_string(ref.count));
   }
-  // Decompression on the loader thread and the helpers.
-  pool_->parallel_for(static_cast<int64_t>(to_decode.size()), [&](int64_t t) {
+  // Decompression on the loader thread and the helpers, or on the caller.
+  parallel_decode(static_cast<int64_t>(to_decode.size()), [&](int64_t t) {
     const auto [c, s] = loads[to_decode[static_cast<size_t>(t)]];
     const ChunkRef& ref = plan_.chunks[static_cast<size_t>(c)];
     const ShardFileInfo& fi = info_.files[ref.file];
@@ -407,6 +461,34 @@ std::string Loader::chunk_context(const ChunkRef& c) const {
   return "loader: reading chunk " + std::to_string(c.chunk) + " (images " +
          std::to_string(c.first) + ".." + std::to_string(c.first + c.count - 1) + ") of " +
          info_.files[c.file].path;
+}
+
+std::runtime_error Loader::decode_failure(int64_t b, const std::exception& e) const {
+  const int B = opt_.batch;
+  std::string files;
+  for (int j = 0; j < B; ++j) {
+    const size_t k = static_cast<size_t>(pos_chunk_[static_cast<size_t>(b * B + j)]);
+    const std::string& path = info_.files[plan_.chunks[k].file].path;
+    if (files.find(path) == std::string::npos) files += (files.empty() ? "" : ", ") + path;
+  }
+  return std::runtime_error("loader: decode failed on batch " + std::to_string(b) + " of epoch " +
+                            std::to_string(epoch_) + " (images from " + files + "): " + e.what());
+}
+
+void Loader::parallel_decode(int64_t n, const std::function<void(int64_t)>& fn) {
+  if (!opt_.decode_on_consumer) return pool_->parallel_for(n, fn);
+  std::unique_lock<std::mutex> lk(mu_);
+  handoff_fn_ = &fn, handoff_n_ = n, handoff_error_ = nullptr, handoff_ = Handoff::posted;
+  cv_done_.notify_all();
+  // A caller in start_epoch or the destructor is not in next(): take back what it did not run.
+  cv_work_.wait(lk, [&] {
+    return handoff_ == Handoff::none || (handoff_ == Handoff::posted && (stop_ || cancel_));
+  });
+  if (handoff_ == Handoff::posted) {
+    handoff_ = Handoff::none;
+    throw std::runtime_error("loader: epoch cancelled");  // dropped by run(): cancel_ or stop_
+  }
+  if (handoff_error_) std::rethrow_exception(std::exchange(handoff_error_, nullptr));
 }
 
 void Loader::fail_chunk(const ChunkRef& c, const std::exception& e) const {

@@ -11,6 +11,14 @@
 // together, so the window's chunks decompress in parallel. Files with other filters (LZF) are
 // read through HDF5 on the loader thread alone.
 //
+// Decoding on the caller (options.decode_on_consumer set). When the rank's compute threads fill
+// its cores, work on the loader thread preempts one compute thread while the others wait for it
+// at their next barrier, so each ms of it costs up to threads ms of compute. With this option the
+// loader thread only reads and copies: it hands each window's decompression to the caller, which
+// runs it inside next() with decode_on_consumer (over its compute threads), and copies each
+// batch's images into its ring slot, which next() decodes into floats the same way. The numbers
+// are the same either way; only the thread doing the work changes.
+//
 // Memory. Everything is allocated at construction or start_epoch, nothing per batch:
 //   - a ring of `ring_batches` float batches (batch * floats_per_image floats each, from the
 //     BatchAllocator, e.g. pinned host memory on GPU builds) with their index arrays;
@@ -20,6 +28,7 @@
 //   - no HDF5 raw-chunk cache (the files are opened with it set to 0 bytes), so nothing of the
 //     above grows with the number of files or images: streaming memory is the ring plus
 //     window_chunks x (decompressed + compressed chunk), whatever the dataset's size;
+//   - with decode_on_consumer, per ring slot one batch of uint8 images (preload off);
 //   - a staging area of one batch of uint8 images: when a chunk slot is reused while the batch
 //     being assembled still points into it (a batch straddling two windows), those images are
 //     copied there first, so the cache never holds more than `window_chunks` chunks.
@@ -71,6 +80,10 @@ namespace distvae {
 using DecodeFn = std::function<void(const uint8_t* const* images, const int64_t* global_index,
                                     int B, float* out)>;
 
+// Runs fn(i) for every i in [0, n), possibly on several threads at once, and returns when all
+// are done, rethrowing an exception thrown by fn.
+using ParallelFor = std::function<void(int64_t n, const std::function<void(int64_t)>& fn)>;
+
 // Where ring buffers come from. Empty functions mean new[] / delete[].
 struct BatchAllocator {
   std::function<float*(size_t)> alloc;  // argument: number of floats
@@ -87,6 +100,10 @@ struct LoaderOptions {
   bool preload = false;          // hold the whole dataset in memory, read once
   int64_t floats_per_image = 0;  // floats decode writes per image; 0 means H * W * C
   int64_t max_images = 0;        // use only the first images (see first_images); 0: all
+  // When set, decompression and decode run on the thread calling next(), through this function
+  // (see "Decoding on the caller" above); decode must then accept disjoint parts of a batch
+  // concurrently. Empty: both run on the loader thread (and its helpers).
+  ParallelFor decode_on_consumer;
 };
 
 // Counters for tests and benchmarks, cumulative since construction.
@@ -129,6 +146,8 @@ class Loader {
 
   // Seconds next() spent blocked waiting for batches, cumulative since construction.
   double wait_seconds() const { return wait_seconds_; }
+  // Seconds next() spent decompressing and decoding (decode_on_consumer), cumulative.
+  double decode_seconds() const { return decode_seconds_; }
   LoaderStats stats() const;
 
  private:
@@ -137,7 +156,13 @@ class Loader {
     float* data = nullptr;
     std::vector<int64_t> index;
     SlotState state = SlotState::free;
+    // decode_on_consumer: the batch's images for next() to decode, and (preload off) their
+    // copies, out of the chunk cache whose slots the loader reuses meanwhile.
+    std::vector<const uint8_t*> images;
+    std::vector<uint8_t> bytes;
   };
+  // decode_on_consumer: work the loader thread hands to the caller, one piece at a time.
+  enum class Handoff { none, posted, running };
 
   void shutdown() noexcept;  // stops and joins the thread, frees the ring
   void run();                // the thread's body
@@ -153,6 +178,15 @@ class Loader {
   std::string chunk_context(const ChunkRef& c) const;
   bool cancelled();  // locks mu_
   [[noreturn]] void fail_chunk(const ChunkRef& c, const std::exception& e) const;
+  // The error for a decode failure of batch b, naming the files its images come from.
+  std::runtime_error decode_failure(int64_t b, const std::exception& e) const;
+  // On the loader thread: fn over [0, n) on the helpers, or handed to the caller's next() and
+  // waited for (throws if the epoch is cancelled before the caller takes it).
+  void parallel_decode(int64_t n, const std::function<void(int64_t)>& fn);
+  // In next(), with mu_ held by lk: runs the posted hand-off.
+  void run_handoff(std::unique_lock<std::mutex>& lk);
+  // In next(): decodes the batch of slot into floats, in parts over decode_on_consumer.
+  void decode_slot(Slot& slot, int64_t b);
 
   // Fixed at construction.
   std::vector<std::string> paths_;
@@ -202,6 +236,11 @@ class Loader {
   bool opened_ = false;
   std::exception_ptr error_;  // a failure of the current epoch (or of opening)
   double wait_seconds_ = 0;
+  Handoff handoff_ = Handoff::none;
+  const std::function<void(int64_t)>* handoff_fn_ = nullptr;
+  int64_t handoff_n_ = 0;
+  std::exception_ptr handoff_error_;
+  double decode_seconds_ = 0;  // the caller's thread only
   std::atomic<int64_t> read_calls_{0}, bytes_read_{0}, stored_bytes_{0}, peak_cached_{0};
 
   std::thread thread_;

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "io/hdf5_shard_writer.h"
@@ -351,6 +353,136 @@ TEST(Loader, ACorruptGzipChunkDecodedByHelpersNamesTheFileAndChunk) {
   EXPECT_NE(msg.find("Fletcher32"), std::string::npos) << msg;
   o.threads = 0;
   testing::expect_error([&] { Loader l(paths, o, copy_decode); }, {"threads", "0"});
+}
+
+}  // namespace
+}  // namespace distvae
+
+// ---- decoding on the caller (LoaderOptions::decode_on_consumer) ----
+
+namespace distvae {
+namespace {
+
+thread_local bool in_caller_loop = false;  // set on the threads of CallerLoop's loops
+
+// A parallel_for on the caller's thread and `helpers` threads of its own (each loop starts them
+// anew: simple, and the test is about which threads run the work), counting its loops.
+struct CallerLoop {
+  int helpers = 2;
+  std::atomic<int> loops{0};
+  void operator()(int64_t n, const std::function<void(int64_t)>& fn) {
+    ++loops;
+    std::atomic<int64_t> next{0};
+    std::exception_ptr first;
+    std::mutex mu;
+    auto work = [&] {
+      in_caller_loop = true;
+      for (int64_t i; (i = next++) < n;) {
+        try {
+          fn(i);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(mu);
+          if (!first) first = std::current_exception();
+        }
+      }
+      in_caller_loop = false;
+    };
+    std::vector<std::thread> threads;
+    for (int h = 0; h < helpers; ++h) threads.emplace_back(work);
+    work();
+    for (std::thread& t : threads) t.join();
+    if (first) std::rethrow_exception(first);
+  }
+};
+
+LoaderOptions on_caller(LoaderOptions o, CallerLoop& loop) {
+  o.decode_on_consumer = [&loop](int64_t n, const std::function<void(int64_t)>& fn) {
+    loop(n, fn);
+  };
+  return o;
+}
+
+TEST(Loader, DecodingOnTheCallerDeliversTheSameBatchesAndLeavesTheLoaderThreadOnlyReading) {
+  TempDir dir;
+  std::atomic<int> decodes_elsewhere{0};
+  auto decode = [&](const uint8_t* const* im, const int64_t* idx, int B, float* out) {
+    if (!in_caller_loop) ++decodes_elsewhere;
+    copy_decode(im, idx, B, out);
+  };
+  for (Compression comp : {Compression::gzip, Compression::none}) {
+    // Batches of 24 straddle the windows of 4 chunks of 16, and the ring of 2 makes the loader
+    // reuse cache slots while earlier batches still wait to be decoded.
+    const auto paths = write_shards(dir, {500, 333, 7}, 16, comp);
+    Loader reference(paths, options(0, 1, 24, 4, 2, true), copy_decode);
+    std::vector<std::vector<float>> want;
+    for (int epoch = 0; epoch < 2; ++epoch) want.push_back(run_epoch(reference, epoch));
+    for (bool preload : {false, true}) {
+      SCOPED_TRACE("preload " + std::to_string(preload));
+      CallerLoop loop;
+      Loader loader(paths, on_caller(options(0, 1, 24, 4, 2, preload), loop), decode);
+      int64_t steps = 0;
+      for (int epoch = 0; epoch < 2; ++epoch) {
+        EXPECT_EQ(run_epoch(loader, epoch), want[size_t(epoch)]);
+        steps += loader.steps();
+      }
+      EXPECT_EQ(decodes_elsewhere.load(), 0);
+      EXPECT_GT(loader.decode_seconds(), 0.0);
+      // One loop per batch decodes it; streamed, the windows' decompression adds loops.
+      if (preload)
+        EXPECT_EQ(loop.loops.load(), steps);
+      else
+        EXPECT_GT(loop.loops.load(), steps);
+    }
+  }
+}
+
+TEST(Loader, DecodingOnTheCallerReportsDecodeAndChunkErrorsFromNext) {
+  TempDir dir;
+  const auto paths = write_shards(dir, {64, 64}, 8);
+  std::atomic<int> calls{0};
+  auto decode = [&](const uint8_t* const* im, const int64_t* idx, int B, float* out) {
+    if (++calls == 3) throw std::runtime_error("boom in decode");
+    copy_decode(im, idx, B, out);
+  };
+  CallerLoop loop;
+  {
+    Loader loader(paths, on_caller(options(0, 1, 4, 2, 3, false), loop), decode);
+    loader.start_epoch(0);
+    for (int s = 0; s < 2; ++s) loader.release(loader.next());
+    testing::expect_error([&] { loader.next(); }, {"boom in decode", "batch 2", "epoch 0"});
+    calls = 100;
+    run_epoch(loader, 1);  // the failed batch's slot went back to the ring
+  }
+  corrupt_chunk(paths[0], 5, 8);
+  Loader loader(paths, on_caller(options(0, 1, 4, 4, 2, false), loop), copy_decode);
+  loader.start_epoch(0);
+  std::string msg;
+  for (int64_t s = 0; s < loader.steps() && msg.empty(); ++s) {
+    try {
+      loader.release(loader.next());
+    } catch (const std::runtime_error& e) {
+      msg = e.what();
+    }
+  }
+  EXPECT_NE(msg.find("shard-0.h5"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("chunk 5"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("Fletcher32"), std::string::npos) << msg;
+}
+
+TEST(Loader, DecodingOnTheCallerRestartsAndStopsWithWorkNobodyTook) {
+  TempDir dir;
+  const auto paths = write_shards(dir, {400}, 10);
+  CallerLoop loop;
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    Loader l(paths, on_caller(options(0, 1, 4, 2, 2, false), loop), copy_decode);
+    l.start_epoch(0);  // the loader hands the first window over and waits for next()
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    run_epoch(l, 1);  // start_epoch takes the hand-off back
+    l.start_epoch(0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }  // destroyed with a hand-off posted
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
 }
 
 }  // namespace
