@@ -48,4 +48,8 @@ bool overlap_enabled(const std::string& setting, const LocalPlacement& p) {
   return setting == "true" || (setting == "auto" && p.spare_cpu);
 }
 
+bool decode_on_compute(const std::string& setting, const LocalPlacement& p) {
+  return setting == "compute" || (setting == "auto" && !p.spare_cpu);
+}
+
 }  // namespace distvae

@@ -284,6 +284,14 @@ std::vector<KeyInfo> build_keys() {
       "Threads per rank decompressing streamed chunks (preload off): the loader thread plus "
       "N - 1 helpers, for gzip or uncompressed shards; other filters (lzf) are decoded by "
       "HDF5 on the loader thread alone."));
+  k.push_back(choice(
+      "data.decode_on", [](Config& c) -> std::string& { return c.data.decode_on; },
+      {"auto", "loader", "compute"},
+      "Threads that decompress chunks and turn images into floats: the loader thread "
+      "(overlapping compute, best when the rank has a core beyond its compute threads) or the "
+      "compute threads at the start of each step, all together (best when they fill the "
+      "cores: loader work then preempts one of them while the others wait for it); auto: "
+      "compute when the rank has no spare core. With compute, data.loader_threads is unused."));
   // optimizers: the model's and the discriminator's
   using OptimRef = OptimConfig& (*)(Config&);
   for (const auto& section :

@@ -49,6 +49,7 @@ struct DataConfig {
   int window_chunks = 4;   // chunks shuffled together per rank; also the chunk cache
   int prefetch_batches = 3;
   int loader_threads = 1;  // threads decompressing chunks per rank (the loader's own included)
+  std::string decode_on = "auto";  // auto / loader / compute: which threads decompress and decode
 };
 
 struct OptimConfig {

@@ -16,6 +16,7 @@
 
 #include "core/backend_cuda.h"
 #include "core/backend_dnnl.h"
+#include "core/parallel_for.h"
 #include "core/rng.h"
 #include "dist/grad_sync.h"
 #include "dist/nccl_communicator.h"
@@ -242,13 +243,16 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
   lo.preload = c.data.preload == "on" ||
                (c.data.preload == "auto" &&
                 dataset_bytes(train_files, c.data.max_images) < (int64_t(2) << 30));
-  std::vector<uint64_t> decode_key(static_cast<size_t>(B));
+  const bool decode_on_compute_threads = decode_on_compute(c.data.decode_on, place);
+  if (decode_on_compute_threads) lo.decode_on_consumer = compute_parallel_for;
   Loader loader(
       train_files, lo,
       [&](const uint8_t* const* images, const int64_t* index, int n, float* out) {
+        thread_local std::vector<uint64_t> key;  // parts of a batch may decode concurrently
+        key.resize(size_t(n));
         for (int b = 0; b < n; ++b)
-          decode_key[size_t(b)] = uint64_t(loader_epoch) * uint64_t(N) + uint64_t(index[b]);
-        decode_images(images, g, decode_key.data(), n, bin_seed, out);
+          key[size_t(b)] = uint64_t(loader_epoch) * uint64_t(N) + uint64_t(index[b]);
+        decode_images(images, g, key.data(), n, bin_seed, out);
       },
       batch_allocator(host_buffer_allocator(c.train.backend)));
   N = loader.info().count;
@@ -312,10 +316,11 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
     if (watchdog) watchdog->beat();
   };
 
-  say("distvae train: %lld images %lldx%lldx%lld from %zu file(s) (%s), batch %d x %d rank(s) = "
-      "%d, backend %s, %d thread(s) per rank (%s)\n",
+  say("distvae train: %lld images %lldx%lldx%lld from %zu file(s) (%s, decoded on the %s), batch "
+      "%d x %d rank(s) = %d, backend %s, %d thread(s) per rank (%s)\n",
       (long long)N, (long long)g.height, (long long)g.width, (long long)g.channels,
-      train_files.size(), lo.preload ? "preloaded" : "streamed", B, world, B * world,
+      train_files.size(), lo.preload ? "preloaded" : "streamed",
+      decode_on_compute_threads ? "compute threads" : "loader thread", B, world, B * world,
       (backend->name() == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : backend->name()).c_str(),
       place.threads, place.threads_from.c_str());
   std::string params_text;
@@ -382,7 +387,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
     double acc[8] = {};
     double exposed = 0;  // seconds blocked on gradient all-reduce since the last record
     double kl_dim_min = std::numeric_limits<double>::quiet_NaN();  // free bits: lowest dim KL
-    double data_wait = loader.wait_seconds();
+    double data_wait = loader.wait_seconds(), data_decode = loader.decode_seconds();
     int64_t steps_in_log = 0;
     progress.start_epoch(epoch, steps_per_epoch, first_step);
     for (int64_t s = first_step; s < steps_per_epoch; ++s) {
@@ -471,13 +476,15 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
                                {"images_per_s", n / secs},
                                {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)},
                                {"data_wait_ms",
-                                1e3 * (loader.wait_seconds() - data_wait) / double(steps_in_log)}});
+                                1e3 * (loader.wait_seconds() - data_wait) / double(steps_in_log)},
+                               {"data_decode_ms", 1e3 * (loader.decode_seconds() - data_decode) /
+                                                      double(steps_in_log)}});
         if (!std::isnan(kl_dim_min)) rec.push_back({"kl_dim_min", kl_dim_min});
         if (log) log->write(rec);
         std::fill(std::begin(acc), std::end(acc), 0.0);
         exposed = 0;
         kl_dim_min = std::numeric_limits<double>::quiet_NaN();
-        data_wait = loader.wait_seconds();
+        data_wait = loader.wait_seconds(), data_decode = loader.decode_seconds();
         steps_in_log = 0;
         t_log = Clock::now();
       }
