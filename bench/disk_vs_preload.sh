@@ -19,7 +19,7 @@ if ((ranks > 1)); then
   as_root=()
   [[ $(id -u) -eq 0 ]] && as_root=(--allow-run-as-root)
   launch=(mpirun "${as_root[@]}" -np "$ranks" --bind-to core build/launch/distvae)
-  extra=(--set train.threads=1)
+  extra+=(--set train.threads=1)
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -49,7 +49,7 @@ bool overlap_enabled(const std::string& setting, const LocalPlacement& p) {
 }
 
 bool decode_on_compute(const std::string& setting, const LocalPlacement& p) {
-  return setting == "compute" || (setting == "auto" && !p.spare_cpu);
+  return setting == "compute" || (setting == "auto" && !p.spare_cpu && p.threads > 1);
 }
 
 }  // namespace distvae

@@ -27,8 +27,9 @@ LocalPlacement discover_placement(int config_threads);
 bool overlap_enabled(const std::string& setting, const LocalPlacement& p);
 
 // data.decode_on resolved: true for "compute", or for "auto" when the placement has no spare CPU
-// (at 1 rank x 2 threads on 2 cores, streaming gzip shards ran at 91-92% of preloaded with the
-// loader thread decompressing, against 97-100% without that work).
+// and several compute threads. Loader work then stalls all of them, not just the one it preempts.
+// A single compute thread loses only what the loader takes, and the loader thread can also use
+// the time that thread waits for the other ranks.
 bool decode_on_compute(const std::string& setting, const LocalPlacement& p);
 
 }  // namespace distvae

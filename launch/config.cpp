@@ -291,7 +291,8 @@ std::vector<KeyInfo> build_keys() {
       "(overlapping compute, best when the rank has a core beyond its compute threads) or the "
       "compute threads at the start of each step, all together (best when they fill the "
       "cores: loader work then preempts one of them while the others wait for it); auto: "
-      "compute when the rank has no spare core. With compute, data.loader_threads is unused."));
+      "compute when the rank has no spare core and several compute threads. With compute, "
+      "data.loader_threads is unused."));
   // optimizers: the model's and the discriminator's
   using OptimRef = OptimConfig& (*)(Config&);
   for (const auto& section :
