@@ -2,14 +2,14 @@
 // order, decodes images into float batches and keeps a ring of ready batches ahead of compute.
 //
 // Thread model. The Loader owns one thread. It opens the HDF5 files, makes every HDF5 call
-// (serial HDF5: nothing else may touch HDF5 while a Loader exists) and runs `decode`. The caller
-// thread computes the plan (io/shard_plan.h) in start_epoch and takes batches with next().
-// Decompression can be spread over more threads (options.threads): the loader thread reads each
-// chunk as stored (H5Dread_chunk, no decoding) and the chunks' Fletcher32 / deflate / shuffle
-// filters are undone in our own code (io/chunk_codec.h) by the loader thread and threads - 1
-// helpers. When the loader needs a chunk it loads that chunk and the rest of its shuffle window
-// together, so the window's chunks decompress in parallel. Files with other filters (LZF) are
-// read through HDF5 on the loader thread alone.
+// (serial HDF5: nothing else may touch HDF5 while a Loader exists) and runs `decode` (unless
+// decode_on_consumer hands it to next(): see below). The caller thread computes the plan
+// (io/shard_plan.h) in start_epoch and takes batches with next(). Decompression can be spread over
+// more threads (options.threads): the loader thread reads each chunk as stored (H5Dread_chunk, no
+// decoding) and the chunks' Fletcher32 / deflate / shuffle filters are undone in our own code
+// (io/chunk_codec.h) by the loader thread and threads - 1 helpers. When the loader needs a chunk it
+// loads that chunk and the rest of its shuffle window together, so the window's chunks decompress
+// in parallel. Files with other filters (LZF) are read through HDF5 on the loader thread alone.
 //
 // Decoding on the caller (options.decode_on_consumer set). When the rank's compute threads fill
 // its cores, work on the loader thread preempts one compute thread while the others wait for it
@@ -74,9 +74,9 @@
 
 namespace distvae {
 
-// Turns B images into floats, on the loader thread. images[j] points at image j, uint8 (H, W, C);
-// global_index[j] is its global image index (for per-image random draws); out: (B,
-// floats_per_image). The pointers are valid only during the call.
+// Turns B images into floats, on the loader thread (in next() with decode_on_consumer). images[j]
+// points at image j, uint8 (H, W, C); global_index[j] is its global image index (for per-image
+// random draws); out: (B, floats_per_image). The pointers are valid only during the call.
 using DecodeFn = std::function<void(const uint8_t* const* images, const int64_t* global_index,
                                     int B, float* out)>;
 
