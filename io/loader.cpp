@@ -130,6 +130,7 @@ void Loader::start_epoch(int epoch) {
     for (Slot& s : ring_) s.state = SlotState::free;
     produced_ = consumed_ = 0;
     error_ = nullptr;
+    decode_error_ = nullptr;
     cancel_ = false;
     started_ = true;
     busy_ = true;
@@ -144,6 +145,7 @@ Loader::Batch Loader::next() {
   if (consumed_ >= plan_.steps)
     throw std::logic_error("loader: next() past the last of the epoch's " +
                            std::to_string(plan_.steps) + " steps");
+  if (decode_error_) std::rethrow_exception(decode_error_);  // failed for the epoch, as below
   const size_t s = static_cast<size_t>(consumed_ % opt_.ring_batches);
   Slot& slot = ring_[s];
   if (slot.state == SlotState::held)
@@ -174,6 +176,7 @@ Loader::Batch Loader::next() {
     } catch (...) {
       lk.lock();
       slot.state = SlotState::free;
+      decode_error_ = std::current_exception();
       throw;
     }
   }

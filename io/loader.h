@@ -240,7 +240,8 @@ class Loader {
   const std::function<void(int64_t)>* handoff_fn_ = nullptr;
   int64_t handoff_n_ = 0;
   std::exception_ptr handoff_error_;
-  double decode_seconds_ = 0;  // the caller's thread only
+  double decode_seconds_ = 0;        // the caller's thread only
+  std::exception_ptr decode_error_;  // the caller's thread only: a failed decode_slot this epoch
   std::atomic<int64_t> read_calls_{0}, bytes_read_{0}, stored_bytes_{0}, peak_cached_{0};
 
   std::thread thread_;

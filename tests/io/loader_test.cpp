@@ -450,6 +450,7 @@ TEST(Loader, DecodingOnTheCallerReportsDecodeAndChunkErrorsFromNext) {
     loader.start_epoch(0);
     for (int s = 0; s < 2; ++s) loader.release(loader.next());
     testing::expect_error([&] { loader.next(); }, {"boom in decode", "batch 2", "epoch 0"});
+    testing::expect_error([&] { loader.next(); }, {"boom in decode", "batch 2"});  // stays failed
     calls = 100;
     run_epoch(loader, 1);  // the failed batch's slot went back to the ring
   }
