@@ -441,16 +441,19 @@ void ReferenceBackend<T>::join_rows(const T* a, const T* b, T* h, int B, int D) 
 template <class T>
 bool ReferenceBackend<T>::all_finite(const T* x, size_t n) {
   // Blocks of a branch-free test (NaN fails the comparison) so the scan vectorizes; the answer is
-  // almost always "yes", so an early exit per element would only stop that.
+  // almost always "yes", so an early exit would only stop that. Over the threads: run alone, the
+  // scan of a network's gradients leaves the other compute threads waiting.
   constexpr size_t kBlock = 4096;
   const T largest = std::numeric_limits<T>::max();
+  int finite = 1;
+#pragma omp parallel for reduction(& : finite) if (n > 65536)
   for (size_t start = 0; start < n; start += kBlock) {
     const size_t end = std::min(n, start + kBlock);
-    int finite = 1;
-    for (size_t i = start; i < end; ++i) finite &= int(std::abs(x[i]) <= largest);
-    if (!finite) return false;
+    int block = 1;
+    for (size_t i = start; i < end; ++i) block &= int(std::abs(x[i]) <= largest);
+    finite &= block;
   }
-  return true;
+  return finite != 0;
 }
 
 // ---------------------------------------------------------------- objective kernels

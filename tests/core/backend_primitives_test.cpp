@@ -486,6 +486,26 @@ std::set<std::string> interface_primitives() {
   return names;
 }
 
+// all_finite over buffers long enough to be split over threads, with one bad value placed in
+// the first, a middle and the last element (the same code serves every CPU backend, so the
+// comparison with the reference backend above cannot see its mistakes).
+TEST(BackendPrimitives, AllFiniteFindsOneBadValueAnywhereInALongBuffer) {
+  ReferenceBackend<float> be;
+  const size_t n = 1'000'003;
+  std::vector<float> v(n, 1.0f);
+  EXPECT_TRUE(be.all_finite(v.data(), n));
+  for (size_t at : {size_t(0), n / 2 + 7, n - 1})
+    for (float bad :
+         {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+      v[at] = bad;
+      EXPECT_FALSE(be.all_finite(v.data(), n)) << "bad value " << bad << " at " << at;
+      EXPECT_EQ(be.all_finite(v.data(), at), true) << "the range ends before " << at;
+      v[at] = std::numeric_limits<float>::max();  // largest finite: still finite
+      EXPECT_TRUE(be.all_finite(v.data(), n));
+      v[at] = 1.0f;
+    }
+}
+
 TEST(BackendPrimitives, TheListCoversEveryPrimitiveOfTheInterface) {
   const std::set<std::string> declared = interface_primitives();
   ASSERT_GE(declared.size(), 30u) << "parsing core/backend.h found too few primitives";
