@@ -101,6 +101,9 @@ template <class T>
 void Vae<T>::draw_noise(int B, uint64_t seed, uint32_t purpose, const uint64_t* keys,
                         uint64_t counter) {
   const int L = spec_.latent;
+  // Image by image over the compute threads (each image has its own stream): Box-Muller in
+  // double is the costliest elementwise work of a small model's step.
+#pragma omp parallel for if (B * L >= 2048)
   for (int i = 0; i < B; ++i)
     normal_fill(seed, stream_id(purpose, keys[i]), counter * L, size_t(L),
                 host_eps_.data() + size_t(i) * L);
