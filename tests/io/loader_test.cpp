@@ -101,6 +101,23 @@ std::vector<float> run_epoch(Loader& loader, int epoch) {
   return all;
 }
 
+// Runs epoch 0 until next() throws; the message must name chunk 5 of shard-0.h5 and the failed
+// Fletcher32 check (corrupt_chunk below flipped a byte of it).
+void expect_chunk_5_of_shard_0_fails(Loader& loader) {
+  loader.start_epoch(0);
+  std::string msg;
+  for (int64_t s = 0; s < loader.steps() && msg.empty(); ++s) {
+    try {
+      loader.release(loader.next());
+    } catch (const std::runtime_error& e) {
+      msg = e.what();
+    }
+  }
+  EXPECT_NE(msg.find("shard-0.h5"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("chunk 5"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("Fletcher32"), std::string::npos) << msg;
+}
+
 TEST(Loader, DeliversThePlanWithAndWithoutPreload) {
   TempDir dir;
   const auto paths = write_shards(dir, {1000, 777, 13}, 64);
@@ -339,18 +356,7 @@ TEST(Loader, ACorruptGzipChunkDecodedByHelpersNamesTheFileAndChunk) {
   LoaderOptions o = options(0, 1, 4, 4, 2, false);
   o.threads = 3;
   Loader loader(paths, o, copy_decode);
-  loader.start_epoch(0);
-  std::string msg;
-  for (int64_t s = 0; s < loader.steps() && msg.empty(); ++s) {
-    try {
-      loader.release(loader.next());
-    } catch (const std::runtime_error& e) {
-      msg = e.what();
-    }
-  }
-  EXPECT_NE(msg.find("shard-0.h5"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("chunk 5"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("Fletcher32"), std::string::npos) << msg;
+  expect_chunk_5_of_shard_0_fails(loader);
   o.threads = 0;
   testing::expect_error([&] { Loader l(paths, o, copy_decode); }, {"threads", "0"});
 }
@@ -456,18 +462,7 @@ TEST(Loader, DecodingOnTheCallerReportsDecodeAndChunkErrorsFromNext) {
   }
   corrupt_chunk(paths[0], 5, 8);
   Loader loader(paths, on_caller(options(0, 1, 4, 4, 2, false), loop), copy_decode);
-  loader.start_epoch(0);
-  std::string msg;
-  for (int64_t s = 0; s < loader.steps() && msg.empty(); ++s) {
-    try {
-      loader.release(loader.next());
-    } catch (const std::runtime_error& e) {
-      msg = e.what();
-    }
-  }
-  EXPECT_NE(msg.find("shard-0.h5"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("chunk 5"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("Fletcher32"), std::string::npos) << msg;
+  expect_chunk_5_of_shard_0_fails(loader);
 }
 
 TEST(Loader, DecodingOnTheCallerRestartsAndStopsWithWorkNobodyTook) {
