@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/isa_clones.h"
+
 namespace distvae {
 namespace {
 
@@ -556,6 +558,30 @@ Entry build_act_bwd(const dnnl::engine& eng, size_t n, ActSpec act) {
   return eb.done();
 }
 
+// y (B, C, plane) += b (C): a deconvolution's bias, see deconv2d_forward.
+DISTVAE_ISA_CLONES void add_channel_bias(const float* b, float* y, int B, int C, size_t plane) {
+#pragma omp parallel for
+  for (int n = 0; n < B; ++n)
+    for (int c = 0; c < C; ++c) {
+      float* yp = y + (size_t(n) * C + c) * plane;
+      const float bc = b[c];
+      for (size_t i = 0; i < plane; ++i) yp[i] += bc;
+    }
+}
+
+// db (Out) += sum_b dy (B, Out): a linear layer's bias gradient, B * Out adds, not worth a
+// primitive.
+DISTVAE_ISA_CLONES void add_row_sums(const float* dy, float* db, int B, int Out) {
+  for (int i = 0; i < B; ++i) {
+    const float* row = dy + size_t(i) * Out;
+    for (int o = 0; o < Out; ++o) db[o] += row[o];
+  }
+}
+
+size_t y_size(const ConvGeom& g) {
+  return size_t(g.B) * g.Cout * g.Ho * g.Wo;
+}
+
 }  // namespace
 
 // ---- the backend ----
@@ -665,12 +691,7 @@ void DnnlBackend::linear_backward_weights(const float* x, const float* dy, float
                               [&] { return build_linear_bwd_weights(impl_->eng, B, In, Out); });
         run(e, impl_->strm, {dy, x, dw});
       });
-  if (db == nullptr) return;
-  // db (Out) += sum_b dy (B, Out): B * Out adds, not worth a primitive
-  for (int i = 0; i < B; ++i) {
-    const float* row = dy + static_cast<size_t>(i) * Out;
-    for (int o = 0; o < Out; ++o) db[o] += row[o];
-  }
+  if (db) add_row_sums(dy, db, B, Out);
 }
 
 void DnnlBackend::conv2d_forward(const float* x, const float* w, const float* b, float* y,
@@ -695,17 +716,8 @@ void DnnlBackend::deconv2d_forward(const float* x, const float* w, const float* 
   // per-channel operand on blocked data is the reference one too), so they run here: a
   // vectorized add per channel plane, then the JIT eltwise in place.
   impl_->conv_fwd<DeconvKind>(x, w, nullptr, y, g, {});
-  const size_t plane = size_t(g.Ho) * size_t(g.Wo);
-  if (b) {
-#pragma omp parallel for
-    for (int n = 0; n < g.B; ++n)
-      for (int c = 0; c < g.Cout; ++c) {
-        float* yp = y + (size_t(n) * g.Cout + c) * plane;
-        const float bc = b[c];
-        for (size_t i = 0; i < plane; ++i) yp[i] += bc;
-      }
-  }
-  act_forward(y, y, size_t(g.B) * g.Cout * plane, act);
+  if (b) add_channel_bias(b, y, g.B, g.Cout, size_t(g.Ho) * size_t(g.Wo));
+  act_forward(y, y, y_size(g), act);
 }
 
 void DnnlBackend::deconv2d_backward_data(const float* dy, const float* w, float* dx,
@@ -751,6 +763,11 @@ void DnnlBackend::act_backward(const float* y, const float* dy, float* dx, size_
                               [&] { return build_act_bwd(impl_->eng, n, act); });
         run(e, impl_->strm, {y, dy, dx});
       });
+}
+
+std::string dnnl_library_version() {
+  const dnnl_version_t* v = dnnl_version();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
 }
 
 std::string dnnl_cpu_isa() {

@@ -1,13 +1,13 @@
 // The oneDNN (v2.x) CPU backend: matmul, convolution, deconvolution and eltwise primitives, created
-// once per shape and cached, and threaded batch-norm loops; the cheap elementwise, objective and
-// optimizer kernels are inherited from the reference backend so they exist once.
+// once per shape and cached; the elementwise, batch-norm, objective and optimizer loops are
+// CpuBackend's.
 #pragma once
 
 #include <cstddef>
 #include <memory>
 #include <string>
 
-#include "core/backend_reference.h"
+#include "core/backend_cpu.h"
 
 namespace distvae {
 
@@ -16,7 +16,7 @@ namespace distvae {
 //
 // Not thread-safe: one instance owns one engine, one stream and the primitive cache; use one
 // backend per thread (oneDNN parallelises each primitive internally).
-class DnnlBackend final : public ReferenceBackend<float> {
+class DnnlBackend final : public CpuBackend {
  public:
   DnnlBackend();
   ~DnnlBackend() override;
@@ -48,16 +48,6 @@ class DnnlBackend final : public ReferenceBackend<float> {
   void act_forward(const float* x, float* y, size_t n, ActSpec act) override;
   void act_backward(const float* y, const float* dy, float* dx, size_t n, ActSpec act) override;
 
-  // backend_dnnl_batchnorm.cpp; the moments (C values) are the reference's.
-  void batchnorm_sums(const float* x, float* sums, int B, int C, int S) override;
-  void batchnorm_forward(const float* x, const float* mean, const float* invstd, const float* gamma,
-                         const float* beta, float* y, int B, int C, int S, ActSpec act) override;
-  void batchnorm_backward_sums(const float* x, const float* dy, const float* mean,
-                               const float* invstd, float* dsums, int B, int C, int S) override;
-  void batchnorm_backward_data(const float* x, const float* dy, const float* mean,
-                               const float* invstd, const float* gamma, const float* dsums,
-                               float* dx, int B, int C, int S) override;
-
   // Cached operations so far, one per distinct (operation, shape, activation, bias or not), each
   // holding its primitives and buffers. Lets tests check that a repeated shape is not rebuilt.
   size_t cached_primitives() const;
@@ -69,5 +59,8 @@ class DnnlBackend final : public ReferenceBackend<float> {
 
 // The instruction set oneDNN's kernels use on this CPU, e.g. "avx512_core_vnni".
 std::string dnnl_cpu_isa();
+
+// The oneDNN library this program runs with, e.g. "2.7.3".
+std::string dnnl_library_version();
 
 }  // namespace distvae

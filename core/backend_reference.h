@@ -1,6 +1,6 @@
-// The reference backend: plain loops over any scalar type (double for gradient checks). The dnnl
-// backend derives from ReferenceBackend<float> and replaces the heavy primitives, so the cheap
-// elementwise and objective kernels exist once.
+// The reference backend: plain loops over any scalar type (double for gradient checks), the oracle
+// every fast path is compared with. Never optimized: CpuBackend (core/backend_cpu.h) derives from
+// ReferenceBackend<float> for the primitives it has no faster loop for, and replaces the rest.
 #pragma once
 
 #include "core/backend.h"

@@ -1,5 +1,5 @@
 // The backends the parity tests run over, and moving test data into a backend's memory and back.
-// Every float backend this binary has besides the reference: "dnnl", plus "cuda" in a
+// Every float backend this binary has besides the reference: "cpu", "dnnl", plus "cuda" in a
 // -DDISTVAE_CUDA=ON build. A backend without its hardware here (cuda on a machine without a GPU)
 // makes each of its tests report "skipped: no CUDA device", never pass silently.
 #pragma once
@@ -12,13 +12,24 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/backend_cpu.h"
 #include "core/backend_cuda.h"
 
 namespace distvae {
 
+// The backends with their own matmul, convolution and activation kernels (the parity tests of
+// those): dnnl, and cuda in a CUDA build.
 inline std::vector<std::string> backends_under_test() {
   std::vector<std::string> names{"dnnl"};
   if (cuda_backend_built()) names.push_back("cuda");
+  return names;
+}
+
+// The above and "cpu" (CpuBackend: fast elementwise, objective, batch-norm and optimizer loops
+// over the reference's matmul and convolution), for the tests of every primitive.
+inline std::vector<std::string> all_backends_under_test() {
+  std::vector<std::string> names = backends_under_test();
+  names.insert(names.begin(), "cpu");
   return names;
 }
 
@@ -32,6 +43,7 @@ inline std::unique_ptr<Backend<float>> make_test_backend(const std::string& name
       return nullptr;
     }
   }
+  if (name == "cpu") return std::make_unique<CpuBackend>();  // the fast loops, no oneDNN
   return make_backend(name);
 }
 
