@@ -173,6 +173,15 @@ MpiSession::~MpiSession() {
   if (!finalized) MPI_Finalize();
 }
 
+std::string mpi_library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  if (MPI_Get_library_version(text, &len) != MPI_SUCCESS) return "unknown";
+  // Open MPI: "Open MPI v4.1.4, package: ..., ident: ..."; keep the first part.
+  const std::string s(text, size_t(len));
+  return s.substr(0, s.find_first_of(",\n"));
+}
+
 std::unique_ptr<Communicator> make_mpi_communicator() {
   return std::make_unique<MpiCommunicator>();
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "dist/communicator.h"
 
@@ -24,6 +25,9 @@ class MpiSession {
  private:
   bool owns_ = false;
 };
+
+// The MPI library's own name and version, e.g. "Open MPI v4.1.4" (callable before MPI_Init).
+std::string mpi_library_version();
 
 // A communicator over MPI_COMM_WORLD. Requires an MpiSession alive.
 std::unique_ptr<Communicator> make_mpi_communicator();

@@ -105,6 +105,12 @@ void H5Handle::close(std::string_view where) {
   H5_CHECK(close_id(id), where);
 }
 
+std::string h5_library_version() {
+  unsigned major = 0, minor = 0, release = 0;
+  if (H5get_libversion(&major, &minor, &release) < 0) return "unknown";
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
+}
+
 bool h5_has_attr(hid_t obj, const std::string& name, std::string_view where) {
   return H5_CHECK(H5Aexists(obj, name.c_str()), attr_where(where, name)) > 0;
 }

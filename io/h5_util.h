@@ -71,6 +71,9 @@ class H5Handle {
 };
 
 // True if `obj` (a file or object id) carries an attribute called `name`.
+// The HDF5 library this program runs with, e.g. "1.10.8".
+std::string h5_library_version();
+
 bool h5_has_attr(hid_t obj, const std::string& name, std::string_view where);
 
 // Writes a scalar fixed-length, null-terminated ASCII string attribute (readable by h5py and

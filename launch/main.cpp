@@ -6,10 +6,14 @@
 
 #include "launch/commands.h"
 #include "launch/preemption.h"
+#include "launch/version.h"
 
 int main(int argc, char** argv) {
   distvae::start_signal_thread();  // before any other thread exists
   CLI::App app{"distvae: data-parallel variational autoencoders on oneDNN, MPI and HDF5"};
+  app.set_version_flag(
+      "--version", [] { return distvae::version_text(); },
+      "Print the version, commit, compiler, CPU ISA, libraries and CUDA support");
   app.require_subcommand(1);
   distvae::CommandArgs args;
   distvae::register_commands(app, args);
