@@ -10,7 +10,7 @@ PACKAGES=(
   clang libclang-rt-dev
   libhdf5-dev hdf5-tools
   libyaml-cpp-dev
-  libdnnl-dev
+  libdnnl-dev ocl-icd-opencl-dev   # oneDNN's CMake package requires OpenCL; libdnnl-dev only recommends it
   libgtest-dev libgmock-dev libbenchmark-dev
   libpng-dev libjpeg62-turbo-dev libjpeg-turbo-progs zlib1g-dev libdeflate-dev
   libcli11-dev
