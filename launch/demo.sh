@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The main job: install, build, convert Fashion-MNIST to HDF5, train the MLP VAE for a short
 # schedule with 2 MPI ranks, evaluate it (ELBO and importance-weighted log-likelihood) and say where the images are.
-# EPOCHS (default 10) and RUN_DIR (default runs/demo) may be set in the environment.
+# EPOCHS (default 10), NP (ranks, default 2), RUN_DIR (default runs/demo) and BUILD_DIR (default
+# build) may be set in the environment. Builds only the distvae command, not the tests.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash launch/setup.sh
-bash launch/build.sh
-distvae=build/launch/distvae
+build=${BUILD_DIR:-$root/build}
+BUILD_DIR=$build TARGETS=distvae bash launch/build.sh
+distvae=$build/launch/distvae
 fm=/usr/share/datasets/fashion-mnist
 if [[ ! -f data/fmnist-train-00000.h5 || ! -f data/fmnist-test-00000.h5 ]]; then
   $distvae convert idx --images $fm/train-images-idx3-ubyte.gz --labels $fm/train-labels-idx1-ubyte.gz \
