@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Bad input through the real CLI (DESIGN.md section 8): every malformed config, file or flag must
+# Bad input through the real CLI (docs/design.md section 8): every malformed config, file or flag must
 # give a non-zero exit, no crash or hang, exactly one "distvae: error:" line on stderr, and a
 # message naming the problem (the key, the file, the expected shape).
 #
 # Usage: bash tests/e2e/bad_input.sh BUILD_DIR SOURCE_DIR
 set -u
+source "$(dirname "$0")/common.bash"  # e2e_skip_case
 
 BUILD_DIR=$(cd "${1:?usage: bad_input.sh BUILD_DIR SOURCE_DIR}" && pwd)
 SOURCE_DIR=$(cd "${2:?usage: bad_input.sh BUILD_DIR SOURCE_DIR}" && pwd)
@@ -257,7 +258,7 @@ if [[ $HAVE_H5IMPORT == 1 ]]; then
   check_error "'images' of type float32" "bad/float.h5" "float32" "uint8" \
     -- "$DISTVAE" train "$TINY" --run-dir runs/x --set data.train=bad/float.h5
 else
-  echo "SKIP  HDF5 structure cases: h5import (hdf5-tools) is not installed"
+  e2e_skip_case command:h5import "HDF5 structure cases: h5import (hdf5-tools) is missing or failed"
 fi
 
 # One byte of the shard's only chunk flipped: Fletcher32 catches it when the chunk is read.
@@ -379,7 +380,7 @@ check_error "run directory that cannot be created" "not-a-dir/run" "cannot creat
 # nothing a later --resume would take, and after the disk is enlarged --resume must take the
 # first checkpoint and end bitwise equal to a run that had room. (ulimit -f cannot stand in for
 # it: Open MPI's PMIx shared-memory store is itself larger than one checkpoint and aborts
-# MPI_Init.) Needs root for mount; otherwise says SKIP.
+# MPI_Init.) Needs root and permission to mount; otherwise skips this case (e2e_skip_case).
 FULL=(--set train.epochs=2 --set train.threads=1 --set data.max_images=256 --set train.sample_grid=4)
 full_resume_matches() {
   mount -o remount,size=64m "$TMP/full" || return 1
@@ -406,7 +407,8 @@ if mount -t tmpfs -o size=64m distvae-full full 2>mount.err; then
   check_that "disk full: --resume takes checkpoint 1 and ends equal to the run with room" \
     full_resume_matches
 else
-  echo "SKIP  disk full while writing a checkpoint: cannot mount a small tmpfs ($(head -1 mount.err))"
+  e2e_skip_case mount "disk full while writing a checkpoint: cannot mount a small tmpfs" \
+    "($(head -1 mount.err))"
 fi
 
 echo

@@ -31,16 +31,16 @@ cleanup_netns() {
 }
 e2e_setup multihost "$1" "$2"
 trap 'exit 143' TERM INT HUP  # so the EXIT trap removes the namespaces when the test is killed
-skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
 # ---- two hosts -----------------------------------------------------------------------------------
-[[ $(id -u) -eq 0 ]] || skip "network namespaces need root (running as uid $(id -u))"
-command -v ip >/dev/null || skip "the ip command (iproute2) is not installed"
-ip netns add "$ns_a" 2>netns.err || skip "cannot create a network namespace: $(cat netns.err)"
+[[ $(id -u) -eq 0 ]] || e2e_skip root "network namespaces need root (running as uid $(id -u))"
+command -v ip >/dev/null || e2e_skip command:ip "the ip command (iproute2) is not installed"
+ip netns add "$ns_a" 2>netns.err ||
+  e2e_skip netns "cannot create a network namespace: $(cat netns.err)"
 ip netns add "$ns_b" || fail "created one namespace but not a second"
 ip link add "$ns_a" type veth peer name "$ns_b" 2>netns.err ||
-  skip "cannot create a veth pair: $(cat netns.err)"
+  e2e_skip netns "cannot create a veth pair: $(cat netns.err)"
 ip link set "$ns_a" netns "$ns_a"
 ip link set "$ns_b" netns "$ns_b"
 ip -n "$ns_a" addr add 198.18.0.1/24 dev "$ns_a"

@@ -4,7 +4,7 @@
 # nothing. Run by ctest: bash THIS BUILD SOURCE
 source "$(dirname "$0")/common.bash"
 e2e_setup progress "$1" "$2"
-if ! command -v script >/dev/null; then echo "SKIP: script(1) missing (util-linux)"; exit 0; fi
+command -v script >/dev/null || e2e_skip command:script "script(1) missing (bsdutils)"
 args="train $src/configs/fmnist_vae_tiny.yaml --set data.validation= --set train.batch=16"
 passed=0 failed=0
 ok() { echo "PASS  $1"; passed=$((passed + 1)); }

@@ -40,7 +40,6 @@ stop_cluster() {
 }
 e2e_setup slurm "$1" "$2"
 trap 'exit 143' TERM INT HUP  # so the EXIT trap stops the cluster when the test is killed
-skip() { echo "SKIP: $*"; exit 77; }
 fail() {
   echo "FAIL: $*"
   local f
@@ -51,10 +50,12 @@ log_tail() { tail -n 2 "$1" 2>/dev/null | tr '\n' ' '; }
 daemon_log() { if [[ -s $1.log ]]; then log_tail "$1.log"; else log_tail "$1.out"; fi; }
 
 # ---- prerequisites -------------------------------------------------------------------------------
-[[ $(id -u) -eq 0 ]] || skip "slurmd must run as root to start job steps (running as uid $(id -u))"
+[[ $(id -u) -eq 0 ]] ||
+  e2e_skip root "slurmd must run as root to start job steps (running as uid $(id -u))"
 for c in munged munge unmunge slurmctld slurmd sbatch scontrol scancel sinfo squeue srun python3; do
   command -v "$c" >/dev/null ||
-    skip "$c is not installed (apt-get install slurm-wlm munge; launch/setup.sh installs them)"
+    e2e_skip "command:$c" "$c is not installed (apt-get install slurm-wlm munge;" \
+      "launch/setup.sh installs them)"
 done
 
 # ---- munge: its own key and socket ---------------------------------------------------------------
@@ -74,7 +75,7 @@ munged --foreground --force --socket="$sock" --key-file="$tmp/munge/munge.key" \
 pids+=($!)
 for _ in $(seq 50); do [[ -S $sock ]] && break; sleep 0.1; done
 munge --socket="$sock" -n 2>/dev/null | unmunge --socket="$sock" >/dev/null 2>&1 ||
-  skip "munged does not start or does not answer: $(log_tail munge/munged.out)"
+  e2e_skip slurmd "munged does not start or does not answer: $(log_tail munge/munged.out)"
 
 # ---- slurm.conf and the two daemons --------------------------------------------------------------
 free_port() {
@@ -138,7 +139,8 @@ for _ in $(seq 40); do
   kill -0 "${pids[2]}" 2>/dev/null || { state="slurmd exited"; break; }
   sleep 0.5
 done
-[[ $state == idle ]] || skip "the SLURM daemons did not bring up an idle node (state '$state'):" \
+[[ $state == idle ]] ||
+  e2e_skip slurmd "the SLURM daemons did not bring up an idle node (state '$state'):" \
   "slurmctld: $(daemon_log slurmctld) slurmd: $(daemon_log slurmd)"
 echo "cluster: slurmctld on port $ctld_port, slurmd on port $slurmd_port," \
   "node $(sinfo -h -N -o '%N %c CPUs %T')"

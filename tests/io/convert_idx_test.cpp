@@ -152,7 +152,7 @@ TEST(ConvertIdx, FashionMnist) {
   const std::string train_images = src + "train-images-idx3-ubyte.gz";
   const std::string test_images = src + "t10k-images-idx3-ubyte.gz";
   if (!fs::exists(train_images) || !fs::exists(test_images))
-    GTEST_SKIP() << "Fashion-MNIST not installed at " << src
+    GTEST_SKIP() << "SKIP [data]: Fashion-MNIST not installed at " << src
                  << " (apt-get install dataset-fashion-mnist)";
   TempDir dir;
   const IdxArray raw_train = read_idx_images(train_images);

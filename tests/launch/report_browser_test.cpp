@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 
 TEST(ReportBrowser, ChromiumRendersCurvesAndImages) {
   if (!fs::exists("/usr/bin/chromium"))
-    GTEST_SKIP() << "skipped: /usr/bin/chromium not installed (launch/setup.sh installs it)";
+    GTEST_SKIP() << "SKIP [command:chromium]: /usr/bin/chromium not installed (launch/setup.sh "
+                    "installs it)";
   const fs::path dir = fs::path(DISTVAE_BINARY_DIR) / "test-tmp" / "report-browser";
   fs::remove_all(dir);
   fs::create_directories(dir);

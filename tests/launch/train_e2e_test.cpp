@@ -117,7 +117,7 @@ class TrainE2E : public ::testing::Test {
 
   static void SetUpTestSuite() {
     if (!fs::exists(fs::path(kFmnistDir) / "train-images-idx3-ubyte.gz")) {
-      skip_reason_ = std::string(kFmnistDir) +
+      skip_reason_ = "SKIP [data]: " + std::string(kFmnistDir) +
                      "/train-images-idx3-ubyte.gz not found: Fashion-MNIST is not installed";
       return;
     }
