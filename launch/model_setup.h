@@ -1,4 +1,4 @@
-// From a config and the data's image shape to a model family's networks (DESIGN.md section 3),
+// From a config and the data's image shape to a model family's networks (docs/design.md section 3),
 // and between those networks (with their optimizer state) and a checkpoint.
 #pragma once
 

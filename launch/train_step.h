@@ -1,6 +1,6 @@
-// One training step of any model family (DESIGN.md section 3): the discriminator's n_disc updates
-// (each all-reduced and applied here), then the model's gradients, all-reduced and left for the
-// trainer to apply once every rank has agreed the step is good.
+// One training step of any model family (docs/design.md section 3): the discriminator's n_disc
+// updates (each all-reduced and applied here), then the model's gradients, all-reduced and left for
+// the trainer to apply once every rank has agreed the step is good.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The tests' tensor comparison: max |a - b| / max |b| over one tensor (DESIGN.md section 8); a
+// The tests' tensor comparison: max |a - b| / max |b| over one tensor (docs/design.md section 8); a
 // zero reference tensor compares absolutely.
 #pragma once
 

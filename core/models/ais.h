@@ -1,7 +1,7 @@
 // Annealed importance sampling for the normalizer of the implicit prior p(z) exp(T(z)) with
-// p = N(0, I): Z = E_p[exp T(z)] (DESIGN.md section 3). exp T is heavy-tailed, so plain Monte Carlo
-// from p fails; AIS anneals from p to p exp(T) through p exp(beta_k T), 0 = beta_0 < ... < beta_K
-// = 1, with Hamiltonian Monte Carlo transitions driven by T's input gradient, and weights
+// p = N(0, I): Z = E_p[exp T(z)] (docs/design.md section 3). exp T is heavy-tailed, so plain Monte
+// Carlo from p fails; AIS anneals from p to p exp(T) through p exp(beta_k T), 0 = beta_0 < ... <
+// beta_K = 1, with Hamiltonian Monte Carlo transitions driven by T's input gradient, and weights
 // log w = sum_k (beta_k - beta_{k-1}) T(z_{k-1}). E[w] = Z exactly, for any schedule.
 #pragma once
 

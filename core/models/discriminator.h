@@ -1,4 +1,4 @@
-// The logistic discriminator of DESIGN.md section 3: a network T(u) with one output and
+// The logistic discriminator of docs/design.md section 3: a network T(u) with one output and
 // D(u) = sigmoid(T(u)). Trained on two classes with per-class means, its optimum is the log density
 // ratio T*(u) = log q(u)/p(u) of the class-1 density q over the class-0 density p. The implicit
 // prior and the adversarial autoencoder use it on latent codes, the GAN on images.

@@ -1,4 +1,4 @@
-// The GAN of DESIGN.md section 3: generator x = G(z), z ~ N(0, I), and discriminator
+// The GAN of docs/design.md section 3: generator x = G(z), z ~ N(0, I), and discriminator
 // D(x) = sigmoid(T(x)); discriminator loss -[E_data log D + E_G log(1 - D)], non-saturating
 // generator loss -E log D(G(z)), and the optional proximal term lambda * mean_z ||G(z) - G'(z)||^2
 // against a snapshot G' of the generator taken before its previous update. Optional instance

@@ -30,8 +30,8 @@ struct VaeSpec {
   int samples = 1;  // L
 };
 
-// What the prior adds to, or puts in place of, the analytic KL to N(0, I) (DESIGN.md section 3),
-// as a per-image cost at the sampled z:
+// What the prior adds to, or puts in place of, the analytic KL to N(0, I) (docs/design.md section
+// 3), as a per-image cost at the sampled z:
 //   standard:    none.
 //   implicit:    cost = -T(z), since KL(q(z|x)||q(z)) = KL(q(z|x)||p(z)) - E_q T(z); the learned
 //                prior log p(z) + T(z) also enters the importance-weighted bound.

@@ -1,4 +1,4 @@
-// The discriminator learns the log density ratio (DESIGN.md section 8): trained on samples of
+// The discriminator learns the log density ratio (docs/design.md section 8): trained on samples of
 // q = N(m, s^2 I) against p = N(0, I) with per-class means, T(z) approaches the analytic
 // log q(z)/p(z) = sum_d [-log s - (z_d - m)^2 / (2 s^2) + z_d^2 / 2], measured over samples of q.
 #include <gtest/gtest.h>

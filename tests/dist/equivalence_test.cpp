@@ -1,6 +1,6 @@
-// Distributed equivalence (DESIGN.md section 8): N ranks x batch B/N reproduce one rank x batch B
-// on the same images with the same noise: gradients, 20 SGD steps and 20 Adam steps, in float on
-// dnnl and in double on the reference backend; with batch norms too, whose statistics are
+// Distributed equivalence (docs/design.md section 8): N ranks x batch B/N reproduce one rank x
+// batch B on the same images with the same noise: gradients, 20 SGD steps and 20 Adam steps, in
+// float on dnnl and in double on the reference backend; with batch norms too, whose statistics are
 // all-reduced. Run under mpirun with 1, 2 or 4 ranks.
 #include <gtest/gtest.h>
 
