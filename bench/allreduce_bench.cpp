@@ -15,8 +15,8 @@
 #include "core/models/vae.h"
 #include "dist/grad_sync.h"
 #include "dist/mpi_communicator.h"
-#include "launch/config.h"
-#include "launch/model_setup.h"
+#include "launch/config/config.h"
+#include "launch/train/model_setup.h"
 
 using namespace distvae;
 

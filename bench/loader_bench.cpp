@@ -12,12 +12,11 @@
 #include <string>
 
 #include "bench/page_cache.h"
-#include "io/hdf5_dataset.h"
-#include "io/loader.h"
-#include "launch/image_batch.h"
+#include "io/data/dataset.h"
+#include "io/data/image_batch.h"
+#include "io/data/loader.h"
 
 using namespace distvae;
-
 
 int main(int argc, char** argv) {
   if (argc < 2) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the portable default build costs: `distvae bench` of the portable build (BUILD, default
-# build/: the x86-64 baseline, hot loops dispatched at load time, core/isa_clones.h) against a
+# build/: the x86-64 baseline, hot loops dispatched at load time, core/backends/isa_clones.h) against a
 # -DDISTVAE_NATIVE=ON build of the same tree (NATIVE, default build-native/, configured and built
 # here when missing: the distvae target only), interleaved portable, native, portable, ... REPEATS
 # times per (config, threads). Prints the CPU, the ISA each build dispatches to, the medians of

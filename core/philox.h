@@ -1,6 +1,6 @@
 // Philox4x32-10 and the draws built on it, written once for host and device: core/rng.h (CPU)
-// and core/cuda/kernels_philox.cu (GPU) call these same functions, so a draw is the same number
-// wherever it is computed: element i of stream s under seed k is word i % 4 of block i / 4.
+// and core/backends/cuda/kernels_philox.cu (GPU) call these same functions, so a draw is the same
+// number wherever it is computed: element i of stream s under seed k is word i % 4 of block i / 4.
 //
 // Plain C++ with no standard-library types in the signatures (std::array is not usable in device
 // code): compiled by nvcc, DISTVAE_HD marks the functions __host__ __device__; compiled by a host

@@ -60,7 +60,8 @@ void check_nccl(ncclResult_t rc, ncclComm_t comm, const char* call, const char* 
 #define CUDA_CHECK(call) check_cuda((call), #call, __FILE__, __LINE__)
 #define NCCL_CHECK(call, comm) check_nccl((call), (comm), #call, __FILE__, __LINE__)
 
-// The stream the CUDA backend computes on (core/cuda/backend_cuda.h): the calling thread's.
+// The stream the CUDA backend computes on (core/backends/cuda/backend_cuda.h): the calling
+// thread's.
 const cudaStream_t kComputeStream = cudaStreamPerThread;
 
 // This rank's GPU: local rank modulo the visible devices (one visible device per task under

@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "core/backend.h"
-#include "core/backend_reference.h"
+#include "core/backends/reference.h"
 #include "core/layers.h"
 #include "core/network.h"
 #include "core/rng.h"
-#include "tests/core/backend_list.h"
+#include "tests/core/backends/backend_list.h"
 #include "tests/rel_err.h"
 
 namespace distvae {

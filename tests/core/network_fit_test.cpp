@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/backend.h"
-#include "core/backend_reference.h"
+#include "core/backends/reference.h"
 #include "core/network.h"
 #include "core/optim.h"
 #include "core/rng.h"

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/backend_reference.h"
+#include "core/backends/reference.h"
 
 namespace distvae {
 namespace {

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "core/backend.h"
-#include "core/backend_cuda.h"
-#include "core/cuda/backend_cuda.h"
+#include "core/backends/cuda/backend_cuda.h"
+#include "core/backends/cuda_status.h"
 #include "core/rng.h"
-#include "tests/core/backend_list.h"
+#include "tests/core/backends/backend_list.h"
 #include "tests/cuda/cuda_skip.h"
 
 namespace distvae {

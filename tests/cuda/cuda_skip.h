@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "core/backend_cuda.h"
+#include "core/backends/cuda_status.h"
 
 #define SKIP_WITHOUT_CUDA_DEVICE()                                \
   do {                                                            \

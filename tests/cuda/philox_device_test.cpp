@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/cuda/philox_fill.h"
+#include "core/backends/cuda/philox_fill.h"
 #include "core/rng.h"
 #include "tests/cuda/cuda_skip.h"
 

@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/backend_reference.h"
+#include "core/backends/reference.h"
 #include "core/models/vae.h"
 #include "core/optim.h"
 #include "core/rng.h"

@@ -1,0 +1,452 @@
+// `distvae bench`: warm-up steps, then N timed training steps of a config's model on synthetic
+// batches through Trainee (the code `distvae train` runs), with the step split into phases, the
+// achieved GFLOP/s, peak memory and a oneDNN matmul reference. Rank 0 prints; every rank computes
+// and all-reduces, so under mpirun the figures include the gradient all-reduce.
+#include "launch/cli/bench_command.h"
+
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/backends/dnnl.h"
+#include "core/rng.h"
+#include "dist/mpi_communicator.h"
+#include "dist/nccl_communicator.h"
+#include "dist/world.h"
+#include "io/data/image_set.h"
+#include "launch/config/config.h"
+#include "launch/eval/evaluate.h"
+#include "launch/train/model_setup.h"
+#include "launch/train/train_step.h"
+
+namespace distvae {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// "28x28x1" -> (H, W, C); throws naming the flag.
+ImageGeom parse_image(const std::string& s) {
+  long long h = 0, w = 0, c = 0;
+  int used = -1;
+  if (std::sscanf(s.c_str(), "%lldx%lldx%lld%n", &h, &w, &c, &used) != 3 || used != int(s.size()) ||
+      h < 1 || w < 1 || c < 1)
+    throw std::runtime_error(
+        "--image: expected HxWxC with positive integers (e.g. 28x28x1), got '" + s + "'");
+  return ImageGeom{h, w, c};
+}
+
+// The config does not name an image size (it comes from the data files), so bench reads it off
+// the model: the decoder's (or generator's) output is the image. A flat output of n values is
+// taken as a square grey image, else a square RGB one; for MLPs only n matters anyway.
+ImageGeom infer_image(const Config& c, std::string* from) {
+  const bool vae = is_vae_family(c.model);
+  const char* net = vae ? "decoder" : "generator";
+  const std::vector<Layer> layers =
+      plan_layers(net, Shape{c.model.latent}, vae ? c.model.decoder : c.model.generator);
+  Shape out = layers.empty() ? Shape{c.model.latent} : layers.back().out;
+  const int64_t per_pixel = vae && c.model.gaussian_variance == "learned" ? 2 : 1;  // mean, logvar
+  *from = std::string("from the ") + net + "'s output " + out.str();
+  if (out.rank == 3 && out[0] % per_pixel == 0)
+    return ImageGeom{out[1], out[2], out[0] / per_pixel};
+  const int64_t n = out.numel() / per_pixel;
+  for (int64_t ch : {1, 3}) {
+    const auto s = int64_t(std::llround(std::sqrt(double(n / ch))));
+    if (n % ch == 0 && s * s * ch == n) return ImageGeom{s, s, ch};
+  }
+  throw std::runtime_error(std::string("cannot infer the image shape from the ") + net + "'s " +
+                           std::to_string(n) + " outputs per image; pass --image HxWxC");
+}
+
+// Multiply-adds x 2 of one sample through one layer, as Network::forward_flops_per_sample counts.
+double layer_flops(const Layer& l) {
+  if (l.kind == LayerKind::linear) return 2.0 * double(l.in[0]) * double(l.out[0]);
+  if (l.kind == LayerKind::conv2d)
+    return 2.0 * double(l.out.numel()) * l.geom.Cin * l.geom.K * l.geom.K;
+  if (l.kind == LayerKind::deconv2d)
+    return 2.0 * double(l.in.numel()) * l.geom.Cout * l.geom.K * l.geom.K;
+  return 0;
+}
+
+// Seconds per call of the backend's linear_forward on (M, K) x (K, N): median of `loops` timed
+// loops of about `loop_s` each. A 1-value read-back ends each loop, so an asynchronous backend is
+// timed too.
+double matmul_seconds(Backend<float>& be, int M, int K, int N, int loops = 5,
+                      double loop_s = 0.05) {
+  float* x = be.alloc(size_t(M) * K);
+  float* w = be.alloc(size_t(N) * K);
+  float* y = be.alloc(size_t(M) * N);
+  be.fill(x, size_t(M) * K, 0.5f);
+  be.fill(w, size_t(N) * K, 0.01f);
+  float sink = 0;
+  auto loop = [&](int n) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) be.linear_forward(x, w, nullptr, y, M, K, N, ActSpec{});
+    be.to_host(y, &sink, 1);
+    return seconds(t0, Clock::now()) / n;
+  };
+  loop(10);  // primitive creation, first touch
+  const int iters = std::clamp(int(loop_s / std::max(loop(10), 1e-9)), 10, 100000);
+  std::vector<double> t;
+  for (int r = 0; r < loops; ++r) t.push_back(loop(iters));
+  std::sort(t.begin(), t.end());
+  be.release(x), be.release(w), be.release(y);
+  return t[t.size() / 2];
+}
+
+// Issue 9's machine limit for a VAE made of linear layers: every GEMM of one training step timed
+// alone as a plain matmul of its shape (M x K times K x N) and summed. Per layer (In -> Out) at
+// batch B: forward B x In x Out, input gradient B x Out x In (not for the encoder's first layer,
+// whose input is data), weight gradient Out x B x In. Empty when the model has other layers.
+struct GemmReference {
+  double flops = 0, seconds = 0;
+  int gemms = 0;
+};
+
+GemmReference gemm_reference(Backend<float>& be, Vae<float>& vae, int B) {
+  GemmReference r;
+  if (vae.spec().samples != 1) return {};  // the decoder would run at batch B * L
+  for (const Network<float>* net : {&vae.encoder(), &vae.decoder()}) {
+    bool first = net == &vae.encoder();
+    for (const Layer& l : net->layers()) {
+      if (l.kind == LayerKind::conv2d || l.kind == LayerKind::deconv2d) return {};
+      if (l.kind != LayerKind::linear) continue;
+      const int In = int(l.in[0]), Out = int(l.out[0]);
+      auto add = [&](int M, int K, int N) {
+        r.flops += 2.0 * M * K * N;
+        r.seconds += matmul_seconds(be, M, K, N, 3, 0.02);
+        ++r.gemms;
+      };
+      add(B, In, Out);
+      if (!first) add(B, Out, In);
+      add(Out, B, In);
+      first = false;
+    }
+  }
+  return r;
+}
+
+// Per-step times summed over the timed steps, in the order printed.
+enum Phase {
+  kInput,
+  kDisc,
+  kDiscExposed,
+  kForwardBackward,
+  kExposed,
+  kChecks,
+  kOptimizer,
+  kPhases
+};
+
+// The importance-weighted evaluation of `distvae eval` (likelihood_figures: ELBO, then K samples
+// per image) on `images` synthetic images, split over the ranks as eval splits them; rank 0 prints.
+int bench_iw(const BenchOptions& o, const Config& c, Model& model, const ImageGeom& g,
+             Communicator& comm, const LocalPlacement& place) {
+  if (!model.vae)
+    throw std::runtime_error("bench --iw: the config's model is a " + c.model.family +
+                             "; the importance-weighted evaluation needs a VAE");
+  ImageSet set;
+  set.geom = g;
+  set.count = o.images;
+  std::vector<float> u(size_t(o.images) * size_t(g.pixels()));
+  uniform_fill(uint64_t(c.train.seed), stream_id(rng_purpose::test, 999), 0, u.size(), u.data());
+  set.pixels.resize(u.size());
+  for (size_t i = 0; i < u.size(); ++i) set.pixels[i] = uint8_t(255.0f * u[i]);
+  comm.barrier();
+  const auto t0 = Clock::now();
+  const LikelihoodFigures f =
+      likelihood_figures(*model.vae, set, c, c.eval.iw_batch, o.iw, comm, false);
+  comm.barrier();
+  const double secs = seconds(t0, Clock::now());
+  if (comm.rank() != 0) return 0;
+  std::printf(
+      "distvae bench %s --iw %d: %lld synthetic images %lldx%lldx%lld, %d rank(s) x %d "
+      "thread(s), samples in passes of eval.iw_batch = %d\n",
+      o.config.c_str(), o.iw, (long long)o.images, (long long)g.height, (long long)g.width,
+      (long long)g.channels, comm.size(), place.threads, c.eval.iw_batch);
+  std::printf("seconds:              %.3f  (iw bound %.2f nats per image, untrained model)\n", secs,
+              f.iw);
+  std::printf("images/s:             %.2f\n", double(o.images) / secs);
+  std::printf("result: iw_images_per_s=%.3f seconds=%.3f\n", double(o.images) / secs, secs);
+  return 0;
+}
+
+int bench(const BenchOptions& o, Communicator& launch_comm) {
+  Config c = load_config(o.config, o.sets);
+  if (o.threads > 0) c.train.threads = o.threads;
+  // As in train: a GPU run reduces device buffers through NCCL.
+  const std::unique_ptr<Communicator> gpu_comm =
+      c.train.backend == "cuda" ? make_nccl_communicator(launch_comm) : nullptr;
+  Communicator& comm = gpu_comm ? *gpu_comm : launch_comm;
+  const bool root = comm.rank() == 0;
+  const int world = comm.size();
+  const LocalPlacement place = discover_placement(c.train.threads);
+  omp_set_num_threads(place.threads);
+
+  std::string image_from = "--image";
+  const ImageGeom g = o.image.empty() ? infer_image(c, &image_from) : parse_image(o.image);
+  const int B = c.train.batch;
+  const size_t D = size_t(g.pixels());
+
+  auto backend = make_backend(c.train.backend);
+  if (o.iw > 0) {  // buffers sized as distvae eval sizes them: passes of eval.iw_batch samples
+    Model m = build_model(c, g, *backend, c.eval.iw_batch);
+    m.init(uint64_t(c.train.seed));
+    return bench_iw(o, c, m, g, comm, place);
+  }
+  Trainee trainee(c, g, *backend, comm, B);
+  Model& model = trainee.model();
+
+  // Synthetic images, a few distinct batches cycled: {0, 1} pixels where the config binarizes
+  // (what the model sees in training), intensities in (0, 1) otherwise. Deterministic per rank.
+  constexpr int kBatches = 4;
+  const bool binary = c.data.binarize == "dynamic";
+  std::vector<std::vector<float>> host(kBatches, std::vector<float>(size_t(B) * D));
+  for (int k = 0; k < kBatches; ++k) {
+    std::vector<float>& h = host[size_t(k)];
+    uniform_fill(uint64_t(c.train.seed),
+                 stream_id(rng_purpose::test, uint64_t(comm.rank()) * 64 + k), 0, h.size(),
+                 h.data());
+    if (binary)
+      for (float& v : h) v = v < 0.5f ? 0.0f : 1.0f;
+  }
+  float* x_dev = backend->alloc(size_t(B) * D);
+  std::vector<uint64_t> key(static_cast<size_t>(B));
+
+  VaeStepArgs args;  // as the trainer sets them, after KL warm-up (beta does not change the cost)
+  args.seed = uint64_t(c.train.seed);
+  args.beta = c.objective.beta;
+  args.free_bits = c.objective.free_bits;
+  args.global_batch = int64_t(B) * world;
+  args.allreduce_sum = [&](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
+
+  double t[kPhases] = {};
+  int skipped = 0;
+  auto run_step = [&](int64_t s, bool timed) {
+    // Keys as the trainer's (epoch * N + image index) for one long epoch: every image use distinct.
+    for (int b = 0; b < B; ++b)
+      key[size_t(b)] = uint64_t(s) * uint64_t(B) * uint64_t(world) + uint64_t(comm.rank()) * B + b;
+    const auto t0 = Clock::now();
+    backend->to_device(host[size_t(s % kBatches)].data(), x_dev, size_t(B) * D);
+    const auto t1 = Clock::now();
+    const StepResult r = trainee.step(x_dev, B, key.data(), args, 0.0);
+    const auto t2 = Clock::now();
+    // The trainer's step-boundary agreement: scan the gradients and the loss terms for non-finite
+    // values and all-reduce the flags (it reduces 8 doubles; the latency is what costs).
+    double flags[8] = {};
+    flags[0] = std::isfinite(model.gan ? r.gen.loss : r.vae.elbo) ? 0 : 1;
+    flags[1] = r.disc_skipped;
+    for (const TrainedNet& n : trainee.main_nets())
+      if (!backend->all_finite(n.reduced_grads().data(), n.reduced_grads().size())) flags[2] = 1;
+    if (world > 1) comm.allreduce(flags, 8, ReduceOp::sum);
+    const auto t3 = Clock::now();
+    const bool good = flags[0] == 0 && flags[2] == 0;
+    if (good) trainee.update_main(0.0);
+    const auto t4 = Clock::now();
+    if (!timed) return;
+    skipped += good ? 0 : 1;
+    const double main_exposed = trainee.exposed_seconds() - trainee.disc_exposed_seconds();
+    t[kInput] += seconds(t0, t1);
+    t[kDisc] += trainee.disc_seconds();
+    t[kDiscExposed] += trainee.disc_exposed_seconds();
+    t[kForwardBackward] += seconds(t1, t2) - trainee.disc_seconds() - main_exposed;
+    t[kExposed] += main_exposed;
+    t[kChecks] += seconds(t2, t3);
+    t[kOptimizer] += seconds(t3, t4);
+  };
+
+  for (int s = 0; s < o.warmup; ++s) run_step(s, false);
+  comm.barrier();
+  const auto t_start = Clock::now();
+  for (int s = 0; s < o.steps; ++s) run_step(o.warmup + s, true);
+  comm.barrier();  // the slowest rank's time counts
+  const double elapsed = seconds(t_start, Clock::now());
+  backend->release(x_dev);
+
+  // Phase times: the mean over ranks of their means over the steps.
+  comm.allreduce(t, kPhases, ReduceOp::avg);
+  const double step_s = elapsed / o.steps;
+  const double images_per_s = double(o.steps) * B * world / elapsed;
+
+  // FLOPs counted per image: 3 x the forward pass of every trained network (forward, input
+  // gradient, weight gradient), summed. A nominal count: see docs/performance.md.
+  std::string nets_text;
+  double fwd = 0;
+  const Layer* largest = nullptr;
+  for (const TrainedNet& n : trainee.all_nets()) {
+    const double f = n.net->forward_flops_per_sample();
+    fwd += f;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s%s %.3f", nets_text.empty() ? "" : ", ",
+                  n.net->name().c_str(), f * 1e-6);
+    nets_text += buf;
+    for (const Layer& l : n.net->layers())
+      if (l.kind == LayerKind::linear &&
+          (!largest || l.in[0] * l.out[0] > largest->in[0] * largest->out[0]))
+        largest = &l;
+  }
+  const double flops_per_image = 3 * fwd;
+  // Issue 9's GEMM count for the VAE families: the encoder's first layer computes no input
+  // gradient (x is data), so its backward-data GEMM is not counted.
+  double issue9_per_image = 0;
+  if (model.vae)
+    for (const Layer& l : model.vae->encoder().layers())
+      if (layer_flops(l) > 0) {
+        issue9_per_image = flops_per_image - layer_flops(l);
+        break;
+      }
+
+  // Machine limit: the backend's matmul on the largest linear layer's shape, every rank at once
+  // (so 2 ranks x 1 thread see the same contention the training did).
+  double mm_gflops = 0, mm_total = 0;
+  int mm_in = 0, mm_out = 0;
+  if (largest) {
+    mm_in = int(largest->in[0]), mm_out = int(largest->out[0]);
+    comm.barrier();
+    mm_gflops = 2.0 * B * mm_in * mm_out / matmul_seconds(*backend, B, mm_in, mm_out) * 1e-9;
+    double v[1] = {mm_gflops};
+    comm.allreduce(v, 1, ReduceOp::sum);
+    mm_total = v[0];
+  }
+  // The implicit prior's and the GAN's extra networks have their own batches: only the plain VAE.
+  GemmReference gemm;
+  if (model.vae && !model.latent_disc) {
+    comm.barrier();
+    gemm = gemm_reference(*backend, *model.vae, B);
+  }
+
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::vector<double> peak(size_t(world), 0.0);
+  peak[size_t(comm.rank())] = double(ru.ru_maxrss) / 1024.0;  // KiB -> MiB
+  comm.allreduce(peak.data(), peak.size(), ReduceOp::sum);
+
+  if (!root) return 0;
+  const std::string be_name =
+      backend->name() == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : backend->name();
+  std::printf(
+      "distvae bench %s: model %s, synthetic %s images %lldx%lldx%lld (%s; no dataset "
+      "read)\n",
+      o.config.c_str(), c.model.family.c_str(), binary ? "binary" : "intensity",
+      (long long)g.height, (long long)g.width, (long long)g.channels, image_from.c_str());
+  std::printf(
+      "batch %d x %d rank(s) = %d, backend %s, %d thread(s) per rank (%s), %d warm-up + "
+      "%d timed steps\n",
+      B, world, B * world, be_name.c_str(), place.threads,
+      o.threads > 0 ? "--threads" : place.threads_from.c_str(), o.warmup, o.steps);
+  if (world > 1) std::printf("gradient all-reduce: %s\n", trainee.reduction().c_str());
+  std::printf("forward MFLOP/image: %s; counted 3 x forward = %.3f MFLOP/image\n",
+              nets_text.c_str(), flops_per_image * 1e-6);
+  std::printf("images/s:             %.1f\n", images_per_s);
+  std::printf("step time:            %.3f ms\n", step_s * 1e3);
+  std::printf("GFLOP/s:              %.1f  (3 x forward FLOPs per image x images/s, all ranks)\n",
+              flops_per_image * images_per_s * 1e-9);
+  if (issue9_per_image > 0)
+    std::printf(
+        "GFLOP/s issue-9 count: %.1f  (%.3f MFLOP/image: no input gradient of the "
+        "encoder's first layer)\n",
+        issue9_per_image * images_per_s * 1e-9, issue9_per_image * 1e-6);
+  if (largest) {
+    std::printf(
+        "matmul GFLOP/s:       %.1f  (backend linear_forward %dx%dx%d, MxKxN, per rank, "
+        "%d thread(s)",
+        mm_gflops, B, mm_in, mm_out, place.threads);
+    if (world > 1) std::printf("; %.1f over %d ranks at once", mm_total, world);
+    std::printf(")\n");
+    std::printf("of matmul reference:  %.1f %%\n",
+                100.0 * flops_per_image * images_per_s * 1e-9 / mm_total);
+  }
+  if (gemm.gemms > 0 && issue9_per_image > 0) {
+    const double ref = gemm.flops / gemm.seconds * 1e-9;  // per rank
+    std::printf(
+        "GEMM reference:       %.1f GFLOP/s per rank  (the step's %d GEMMs, each timed alone as "
+        "a matmul of its shape)\n",
+        ref, gemm.gemms);
+    std::printf("issue-9 count of it:  %.1f %%  (GEMM seconds alone / step seconds: %.1f %%)\n",
+                100.0 * issue9_per_image * images_per_s / world * 1e-9 / ref,
+                100.0 * gemm.seconds / step_s);
+  }
+  std::printf("breakdown, ms per step (mean over ranks):\n");
+  const struct {
+    Phase p;
+    const char* what;
+  } rows[] = {{kInput, "input copy to the backend"},
+              {kDisc, "discriminator updates (fwd, bwd, sync, optimizer)"},
+              {kDiscExposed, "  of which exposed gradient sync"},
+              {kForwardBackward, "model forward + backward"},
+              {kExposed, "gradient sync, exposed (not hidden by backward)"},
+              {kChecks, "non-finite checks + flag all-reduce"},
+              {kOptimizer, "optimizer"}};
+  double accounted = 0;
+  for (const auto& row : rows) {
+    const double ms = 1e3 * t[row.p] / o.steps;
+    if (row.p != kDiscExposed) accounted += ms;
+    std::printf("  %-50s %8.3f  %5.1f %%\n", row.what, ms, 100.0 * ms / (step_s * 1e3));
+  }
+  const double rest = step_s * 1e3 - accounted;
+  std::printf("  %-50s %8.3f  %5.1f %%\n", "other (loop, waiting for the slowest rank)", rest,
+              100.0 * rest / (step_s * 1e3));
+  std::printf("  %-50s %8.3f  (synthetic batches in memory)\n", "waiting for data", 0.0);
+  std::printf("peak memory:          %.1f MiB (rank 0), %.1f MiB (largest rank)\n", peak[0],
+              *std::max_element(peak.begin(), peak.end()));
+  if (skipped > 0)
+    std::printf("note: %d timed step(s) had non-finite values and skipped the update\n", skipped);
+  // One line for scripts (bench/compare.sh): the figures above, matmul summed over ranks.
+  std::printf("result: images_per_s=%.1f gflops=%.2f matmul_gflops=%.2f step_ms=%.3f\n",
+              images_per_s, flops_per_image * images_per_s * 1e-9, mm_total, step_s * 1e3);
+  return 0;
+}
+
+}  // namespace
+
+void register_bench_command(CLI::App& app, BenchOptions& o) {
+  auto* b = app.add_subcommand(
+      "bench",
+      "Training images/s, GFLOP/s and a step-time breakdown of a config's model on synthetic "
+      "batches (no dataset needed: the image shape comes from the model), through the same step "
+      "code as train; under mpirun every rank trains and rank 0 prints (docs/performance.md)");
+  b->add_option("config", o.config, "YAML config file")->required()->check(CLI::ExistingFile);
+  b->add_option("--steps", o.steps, "Timed training steps")->check(CLI::Range(1, 10000000));
+  b->add_option("--warmup", o.warmup, "Untimed steps first")->check(CLI::Range(0, 10000000));
+  b->add_option("--threads", o.threads,
+                "Compute threads per rank (default: train.threads, SLURM_CPUS_PER_TASK, "
+                "OMP_NUM_THREADS, or the cores divided among the node's ranks)")
+      ->check(CLI::Range(1, 4096));
+  b->add_option("--image", o.image,
+                "Image shape HxWxC (default: the decoder's or generator's output shape)");
+  b->add_option("--set", o.sets, "Override a config key: --set train.batch=256 (repeatable)");
+  b->add_option("--iw", o.iw,
+                "Time the importance-weighted evaluation instead (distvae eval's code) with this "
+                "many samples per image, on --images synthetic images split over the ranks")
+      ->check(CLI::Range(1, 1000000));
+  b->add_option("--images", o.images, "Images for --iw")->check(CLI::Range(1, 100000000));
+}
+
+int run_bench_command(const BenchOptions& o) {
+  MpiSession mpi(nullptr, nullptr);  // singleton MPI when not started by mpirun / srun
+  auto comm = make_mpi_communicator();
+  try {
+    return bench(o, *comm);
+  } catch (const std::exception& e) {
+    if (comm->size() == 1) throw;
+    // One rank's error must end every rank: the others may be waiting in a collective.
+    std::fprintf(stderr, "distvae: error: rank %d: %s\n", comm->rank(), e.what());
+    std::fflush(stderr);
+    comm->abort(1);
+  }
+  return 1;  // not reached (abort ends the job); the compiler cannot see through the virtual
+}
+
+}  // namespace distvae

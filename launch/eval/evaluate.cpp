@@ -1,0 +1,396 @@
+// Evaluation on the literature's protocol: images binarized once with a fixed seed, ELBO and the
+// importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k | x) per image, split over ranks;
+// for the implicit prior also normalized by AIS's log Z; sample quality for every family.
+#include "launch/eval/evaluate.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/rng.h"
+#include "io/data/image_set.h"
+#include "io/hdf5/checkpoint.h"
+#include "io/image/image.h"
+#include "io/image/png.h"
+#include "launch/config/config.h"
+#include "launch/eval/prior_normalizer.h"
+#include "launch/eval/sample_quality.h"
+#include "launch/train/model_setup.h"
+
+namespace distvae {
+
+LikelihoodFigures likelihood_figures(Vae<float>& vae, const ImageSet& set, const Config& c,
+                                     int batch, int K, Communicator& comm, bool print) {
+  const int64_t N = set.count, D = set.geom.pixels();
+  const int L = c.model.latent;
+  const int64_t bin_seed = c.data.binarize == "dynamic" ? c.eval.binarize_seed : -1;
+  const uint64_t noise_seed = uint64_t(c.eval.binarize_seed) + 1;
+  std::vector<float> x(size_t(batch) * D), mu(size_t(batch) * L), lv(mu.size());
+  std::vector<int64_t> idx(static_cast<size_t>(batch));
+  std::vector<uint64_t> key(static_cast<size_t>(batch));
+  std::vector<double> elbo(static_cast<size_t>(batch)), ll(elbo), kl(elbo);
+  // sums: elbo, log p(x|z), kl, iw, then per dimension mu, mu^2, kl
+  std::vector<double> s(4 + 3 * size_t(L), 0.0);
+  double* mu_sum = s.data() + 4;
+  double* mu_sq = mu_sum + L;
+  double* kl_dim = mu_sq + L;
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t done = 0;
+  for (int64_t first = int64_t(comm.rank()) * batch; first < N;
+       first += int64_t(comm.size()) * batch) {
+    const int B = int(std::min<int64_t>(batch, N - first));
+    for (int b = 0; b < B; ++b) idx[size_t(b)] = first + b, key[size_t(b)] = uint64_t(first + b);
+    decode_batch(set.pixels.data(), set.geom, idx.data(), key.data(), B, bin_seed, x.data());
+    vae.evaluate_elbo(x.data(), B, noise_seed, key.data(), elbo.data(), ll.data(), kl.data());
+    for (int b = 0; b < B; ++b)
+      s[0] += elbo[size_t(b)], s[1] += ll[size_t(b)], s[2] += kl[size_t(b)];
+    vae.encode(x.data(), B, mu.data(), lv.data());
+    for (int b = 0; b < B; ++b)
+      for (int d = 0; d < L; ++d) {
+        const double m = mu[size_t(b) * L + d], v = lv[size_t(b) * L + d];
+        mu_sum[d] += m, mu_sq[d] += m * m;
+        kl_dim[d] += 0.5 * (m * m + std::exp(v) - v - 1.0);  // KL of this dimension
+      }
+    for (int b = 0; b < B; ++b)
+      s[3] += vae.iw_log_likelihood(x.data() + size_t(b) * D, K, noise_seed, key[size_t(b)]);
+    done += B;
+    if (print) {
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("\r  rank 0: %lld images  iw log-likelihood so far %.2f  (%.0f s)",
+                  (long long)done, s[3] / double(done), secs);
+      std::fflush(stdout);
+    }
+  }
+  if (print) std::printf("\n");
+  comm.allreduce(s.data(), s.size(), ReduceOp::sum);
+  LikelihoodFigures f;
+  f.images = N;
+  f.elbo = s[0] / double(N), f.log_px_given_z = s[1] / double(N), f.kl = s[2] / double(N);
+  f.iw = s[3] / double(N);
+  f.kl_dim_min = 1e300;
+  for (int d = 0; d < L; ++d) {  // active units: Cov_x(E_q[z]) > 0.01 per dimension
+    const double m = mu_sum[d] / double(N);
+    if (mu_sq[d] / double(N) - m * m > 0.01) ++f.active;
+    f.kl_dim_min = std::min(f.kl_dim_min, kl_dim[d] / double(N));
+    f.kl_dim_max = std::max(f.kl_dim_max, kl_dim[d] / double(N));
+  }
+  return f;
+}
+
+namespace {
+
+// n latent draws of the chosen prior (host, (n, latent)); "aggregate" encodes images of train.
+std::vector<float> prior_draws(LoadedModel& m, const std::string& prior, int n, uint64_t seed,
+                               const PriorNormalizer* learned, const ImageSet* train) {
+  const Config& c = m.config;
+  const int L = c.model.latent;
+  if (prior == "learned") return resample_states(*learned, L, n, seed);
+  std::vector<float> z(size_t(n) * L);
+  if (prior == "aggregate") {
+    // z ~ q(z|x) for training images drawn uniformly: a draw of the aggregated posterior.
+    Vae<float>& vae = *m.model.vae;
+    const int batch = vae.encoder().max_batch();
+    const int64_t D = train->geom.pixels();
+    std::vector<float> x(size_t(batch) * D), mu(size_t(batch) * L), lv(mu.size()), eps(mu.size());
+    std::vector<int64_t> idx(static_cast<size_t>(batch));
+    std::vector<uint64_t> key(static_cast<size_t>(batch));
+    const size_t blocks = (size_t(n) + 3) / 4;  // random_words gives 4 words per block
+    std::vector<uint32_t> words(4 * blocks);
+    random_words(seed, stream_id(rng_purpose::prior_sample, 3), 0, blocks, words.data());
+    for (int first = 0; first < n; first += batch) {
+      const int B = std::min(batch, n - first);
+      for (int b = 0; b < B; ++b) idx[size_t(b)] = int64_t(words[size_t(first + b)] % train->count);
+      decode_batch(train->pixels.data(), train->geom, idx.data(), key.data(), B,
+                   c.data.binarize == "dynamic" ? int64_t(seed) : -1, x.data());
+      vae.encode(x.data(), B, mu.data(), lv.data());
+      normal_fill(seed, stream_id(rng_purpose::prior_sample, 4), uint64_t(first) * L, size_t(B) * L,
+                  eps.data());
+      for (size_t j = 0; j < size_t(B) * L; ++j)
+        z[size_t(first) * L + j] = mu[j] + std::exp(0.5f * lv[j]) * eps[j];
+    }
+    return z;
+  }
+  normal_fill(seed, stream_id(rng_purpose::prior_sample, 1), 0, z.size(), z.data());
+  return z;
+}
+
+// Generated images (n, D) in [0, 1]: decoder means or generator outputs, batch by batch.
+std::vector<float> generate(LoadedModel& m, const std::vector<float>& z, int n) {
+  const int L = m.config.model.latent;
+  const int64_t D = m.geom.pixels();
+  std::vector<float> img(size_t(n) * D);
+  const int batch = m.model.trained()[0]->max_batch();
+  for (int first = 0; first < n; first += batch) {
+    const int B = std::min(batch, n - first);
+    if (m.model.gan)
+      m.model.gan->generate(z.data() + size_t(first) * L, B, img.data() + size_t(first) * D);
+    else
+      m.model.vae->decode_mean(z.data() + size_t(first) * L, B, img.data() + size_t(first) * D);
+  }
+  return img;
+}
+
+std::vector<float> intensities(const ImageSet& set, int64_t n) {
+  const int64_t D = set.geom.pixels();
+  std::vector<float> x(size_t(n) * D);
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::vector<uint64_t> key(static_cast<size_t>(n), 0);
+  decode_batch(set.pixels.data(), set.geom, idx.data(), key.data(), int(n), -1, x.data());
+  return x;
+}
+
+struct QualityFigures {
+  std::string prior;
+  Mmd mmd;
+  std::vector<double> hist;
+  double class_kl = 0;
+};
+
+// What generated images are compared with, decoded once for every prior evaluated.
+struct QualityReference {
+  std::vector<float> test, train;  // intensities in [0, 1]
+  std::vector<int> train_labels;
+  std::vector<double> test_hist;  // empty when either set lacks labels
+  int classes = 0;
+};
+
+QualityReference quality_reference(const ImageSet& test, const ImageSet& train) {
+  QualityReference r;
+  r.test = intensities(test, test.count);
+  if (train.labels.empty() || test.labels.empty()) return r;
+  r.train = intensities(train, train.count);
+  r.train_labels.assign(train.labels.begin(), train.labels.end());
+  r.classes = 1 + *std::max_element(r.train_labels.begin(), r.train_labels.end());
+  r.test_hist =
+      class_histogram(std::vector<int>(test.labels.begin(), test.labels.end()), r.classes);
+  return r;
+}
+
+QualityFigures quality(LoadedModel& m, const std::string& prior, int n, const QualityReference& ref,
+                       const ImageSet& train, const PriorNormalizer* learned) {
+  QualityFigures q;
+  q.prior = prior;
+  const int D = int(m.geom.pixels());
+  const std::vector<float> gen = generate(m, prior_draws(m, prior, n, 777, learned, &train), n);
+  q.mmd = gaussian_mmd(*m.backend, gen.data(), n, ref.test.data(), int64_t(ref.test.size()) / D, D);
+  if (!ref.test_hist.empty()) {
+    q.hist = class_histogram(nearest_labels(*m.backend, gen.data(), n, ref.train.data(),
+                                            int64_t(ref.train_labels.size()), ref.train_labels, D),
+                             ref.classes);
+    q.class_kl = histogram_kl(q.hist, ref.test_hist);
+  }
+  return q;
+}
+
+// T(z) against the exact log q(z)/p(z) of the aggregated posterior q(z) = (1/N) sum_n
+// N(z; mu_n, sigma_n^2), the mixture of the training set's encoder Gaussians, at n draws of q and
+// n draws of p. The exact ratio is far spikier than any smooth T: reported, not thresholded.
+void ratio_check(LoadedModel& m, const ImageSet& train, int n, std::ostringstream& json) {
+  const Config& c = m.config;
+  const int L = c.model.latent;
+  Vae<float>& vae = *m.model.vae;
+  const int64_t N = train.count, D = train.geom.pixels();
+  const int batch = vae.encoder().max_batch();
+  std::vector<float> mu(size_t(N) * L), lv(size_t(N) * L), x(size_t(batch) * D);
+  std::vector<int64_t> idx(static_cast<size_t>(batch));
+  std::vector<uint64_t> key(static_cast<size_t>(batch), 0);
+  for (int64_t first = 0; first < N; first += batch) {
+    const int B = int(std::min<int64_t>(batch, N - first));
+    std::iota(idx.begin(), idx.begin() + B, first);
+    decode_batch(train.pixels.data(), train.geom, idx.data(), key.data(), B,
+                 c.data.binarize == "dynamic" ? c.eval.binarize_seed : -1, x.data());
+    vae.encode(x.data(), B, mu.data() + first * L, lv.data() + first * L);
+  }
+  auto exact_log_ratio = [&](const float* z) {
+    // log q(z) = logsumexp_n log N(z; mu_n, e^lv_n) - log N;  log p(z) = log N(z; 0, I)
+    std::vector<double> lq(static_cast<size_t>(N));
+    double lp = 0;
+    for (int d = 0; d < L; ++d) lp -= 0.5 * (std::log(2 * M_PI) + double(z[d]) * z[d]);
+    for (int64_t k = 0; k < N; ++k) {
+      double s = 0;
+      for (int d = 0; d < L; ++d) {
+        const double v = lv[size_t(k) * L + d], e = z[d] - mu[size_t(k) * L + d];
+        s -= 0.5 * (std::log(2 * M_PI) + v + e * e * std::exp(-v));
+      }
+      lq[size_t(k)] = s;
+    }
+    const double mx = *std::max_element(lq.begin(), lq.end());
+    double s = 0;
+    for (double v : lq) s += std::exp(v - mx);
+    return mx + std::log(s / double(N)) - lp;
+  };
+  for (const char* from : {"aggregate", "standard"}) {
+    const std::vector<float> z = prior_draws(m, from, n, 4242, nullptr, &train);
+    std::vector<double> t(static_cast<size_t>(n));
+    for (int first = 0; first < n; first += batch) {
+      const int B = std::min(batch, n - first);
+      m.model.latent_disc->output_and_input_grad(z.data() + size_t(first) * L, B, DiscOutput::logit,
+                                                 0.0f, nullptr, t.data() + first);
+    }
+    double err = 0, mt = 0, me = 0;
+    for (int i = 0; i < n; ++i) {
+      const double e = exact_log_ratio(z.data() + size_t(i) * L);
+      err += std::abs(t[size_t(i)] - e) / n, mt += t[size_t(i)] / n, me += e / n;
+    }
+    const char* name = std::string(from) == "aggregate" ? "q(z)" : "p(z)";
+    std::printf(
+        "T vs exact log q(z)/p(z) at %d draws of %s: mean |T - exact| %.3f, mean T %.3f, "
+        "mean exact %.3f\n",
+        n, name, err, mt, me);
+    json << ", \"ratio_mae_" << from << "\": " << err << ", \"ratio_mean_t_" << from << "\": " << mt
+         << ", \"ratio_mean_exact_" << from << "\": " << me;
+  }
+}
+
+}  // namespace
+
+int evaluate(const EvalOptions& o, Communicator& comm) {
+  const bool root = comm.rank() == 0;
+  LoadedModel m = load_model_checkpoint(o.checkpoint, 0);  // batches of eval.iw_batch
+  const Config& c = m.config;
+  const std::string pattern = !o.data.empty()           ? o.data
+                              : o.split == "test"       ? c.data.test
+                              : o.split == "validation" ? c.data.validation
+                                                        : c.data.train;
+  const int64_t max_images = o.max_images >= 0 ? o.max_images : c.eval.max_images;
+  const ImageSet set = load_image_set(pattern, max_images, "--data");
+  require_same_images(set.geom, pattern, m, o.checkpoint);
+  const int K = o.iw_samples > 0 ? o.iw_samples : c.eval.iw_samples;
+  const int64_t D = set.geom.pixels();
+  const double bpd = 1.0 / (double(D) * std::log(2.0));
+  const bool implicit = m.model.vae && m.model.vae->prior_kind() == PriorKind::implicit;
+  if (o.normalize_prior && !implicit)
+    throw std::runtime_error("--normalize-prior: " + o.checkpoint + " is a " + c.model.family +
+                             "; only implicit_prior_vae has a learned prior to normalize");
+  std::ostringstream json;
+  json.precision(10);
+  json << "{\"family\": \"" << c.model.family << "\", \"images\": " << set.count;
+  if (root)
+    std::printf("distvae eval: %s, %lld images from %s, %d rank(s)\n", c.model.family.c_str(),
+                (long long)set.count, pattern.c_str(), comm.size());
+  double iw = 0;
+  if (m.model.vae) {
+    if (root) std::printf("K = %d importance samples per image\n", K);
+    const LikelihoodFigures f =
+        likelihood_figures(*m.model.vae, set, c, c.eval.iw_batch, K, comm, root);
+    iw = f.iw;
+    if (root) {
+      const char* un = implicit ? " (unnormalized: log p(z) + T(z))" : "";
+      std::printf("test elbo                   %.3f nats  (%.4f bits/dim)%s\n", f.elbo,
+                  -f.elbo * bpd, un);
+      std::printf("  log p(x|z)                %.3f   kl %.3f\n", f.log_px_given_z, f.kl);
+      std::printf("iw log-likelihood (K=%d)  %.3f nats  (%.4f bits/dim)%s\n", K, f.iw, -f.iw * bpd,
+                  un);
+      std::printf("active units                %d of %d\n", f.active, c.model.latent);
+      std::printf(
+          "KL per dimension            min %.4f  max %.4f nats (averaged over the images)\n",
+          f.kl_dim_min, f.kl_dim_max);
+    }
+    json << ", \"elbo\": " << f.elbo << ", \"iw_log_likelihood\": " << f.iw
+         << ", \"iw_samples\": " << K << ", \"active_units\": " << f.active
+         << ", \"kl_dim_min\": " << f.kl_dim_min << ", \"kl_dim_max\": " << f.kl_dim_max
+         << ", \"elbo_bits_per_dim\": " << -f.elbo * bpd
+         << ", \"iw_bits_per_dim\": " << -f.iw * bpd;
+  }
+  PriorNormalizer pn;
+  if (o.normalize_prior) {
+    if (root)
+      std::printf(
+          "normalizing the learned prior: AIS, %d chains x %d temperatures, %d leapfrog "
+          "steps, %d run(s)\n",
+          o.ais.chains, o.ais.temperatures, o.ais.leapfrog, o.ais_runs);
+    pn = normalize_prior(*m.model.latent_disc, c.model.latent, o.ais, o.ais_runs, comm, root);
+    if (root) {
+      std::printf(
+          "log Z                       %.4f  (spread %.4f over %d runs; first run: "
+          "standard error %.4f, ESS %.1f of %d)\n",
+          pn.log_z, pn.spread, o.ais_runs, pn.runs[0].std_error, pn.runs[0].ess, o.ais.chains);
+      std::printf("iw log-likelihood normalized %.3f nats  (%.4f bits/dim) = %.3f - log Z\n",
+                  iw - pn.log_z, -(iw - pn.log_z) * bpd, iw);
+    }
+    json << ", \"log_z\": " << pn.log_z << ", \"log_z_spread\": " << pn.spread
+         << ", \"log_z_std_error\": " << pn.runs[0].std_error << ", \"ais_ess\": " << pn.runs[0].ess
+         << ", \"ais_chains\": " << o.ais.chains
+         << ", \"iw_log_likelihood_normalized\": " << iw - pn.log_z;
+  }
+  // Read once for the checks below: the images the model trained on (data.max_images of them),
+  // which also keeps a large set's float copy within memory.
+  ImageSet train;
+  if ((o.ratio_check > 0 || o.quality_images > 0) && root)
+    train = load_image_set(c.data.train, c.data.max_images, "data.train");
+  if (o.ratio_check > 0 && root) {
+    if (!implicit)
+      throw std::runtime_error("--ratio-check: needs an implicit_prior_vae checkpoint");
+    ratio_check(m, train, o.ratio_check, json);
+  }
+  if (o.quality_images > 0 && root) {
+    const QualityReference ref = quality_reference(set, train);
+    std::vector<std::string> priors = {"standard"};
+    if (implicit) priors.push_back("aggregate");
+    if (o.normalize_prior) priors.push_back("learned");
+    if (m.model.gan) priors = {"generator"};
+    json << ", \"quality\": [";
+    for (size_t i = 0; i < priors.size(); ++i) {
+      const QualityFigures q =
+          quality(m, priors[i] == "generator" ? "standard" : priors[i], o.quality_images, ref,
+                  train, o.normalize_prior ? &pn : nullptr);
+      std::printf("sample quality (%s, %d images vs %lld): MMD^2 %.5f (bandwidth %.3f)",
+                  priors[i].c_str(), o.quality_images, (long long)set.count, q.mmd.mmd2,
+                  q.mmd.bandwidth);
+      json << (i ? ", " : "") << "{\"prior\": \"" << priors[i] << "\", \"mmd2\": " << q.mmd.mmd2
+           << ", \"bandwidth\": " << q.mmd.bandwidth;
+      if (!q.hist.empty()) {
+        std::printf("  class KL(generated || test) %.4f nats  classes:", q.class_kl);
+        json << ", \"class_kl\": ";
+        if (std::isfinite(q.class_kl))
+          json << q.class_kl;
+        else
+          json << "null";  // a generated class the test set lacks
+        json << ", \"class_histogram\": [";
+        for (size_t k = 0; k < q.hist.size(); ++k) {
+          std::printf(" %.3f", q.hist[k]);
+          json << (k ? ", " : "") << q.hist[k];
+        }
+        json << "]";
+      }
+      json << "}";
+      std::printf("\n");
+    }
+    json << "]";
+  }
+  json << "}\n";
+  if (root && !o.out_json.empty()) std::ofstream(o.out_json) << json.str();
+  return 0;
+}
+
+int sample(const SampleOptions& o, Communicator& comm) {
+  LoadedModel m = load_model_checkpoint(o.checkpoint, 0);
+  const ImageGeom& g = m.geom;
+  const bool implicit = m.model.vae && m.model.vae->prior_kind() == PriorKind::implicit;
+  if (o.prior != "standard" && !implicit)
+    throw std::runtime_error("--prior " + o.prior + ": " + o.checkpoint + " is a " +
+                             m.config.model.family +
+                             "; learned and aggregate priors belong to implicit_prior_vae");
+  PriorNormalizer pn;
+  if (o.prior == "learned")
+    pn = normalize_prior(*m.model.latent_disc, m.config.model.latent, o.ais, 1, comm,
+                         comm.rank() == 0);
+  if (comm.rank() != 0) return 0;
+  ImageSet train;
+  if (o.prior == "aggregate") train = load_image_set(m.config.data.train, 0, "data.train");
+  const std::vector<float> img =
+      generate(m, prior_draws(m, o.prior, o.n, uint64_t(o.seed), &pn, &train), o.n);
+  const int cols = int(std::ceil(std::sqrt(double(o.n))));
+  write_png(o.out_png,
+            make_grid(img.data(), o.n, int(g.channels), int(g.height), int(g.width), cols, 2));
+  std::printf("wrote %d samples (%s prior) to %s\n", o.n, o.prior.c_str(), o.out_png.c_str());
+  return 0;
+}
+
+}  // namespace distvae

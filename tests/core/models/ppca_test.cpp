@@ -1,0 +1,485 @@
+// Known answers on probabilistic PCA: x = W z + b + noise, z ~ N(0, I_k), noise ~ N(0, s2 I_D).
+// The marginal log p(x) = log N(x; b, W W^T + s2 I) and the exact posterior
+// N(M^-1 W^T (x - b), s2 M^-1), M = W^T W + s2 I, are computed here in closed form (a small
+// Cholesky), and a Vae<double> whose encoder is a single linear map and whose decoder is W, b with
+// a fixed-variance Gaussian likelihood is set to them:
+//  (a) orthogonal W: the exact posterior is diagonal, so estimator A's one-sample ELBO equals
+//      log p(x) for every noise draw, and the importance-weighted bound is exact for any K;
+//  (b) correlated W: the best diagonal encoder's ELBO (closed form) is strictly below log p(x),
+//      the model's estimator-B ELBO averages to it, and the importance-weighted bound at K = 5000
+//      closes the gap;
+//  (c) perturbed encoders have closed-form ELBOs strictly below log p(x), below the best diagonal
+//      one, and the model's average ELBO agrees with each.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <numbers>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/backends/reference.h"
+#include "core/layers.h"
+#include "core/models/vae.h"
+#include "core/network.h"
+#include "core/param_store.h"
+#include "core/rng.h"
+
+namespace distvae {
+namespace {
+
+constexpr double kPi = std::numbers::pi;
+constexpr int D = 5, K = 2;
+const double kS2 = 0.3;  // observation noise variance sigma^2
+
+using Mat = std::vector<double>;  // row-major
+
+// ---------------------------------------------------------------- small dense linear algebra
+
+// Lower-triangular L with A = L L^T for a symmetric positive definite n x n A.
+Mat cholesky(const Mat& a, int n) {
+  Mat l(size_t(n) * n, 0.0);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j <= i; ++j) {
+      double s = a[size_t(i) * n + j];
+      for (int k = 0; k < j; ++k) s -= l[size_t(i) * n + k] * l[size_t(j) * n + k];
+      if (i == j) {
+        if (s <= 0) throw std::runtime_error("cholesky: matrix not positive definite");
+        l[size_t(i) * n + i] = std::sqrt(s);
+      } else {
+        l[size_t(i) * n + j] = s / l[size_t(j) * n + j];
+      }
+    }
+  return l;
+}
+
+// Solves A y = r given A's Cholesky factor L.
+std::vector<double> chol_solve(const Mat& l, int n, std::vector<double> r) {
+  for (int i = 0; i < n; ++i) {  // L u = r
+    for (int k = 0; k < i; ++k) r[size_t(i)] -= l[size_t(i) * n + k] * r[size_t(k)];
+    r[size_t(i)] /= l[size_t(i) * n + i];
+  }
+  for (int i = n - 1; i >= 0; --i) {  // L^T y = u
+    for (int k = i + 1; k < n; ++k) r[size_t(i)] -= l[size_t(k) * n + i] * r[size_t(k)];
+    r[size_t(i)] /= l[size_t(i) * n + i];
+  }
+  return r;
+}
+
+double chol_logdet(const Mat& l, int n) {
+  double s = 0;
+  for (int i = 0; i < n; ++i) s += 2 * std::log(l[size_t(i) * n + i]);
+  return s;
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// ---------------------------------------------------------------- the linear-Gaussian model
+
+struct Ppca {
+  Mat w;                  // (D, K) row-major
+  std::vector<double> b;  // (D)
+
+  double wcol(int d, int j) const { return w[size_t(d) * K + j]; }
+
+  Mat m() const {  // M = W^T W + s2 I  (K x K)
+    Mat out(size_t(K) * K, 0.0);
+    for (int i = 0; i < K; ++i)
+      for (int j = 0; j < K; ++j) {
+        double s = i == j ? kS2 : 0.0;
+        for (int d = 0; d < D; ++d) s += wcol(d, i) * wcol(d, j);
+        out[size_t(i) * K + j] = s;
+      }
+    return out;
+  }
+
+  // log N(x; b, W W^T + s2 I)
+  double log_px(const std::vector<double>& x) const {
+    Mat c(size_t(D) * D, 0.0);
+    for (int r = 0; r < D; ++r)
+      for (int s = 0; s < D; ++s) {
+        double v = r == s ? kS2 : 0.0;
+        for (int j = 0; j < K; ++j) v += wcol(r, j) * wcol(s, j);
+        c[size_t(r) * D + s] = v;
+      }
+    const Mat l = cholesky(c, D);
+    std::vector<double> r(D);
+    for (int d = 0; d < D; ++d) r[size_t(d)] = x[size_t(d)] - b[size_t(d)];
+    const std::vector<double> y = chol_solve(l, D, r);
+    return -0.5 * (D * std::log(2 * kPi) + chol_logdet(l, D) + dot(r, y));
+  }
+
+  // The posterior mean map: A = M^-1 W^T (K x D), so E[z|x] = A (x - b).
+  Mat posterior_map() const {
+    const Mat l = cholesky(m(), K);
+    Mat a(size_t(K) * D);
+    for (int d = 0; d < D; ++d) {
+      std::vector<double> col(K);
+      for (int j = 0; j < K; ++j) col[size_t(j)] = wcol(d, j);
+      const std::vector<double> y = chol_solve(l, K, col);
+      for (int j = 0; j < K; ++j) a[size_t(j) * D + d] = y[size_t(j)];
+    }
+    return a;
+  }
+
+  std::vector<double> posterior_mean(const std::vector<double>& x) const {
+    const Mat a = posterior_map();
+    std::vector<double> mu(K, 0.0);
+    for (int j = 0; j < K; ++j)
+      for (int d = 0; d < D; ++d)
+        mu[size_t(j)] += a[size_t(j) * D + d] * (x[size_t(d)] - b[size_t(d)]);
+    return mu;
+  }
+
+  // ELBO of q = N(mq, diag vq), written term by term:
+  //   E_q log p(x|z) = -D/2 log(2 pi s2) - (|x - b - W mq|^2 + sum_j (W^T W)_jj vq_j) / (2 s2)
+  //   E_q log p(z)   = -K/2 log(2 pi) - (|mq|^2 + sum_j vq_j) / 2
+  //   H[q]           = sum_j log(2 pi e vq_j) / 2
+  double elbo(const std::vector<double>& x, const std::vector<double>& mq,
+              const std::vector<double>& vq) const {
+    double resid = 0;
+    for (int d = 0; d < D; ++d) {
+      double r = x[size_t(d)] - b[size_t(d)];
+      for (int j = 0; j < K; ++j) r -= wcol(d, j) * mq[size_t(j)];
+      resid += r * r;
+    }
+    double trace = 0, ent = 0, sum_v = 0;
+    for (int j = 0; j < K; ++j) {
+      double wtw = 0;
+      for (int d = 0; d < D; ++d) wtw += wcol(d, j) * wcol(d, j);
+      trace += wtw * vq[size_t(j)];
+      sum_v += vq[size_t(j)];
+      ent += 0.5 * std::log(2 * kPi * std::exp(1.0) * vq[size_t(j)]);
+    }
+    const double rec = -0.5 * D * std::log(2 * kPi * kS2) - (resid + trace) / (2 * kS2);
+    const double prior = -0.5 * K * std::log(2 * kPi) - 0.5 * (dot(mq, mq) + sum_v);
+    return rec + prior + ent;
+  }
+
+  // KL(N(mq, diag vq) || exact posterior N(mu, s2 M^-1)); its precision is P = M / s2.
+  double kl_to_posterior(const std::vector<double>& x, const std::vector<double>& mq,
+                         const std::vector<double>& vq) const {
+    const Mat mm = m();
+    const std::vector<double> mu = posterior_mean(x);
+    double tr = 0, quad = 0, logdet_q = 0;
+    for (int i = 0; i < K; ++i) {
+      tr += mm[size_t(i) * K + i] / kS2 * vq[size_t(i)];
+      logdet_q += std::log(vq[size_t(i)]);
+      for (int j = 0; j < K; ++j)
+        quad += (mq[size_t(i)] - mu[size_t(i)]) * mm[size_t(i) * K + j] / kS2 *
+                (mq[size_t(j)] - mu[size_t(j)]);
+    }
+    const double logdet_p = chol_logdet(cholesky(mm, K), K) - K * std::log(kS2);
+    return 0.5 * (tr + quad - K - logdet_q - logdet_p);
+  }
+
+  // Data from the model itself.
+  std::vector<double> sample(uint64_t key) const {
+    std::vector<double> z(K), e(D), x(D);
+    normal_fill(uint64_t{77}, stream_id(rng_purpose::test, key), 0, size_t(K), z.data());
+    normal_fill(uint64_t{77}, stream_id(rng_purpose::test, key), 16, size_t(D), e.data());
+    for (int d = 0; d < D; ++d) {
+      x[size_t(d)] = b[size_t(d)] + std::sqrt(kS2) * e[size_t(d)];
+      for (int j = 0; j < K; ++j) x[size_t(d)] += wcol(d, j) * z[size_t(j)];
+    }
+    return x;
+  }
+};
+
+const std::vector<double> kW1 = {1.0, 0.8, -0.6, 0.4, 0.2};
+const std::vector<double> kV = {0.3, -1.0, 0.2, 0.8, -0.3};
+
+// w2 = v minus its projection on w1, plus c * w1: c = 0 gives orthogonal columns.
+Ppca make_ppca(double c) {
+  const double proj = dot(kV, kW1) / dot(kW1, kW1);
+  Ppca p;
+  p.w.resize(size_t(D) * K);
+  for (int d = 0; d < D; ++d) {
+    p.w[size_t(d) * K + 0] = kW1[size_t(d)];
+    p.w[size_t(d) * K + 1] = kV[size_t(d)] - proj * kW1[size_t(d)] + c * kW1[size_t(d)];
+  }
+  p.b = {0.5, -0.2, 0.1, 0.0, 0.3};
+  return p;
+}
+
+// The diagonal encoder q(z|x) = N(A (x - b) + shift, diag var): mean map and variances.
+struct DiagEncoder {
+  Mat a;                      // (K, D)
+  std::vector<double> shift;  // (K)
+  std::vector<double> var;    // (K)
+
+  std::vector<double> mean(const Ppca& p, const std::vector<double>& x) const {
+    std::vector<double> m = shift;
+    for (int j = 0; j < K; ++j)
+      for (int d = 0; d < D; ++d)
+        m[size_t(j)] += a[size_t(j) * D + d] * (x[size_t(d)] - p.b[size_t(d)]);
+    return m;
+  }
+};
+
+// The KL-optimal mean-field Gaussian for a Gaussian target: the exact posterior mean and the
+// diagonal of the exact posterior precision, var_j = s2 / M_jj.
+DiagEncoder optimal_diag(const Ppca& p) {
+  const Mat mm = p.m();
+  DiagEncoder e{p.posterior_map(), std::vector<double>(K, 0.0), std::vector<double>(K)};
+  for (int j = 0; j < K; ++j) e.var[size_t(j)] = kS2 / mm[size_t(j) * K + j];
+  return e;
+}
+
+// ---------------------------------------------------------------- the model under test
+
+LayerSpec linear(int64_t out) {
+  LayerSpec s;
+  s.type = "linear";
+  s.out = out;
+  return s;
+}
+
+constexpr int kMaxBatch = 1000;
+
+std::unique_ptr<Vae<double>> make_vae(ReferenceBackend<double>& be, Estimator est) {
+  VaeSpec spec;
+  spec.image = Shape{1, 1, D};
+  spec.latent = K;
+  spec.encoder = {};  // the encoder is the head alone: x -> (mu | logvar)
+  spec.decoder = {linear(D)};
+  spec.likelihood = Likelihood::gaussian;
+  spec.learned_variance = false;
+  spec.fixed_logvar = std::log(kS2);
+  spec.estimator = est;
+  spec.samples = 1;
+  return std::make_unique<Vae<double>>(be, spec, kMaxBatch);
+}
+
+double* slice(Network<double>& net, const std::string& name, size_t want) {
+  for (size_t i = 0; i < net.params().slices().size(); ++i) {
+    const ParamSlice& s = net.params().slices()[i];
+    if (s.name == name) {
+      EXPECT_EQ(s.size, want) << name;
+      return net.params().value(i);
+    }
+  }
+  ADD_FAILURE() << "no parameter " << name;
+  static std::vector<double> dummy(1000);
+  return dummy.data();
+}
+
+void set_model(Vae<double>& vae, const Ppca& p, const DiagEncoder& e) {
+  Network<double>& enc = vae.encoder();
+  Network<double>& dec = vae.decoder();
+  ASSERT_EQ(enc.params().size(), size_t(2 * K) * D + 2 * K) << "one linear layer expected";
+  ASSERT_EQ(dec.params().size(), size_t(D) * K + D) << "one linear layer expected";
+  double* ew = slice(enc, "encoder.0.weight", size_t(2 * K) * D);  // (2K, D)
+  double* eb = slice(enc, "encoder.0.bias", size_t(2 * K));
+  double* dw = slice(dec, "decoder.0.weight", size_t(D) * K);  // (D, K)
+  double* db = slice(dec, "decoder.0.bias", size_t(D));
+  for (int j = 0; j < K; ++j) {
+    double off = e.shift[size_t(j)];
+    for (int d = 0; d < D; ++d) {
+      ew[size_t(j) * D + d] = e.a[size_t(j) * D + d];  // mu rows
+      ew[size_t(K + j) * D + d] = 0.0;                 // logvar rows: constant
+      off -= e.a[size_t(j) * D + d] * p.b[size_t(d)];
+    }
+    eb[j] = off;
+    eb[K + j] = std::log(e.var[size_t(j)]);
+  }
+  for (size_t i = 0; i < p.w.size(); ++i) dw[i] = p.w[i];
+  for (int d = 0; d < D; ++d) db[d] = p.b[size_t(d)];
+}
+
+// Mean and standard error of the model's estimator ELBO for one x over n noise draws (rows of a
+// batch replicating x, distinct noise keys, several seeds); also checks the per-image KL of
+// estimator B against the closed form when given.
+struct Average {
+  double mean, se;
+};
+
+Average average_elbo(Vae<double>& vae, const std::vector<double>& x, int batches,
+                     double analytic_kl = -1) {
+  std::vector<double> xs(size_t(kMaxBatch) * D);
+  for (int r = 0; r < kMaxBatch; ++r) std::copy(x.begin(), x.end(), xs.begin() + size_t(r) * D);
+  std::vector<uint64_t> keys(kMaxBatch);
+  for (int r = 0; r < kMaxBatch; ++r) keys[size_t(r)] = uint64_t(r);
+  std::vector<double> elbo(kMaxBatch), ll(kMaxBatch), kl(kMaxBatch);
+  double m1 = 0, m2 = 0;
+  for (int t = 0; t < batches; ++t) {
+    vae.evaluate_elbo(xs.data(), kMaxBatch, uint64_t(1000 + t), keys.data(), elbo.data(), ll.data(),
+                      kl.data());
+    for (double v : elbo) m1 += v, m2 += v * v;
+    if (analytic_kl >= 0) {
+      EXPECT_NEAR(kl[0], analytic_kl, 1e-10 * std::max(1.0, analytic_kl));
+    }
+  }
+  const double n = double(batches) * kMaxBatch;
+  const double mean = m1 / n;
+  return {mean, std::sqrt(std::max(0.0, m2 / n - mean * mean) / n)};
+}
+
+double kl_to_prior(const std::vector<double>& m, const std::vector<double>& v) {
+  double s = 0;
+  for (int j = 0; j < K; ++j)
+    s += 0.5 * (m[size_t(j)] * m[size_t(j)] + v[size_t(j)] - std::log(v[size_t(j)]) - 1);
+  return s;
+}
+
+// ---------------------------------------------------------------- tests
+
+TEST(Ppca, TestFormulasAgree) {
+  // The direct ELBO and log p(x) - KL(q || posterior) are two routes to the same number.
+  for (double c : {0.0, 0.5}) {
+    const Ppca p = make_ppca(c);
+    const DiagEncoder e = optimal_diag(p);
+    for (uint64_t key : {1, 2, 3}) {
+      const std::vector<double> x = p.sample(key);
+      const std::vector<double> m = e.mean(p, x);
+      const std::vector<double> v = {e.var[0] * 1.7, e.var[1] * 0.6};
+      const std::vector<double> ms = {m[0] + 0.3, m[1] - 0.2};
+      for (const auto& [mq, vq] : {std::pair{m, e.var}, std::pair{ms, v}})
+        EXPECT_NEAR(p.elbo(x, mq, vq), p.log_px(x) - p.kl_to_posterior(x, mq, vq), 1e-10);
+    }
+  }
+}
+
+TEST(Ppca, ExactDiagonalPosteriorMakesEstimatorAExact) {
+  const Ppca p = make_ppca(0.0);
+  const Mat mm = p.m();
+  ASSERT_NEAR(mm[1], 0.0, 1e-12) << "orthogonal columns: M is diagonal";
+  ReferenceBackend<double> be;
+  std::unique_ptr<Vae<double>> vae = make_vae(be, Estimator::A);
+  const DiagEncoder e = optimal_diag(p);
+  set_model(*vae, p, e);
+
+  constexpr int B = 8;
+  std::vector<double> xs(size_t(B) * D), logp(B);
+  uint64_t keys[B];
+  for (int i = 0; i < B; ++i) {
+    const std::vector<double> x = p.sample(uint64_t(10 + i));
+    std::copy(x.begin(), x.end(), xs.begin() + size_t(i) * D);
+    logp[size_t(i)] = p.log_px(x);
+    keys[i] = uint64_t(100 + i);
+    // The encoder computes the exact posterior.
+    std::vector<double> mu(K), lv(K);
+    vae->encode(x.data(), 1, mu.data(), lv.data());
+    const std::vector<double> want = p.posterior_mean(x);
+    for (int j = 0; j < K; ++j) {
+      EXPECT_NEAR(mu[size_t(j)], want[size_t(j)], 1e-12);
+      EXPECT_NEAR(std::exp(lv[size_t(j)]), kS2 / mm[size_t(j) * K + j], 1e-12);
+    }
+  }
+  double spread = 0;  // the estimator's terms do vary with the draw; their sum must not
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    double elbo[B], ll[B], kl[B];
+    vae->evaluate_elbo(xs.data(), B, seed, keys, elbo, ll, kl);
+    for (int i = 0; i < B; ++i) {
+      EXPECT_NEAR(elbo[i], logp[size_t(i)], 1e-6) << "image " << i << " seed " << seed;
+      spread = std::max(spread, std::abs(ll[i] - logp[size_t(i)]));
+    }
+  }
+  EXPECT_GT(spread, 0.1);
+  // Every importance weight is p(x) exactly, so the bound is exact at any K.
+  for (int i = 0; i < 3; ++i)
+    for (int k : {1, 10, 1500})
+      EXPECT_NEAR(vae->iw_log_likelihood(xs.data() + size_t(i) * D, k, 9, uint64_t(i)),
+                  logp[size_t(i)], 1e-6)
+          << "K " << k;
+}
+
+TEST(Ppca, BestDiagonalEncoderHasAGapThatImportanceWeightingCloses) {
+  const Ppca p = make_ppca(0.5);
+  const Mat mm = p.m();
+  const double rho = mm[1] / std::sqrt(mm[0] * mm[3]);
+  // Importance weights p/q have finite variance only if 2 P_post - P_q > 0, i.e. rho < 1/2 here;
+  // beyond that K = 5000 would converge slowly.
+  ASSERT_GT(rho, 0.3);
+  ASSERT_LT(rho, 0.5);
+  ReferenceBackend<double> be;
+  std::unique_ptr<Vae<double>> vae = make_vae(be, Estimator::B);
+  const DiagEncoder e = optimal_diag(p);
+  set_model(*vae, p, e);
+
+  for (uint64_t key : {21, 22, 23}) {
+    SCOPED_TRACE("x " + std::to_string(key));
+    const std::vector<double> x = p.sample(key);
+    const double logp = p.log_px(x);
+    const std::vector<double> m = e.mean(p, x);
+    const double best = p.elbo(x, m, e.var);
+    // The gap of the best mean-field Gaussian: (sum_j log M_jj - log det M) / 2, whatever x.
+    const double gap =
+        0.5 * (std::log(mm[0]) + std::log(mm[3]) - std::log(mm[0] * mm[3] - mm[1] * mm[2]));
+    EXPECT_NEAR(logp - best, gap, 1e-10);
+    EXPECT_GE(logp - best, 0.05);
+    // The mean-field optimum: no small change of the mean or variances raises the ELBO.
+    for (int j = 0; j < K; ++j)
+      for (double h : {-1e-3, 1e-3}) {
+        std::vector<double> m2 = m, v2 = e.var;
+        m2[size_t(j)] += h;
+        EXPECT_LT(p.elbo(x, m2, e.var), best);
+        v2[size_t(j)] *= 1 + h;
+        EXPECT_LT(p.elbo(x, m, v2), best);
+      }
+
+    const Average avg = average_elbo(*vae, x, 20, kl_to_prior(m, e.var));
+    EXPECT_LT(avg.se, 0.01);
+    EXPECT_NEAR(avg.mean, best, 4 * avg.se) << "log p(x) " << logp;
+
+    const double iw = vae->iw_log_likelihood(x.data(), 5000, 4, key);
+    EXPECT_NEAR(iw, logp, 0.05) << "best diagonal ELBO " << best;
+  }
+}
+
+TEST(Ppca, PerturbedEncodersFallBelow) {
+  for (double c : {0.0, 0.5}) {
+    SCOPED_TRACE("c " + std::to_string(c));
+    const Ppca p = make_ppca(c);
+    const DiagEncoder best_e = optimal_diag(p);
+    ReferenceBackend<double> be;
+    std::unique_ptr<Vae<double>> vae = make_vae(be, Estimator::B);
+    const std::vector<double> x = p.sample(31);
+    const double logp = p.log_px(x);
+    const double best = p.elbo(x, best_e.mean(p, x), best_e.var);
+
+    std::vector<DiagEncoder> perturbed;
+    for (const std::vector<double>& shift :
+         {std::vector<double>{0.4, 0.0}, std::vector<double>{-0.2, 0.3}}) {
+      DiagEncoder e = best_e;
+      e.shift = shift;
+      perturbed.push_back(e);
+    }
+    for (const std::vector<double>& s :
+         {std::vector<double>{2.0, 1.0}, std::vector<double>{0.5, 0.7}}) {
+      DiagEncoder e = best_e;
+      for (int j = 0; j < K; ++j) e.var[size_t(j)] *= s[size_t(j)];
+      perturbed.push_back(e);
+    }
+    {  // both at once, and a mean map that ignores part of x
+      DiagEncoder e = best_e;
+      e.shift = {0.1, -0.1};
+      e.var[0] *= 1.3;
+      for (int d = 0; d < D; d += 2) e.a[size_t(d)] = 0.0;
+      perturbed.push_back(e);
+    }
+    for (size_t i = 0; i < perturbed.size(); ++i) {
+      SCOPED_TRACE("perturbation " + std::to_string(i));
+      const DiagEncoder& e = perturbed[i];
+      const std::vector<double> m = e.mean(p, x);
+      const double closed = p.elbo(x, m, e.var);
+      EXPECT_LT(closed, logp - 1e-3);
+      EXPECT_LT(closed, best - 1e-3);
+      set_model(*vae, p, e);
+      const Average avg = average_elbo(*vae, x, 10, kl_to_prior(m, e.var));
+      EXPECT_NEAR(avg.mean, closed, 4 * avg.se);
+      EXPECT_LT(avg.mean, logp);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace distvae
