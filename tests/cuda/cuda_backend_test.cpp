@@ -1,4 +1,4 @@
-// The CUDA backend beyond the all-backend parity tests (tests/core/backend_*_test.cpp): device
+// The CUDA backend beyond the all-backend parity tests (tests/core/backends/*_test.cpp): device
 // discovery without a driver, the factory's errors, plan caching, bitwise determinism of the
 // reductions and convolutions, geometry errors, and the pinned host allocator.
 #include <gtest/gtest.h>

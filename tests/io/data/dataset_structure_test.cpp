@@ -1,4 +1,4 @@
-// Structural fuzzing of io/hdf5_dataset: well-formed HDF5 files, built through the HDF5 API, whose
+// Structural fuzzing of io/data/dataset: well-formed HDF5 files, built through the HDF5 API, whose
 // content is wrong for a shard (names, ranks, types, shapes, layouts, filters, attributes, links),
 // plus truncated files. Each must give one clear error naming the file, what is wrong and what
 // was expected, or, where the reader documents it tolerates the variation, read correctly.

@@ -1,4 +1,4 @@
-// Tests for io/hdf5_dataset: round trips through the shard writer, whole-chunk reads, and one
+// Tests for io/data/dataset: round trips through the shard writer, whole-chunk reads, and one
 // clear error per malformed input.
 #include "io/data/dataset.h"
 

@@ -1,4 +1,4 @@
-// Tests for io/hdf5_shard_writer: layout, attributes, filters, streaming, atomic finish.
+// Tests for io/hdf5/shard_writer: layout, attributes, filters, streaming, atomic finish.
 #include "io/hdf5/shard_writer.h"
 
 #include <gtest/gtest.h>
