@@ -1,6 +1,7 @@
 // Optimizers over a flat parameter span: config checks, state ownership, the step and clipping.
 #include "core/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -25,6 +26,13 @@ std::string num(double x) {
 }
 
 }  // namespace
+
+double scheduled_lr(const OptimizerConfig& cfg, double progress) {
+  if (cfg.schedule == "cosine")
+    return cfg.lr_min +
+           0.5 * (cfg.lr - cfg.lr_min) * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
+  return cfg.lr;
+}
 
 void validate_optimizer_config(const OptimizerConfig& cfg) {
   require(cfg.kind == "adam" || cfg.kind == "sgd",

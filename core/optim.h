@@ -17,9 +17,15 @@ struct OptimizerConfig {
   std::string kind = "adam";  // "adam" or "sgd"
   double lr = 1e-3;           // the base rate; optimizer_step takes the scheduled one
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam
-  double weight_decay = 0.0;  // adam: decoupled, p -= lr * wd * p; sgd: L2, g += wd * p
-  double momentum = 0.0;      // sgd
+  double weight_decay = 0.0;          // adam: decoupled, p -= lr * wd * p; sgd: L2, g += wd * p
+  double momentum = 0.0;              // sgd
+  std::string schedule = "constant";  // "constant" or "cosine" (from lr down to lr_min)
+  double lr_min = 0.0;                // cosine: the rate at the end of the run
 };
+
+// The learning rate at progress in [0, 1] of the run: lr, or for "cosine"
+// lr_min + (lr - lr_min) (1 + cos(pi progress)) / 2 (progress beyond 1 counts as 1).
+double scheduled_lr(const OptimizerConfig& cfg, double progress);
 
 // Throws std::runtime_error naming the bad field and its allowed range.
 void validate_optimizer_config(const OptimizerConfig& cfg);

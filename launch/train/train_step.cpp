@@ -10,23 +10,14 @@
 
 namespace distvae {
 
-double scheduled_lr(const OptimConfig& o, double progress) {
-  if (o.schedule == "cosine")
-    return o.lr_min + 0.5 * (o.lr - o.lr_min) * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
-  return o.lr;
-}
-
-namespace {
-
 OptimizerConfig optimizer_config(const OptimConfig& o) {
   OptimizerConfig c;
   c.kind = o.kind;
   c.lr = o.lr, c.beta1 = o.beta1, c.beta2 = o.beta2, c.eps = o.eps;
   c.weight_decay = o.weight_decay, c.momentum = o.momentum;
+  c.schedule = o.schedule, c.lr_min = o.lr_min;
   return c;
 }
-
-}  // namespace
 
 Trainee::Trainee(const Config& c, const ImageGeom& g, Backend<float>& be, Communicator& comm, int B)
     : c_(c), be_(be), comm_(comm), model_(build_model(c, g, be, B)) {
@@ -101,8 +92,9 @@ void Trainee::update(TrainedNet& n, double progress) {
   OptimizerState<float>& whole = n.opt->state();
   OptimizerState<float> part{whole.m ? whole.m + lo : nullptr, whole.v ? whole.v + lo : nullptr,
                              hi - lo, whole.step};
-  optimizer_step(be_, optimizer_config(*n.optim), part, ps.values() + lo, ps.grads() + lo, hi - lo,
-                 scheduled_lr(*n.optim, progress));
+  const OptimizerConfig oc = optimizer_config(*n.optim);
+  optimizer_step(be_, oc, part, ps.values() + lo, ps.grads() + lo, hi - lo,
+                 scheduled_lr(oc, progress));
   whole.step = part.step;
   if (split_) comm_.all_gather(ps.values(), ps.size());
 }

@@ -36,8 +36,8 @@ struct StepResult {
   int disc_skipped = 0;  // discriminator updates skipped for non-finite gradients (every rank)
 };
 
-// The learning rate of a schedule at progress in [0, 1] of the run.
-double scheduled_lr(const OptimConfig& o, double progress);
+// A network's optimizer section of the config as core's optimizer takes it.
+OptimizerConfig optimizer_config(const OptimConfig& o);
 
 class Trainee {
  public:

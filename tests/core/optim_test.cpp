@@ -226,5 +226,19 @@ TEST(Optim, ClipGradNormNonFiniteLeavesGradsAlone) {
   EXPECT_EQ(g[2], 2.0);
 }
 
+// The cosine schedule at its analytic points: lr at the start, the mean of lr and lr_min halfway,
+// lr_min at the end and after it; "constant" ignores progress.
+TEST(LearningRateSchedule, CosineAndConstantAtTheirAnalyticPoints) {
+  OptimizerConfig cfg;
+  cfg.lr = 1e-2, cfg.lr_min = 1e-4;
+  EXPECT_DOUBLE_EQ(scheduled_lr(cfg, 0.7), 1e-2);
+  cfg.schedule = "cosine";
+  EXPECT_DOUBLE_EQ(scheduled_lr(cfg, 0.0), 1e-2);
+  EXPECT_NEAR(scheduled_lr(cfg, 0.5), 0.5 * (1e-2 + 1e-4), 1e-15);
+  EXPECT_NEAR(scheduled_lr(cfg, 0.25), 1e-4 + (1e-2 - 1e-4) * (0.5 + 0.25 * std::sqrt(2.0)), 1e-15);
+  EXPECT_NEAR(scheduled_lr(cfg, 1.0), 1e-4, 1e-15);
+  EXPECT_NEAR(scheduled_lr(cfg, 1.3), 1e-4, 1e-15);
+}
+
 }  // namespace
 }  // namespace distvae
