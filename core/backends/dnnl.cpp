@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/backends/isa_clones.h"
+#include "core/hash.h"
 
 namespace distvae {
 namespace {
@@ -117,9 +118,7 @@ struct Key {
 
 struct KeyHash {
   size_t operator()(const Key& k) const noexcept {
-    uint64_t h = 1469598103934665603ull;  // FNV-1a over the words
-    for (int64_t x : k.v) h = (h ^ static_cast<uint64_t>(x)) * 1099511628211ull;
-    return static_cast<size_t>(h);
+    return static_cast<size_t>(fnv1a(k.v.data(), sizeof k.v));
   }
 };
 

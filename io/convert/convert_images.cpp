@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/hash.h"
 #include "io/convert/ordered_pipeline.h"
 #include "io/hdf5/h5_tables.h"
 #include "io/hdf5/shard_writer.h"

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/hash.h"
 #include "core/rng.h"
 #include "io/convert/ordered_pipeline.h"
 #include "io/convert/sprites.h"

@@ -64,21 +64,6 @@ std::vector<ShardTask> plan_split_shards(const std::string& out_dir, const std::
   return tasks;
 }
 
-uint64_t fnv1a(const void* data, size_t n, uint64_t h) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-uint64_t fnv1a(const std::string& s, uint64_t h) {
-  // The length first, so that ("ab", "c") and ("a", "bc") differ.
-  const uint64_t len = s.size();
-  return fnv1a(s.data(), s.size(), fnv1a(&len, sizeof len, h));
-}
-
 std::string hex64(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));

@@ -38,9 +38,7 @@ std::vector<ShardTask> plan_split_shards(const std::string& out_dir, const std::
                                          const std::string& split, int64_t first, int64_t n,
                                          int64_t shard_items);
 
-// 64-bit FNV-1a, continued from `h`: the fingerprint function (stable across machines).
-uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull);
-uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull);
+// A fingerprint (core/hash.h's fnv1a) as 16 hex digits.
 std::string hex64(uint64_t v);
 
 enum class ShardState {

@@ -16,6 +16,7 @@
 
 #include "core/backends/cuda_status.h"
 #include "core/backends/dnnl.h"
+#include "core/hash.h"
 #include "core/parallel_for.h"
 #include "core/rng.h"
 #include "dist/grad_sync.h"
@@ -170,12 +171,6 @@ std::string geom_text(const ImageGeom& g) {
          std::to_string(g.channels);
 }
 
-uint64_t fnv1a64(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
-  return h;
-}
-
 // Every rank must run the same config on the same files; a mismatch stops all of them, naming
 // the first rank that differs from rank 0.
 // The loader ring's buffers: page-locked for the cuda backend (uploads DMA straight from them),
@@ -189,7 +184,7 @@ void check_same_setup(Communicator& comm, const std::string& config_text,
   if (comm.size() == 1) return;
   std::string all = config_text;
   for (const auto& f : files) all += "\n" + f;
-  const uint64_t mine = fnv1a64(all);
+  const uint64_t mine = fnv1a(all);
   uint64_t root_hash = mine;
   comm.broadcast(&root_hash, sizeof root_hash, 0);
   std::vector<double> differs(size_t(comm.size()), 0.0);
@@ -471,14 +466,15 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
         if (model.discriminator())  // means over steps and ranks
           rec.insert(rec.end(),
                      {{"disc_loss", acc[5] / acc[7]}, {"disc_accuracy", acc[6] / acc[7]}});
-        rec.insert(rec.end(), {{"lr", scheduled_lr(c.optim, epochs_done / c.train.epochs)},
-                               {"skipped_steps", double(skipped)},
-                               {"images_per_s", n / secs},
-                               {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)},
-                               {"data_wait_ms",
-                                1e3 * (loader.wait_seconds() - data_wait) / double(steps_in_log)},
-                               {"data_decode_ms", 1e3 * (loader.decode_seconds() - data_decode) /
-                                                      double(steps_in_log)}});
+        rec.insert(
+            rec.end(),
+            {{"lr", scheduled_lr(optimizer_config(c.optim), epochs_done / c.train.epochs)},
+             {"skipped_steps", double(skipped)},
+             {"images_per_s", n / secs},
+             {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)},
+             {"data_wait_ms", 1e3 * (loader.wait_seconds() - data_wait) / double(steps_in_log)},
+             {"data_decode_ms",
+              1e3 * (loader.decode_seconds() - data_decode) / double(steps_in_log)}});
         if (!std::isnan(kl_dim_min)) rec.push_back({"kl_dim_min", kl_dim_min});
         if (log) log->write(rec);
         std::fill(std::begin(acc), std::end(acc), 0.0);
