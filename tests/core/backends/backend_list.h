@@ -55,29 +55,31 @@ struct BackendName {
 };
 
 // A buffer in a backend's memory (device memory for cuda), filled from and read back to the host.
+// Test inputs are float; a double backend gets them widened, so every backend sees the same values.
+template <class T>
 class BackendBuffer {
  public:
-  BackendBuffer(Backend<float>& be, size_t n) : be_(&be), n_(n), p_(be.alloc(n)) {}
-  BackendBuffer(Backend<float>& be, const std::vector<float>& host)
-      : BackendBuffer(be, host.size()) {
-    be.to_device(host.data(), p_, n_);
+  BackendBuffer(Backend<T>& be, size_t n) : be_(&be), n_(n), p_(be.alloc(n)) {}
+  BackendBuffer(Backend<T>& be, const std::vector<float>& host) : BackendBuffer(be, host.size()) {
+    const std::vector<T> h(host.begin(), host.end());
+    be.to_device(h.data(), p_, n_);
   }
   ~BackendBuffer() { be_->release(p_); }
   BackendBuffer(const BackendBuffer&) = delete;
   BackendBuffer& operator=(const BackendBuffer&) = delete;
 
-  float* get() { return p_; }
+  T* get() { return p_; }
   size_t size() const { return n_; }
-  std::vector<float> host() const {
-    std::vector<float> h(n_);
+  std::vector<T> host() const {
+    std::vector<T> h(n_);
     be_->to_host(p_, h.data(), n_);
     return h;
   }
 
  private:
-  Backend<float>* be_;
+  Backend<T>* be_;
   size_t n_;
-  float* p_;
+  T* p_;
 };
 
 // The geometry of a conv2d / deconv2d test case, output size derived from the input's.

@@ -269,7 +269,7 @@ TEST_P(BackendParity, ConvAndDeconvBackwardWeightsAccumulate) {
     BackendBuffer dy(be(), uniform(size_t(g.B) * g.Cout * g.Ho * g.Wo, 8));
     const size_t nw = size_t(g.Cout) * g.Cin * g.K * g.K;
     BackendBuffer dw1(be(), nw), db1(be(), g.Cout), dw2(be(), nw), db2(be(), g.Cout);
-    auto bwd = [&](BackendBuffer& dw, BackendBuffer& db) {
+    auto bwd = [&](BackendBuffer<float>& dw, BackendBuffer<float>& db) {
       if (deconv)
         be().deconv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g);
       else

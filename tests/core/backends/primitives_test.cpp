@@ -1,5 +1,6 @@
-// Every Backend<float> primitive, called on every built backend (dnnl, and cuda in a CUDA build)
-// on a tiny input through the backend's own memory and compared with ReferenceBackend<float>.
+// Every Backend<float> primitive, called on every built float backend (cpu, dnnl, and cuda in a
+// CUDA build) on a tiny input through the backend's own memory and compared with the plain-loop
+// ReferenceBackend<double> on the same inputs: no loop of the fast paths is shared with it.
 // The list of primitives is checked against the virtual functions declared in core/backend.h, so
 // a primitive added to the interface without a case here fails the test instead of going
 // untested on some backend.
@@ -53,12 +54,21 @@ struct Tensor {
 // What one run of a primitive produced: named tensors.
 using Outputs = std::map<std::string, Tensor>;
 
+// The scalar type of a backend, for host buffers inside the generic cases below.
+template <class T>
+T scalar_of(Backend<T>&);
+
 // A primitive's case: runs it on a backend (inputs uploaded, outputs downloaded) and says how
-// close two backends' outputs must be, max |a - b| / max |b| per tensor.
+// close a float backend's outputs must be to the double reference's, max |a - b| / max |b| per
+// tensor. Written once as a generic lambda, it runs on either precision.
 struct Primitive {
   std::string name;
   double tol;
-  std::function<Outputs(Backend<float>&)> run;
+  std::function<Outputs(Backend<float>&)> run_float;
+  std::function<Outputs(Backend<double>&)> run_double;
+  template <class F>
+  Primitive(std::string n, double t, F f)
+      : name(std::move(n)), tol(t), run_float(f), run_double(f) {}
 };
 
 size_t x_size(const ConvGeom& g) {
@@ -77,7 +87,8 @@ constexpr int kB = 3, kD = 37;  // images and values per image for the objective
 // The six convolution passes: which one, on conv and deconv geometries, with bias and activation.
 enum class ConvPass { forward, backward_data, backward_weights };
 
-Outputs run_conv(Backend<float>& be, bool deconv, ConvPass pass) {
+template <class T>
+Outputs run_conv(Backend<T>& be, bool deconv, ConvPass pass) {
   const ConvGeom g =
       deconv ? deconv_geom(2, 3, 4, 5, 4, 4, 2, 1, 1) : conv_geom(2, 3, 7, 6, 4, 3, 2, 1);
   BackendBuffer x(be, normals(10, x_size(g))), w(be, normals(11, w_size(g), 0.5f)),
@@ -128,8 +139,9 @@ struct BnCase {
     return v;
   }
   // The batch's mean and invstd, for the cases after moments.
-  void moments(Backend<float>& be, BackendBuffer& x, BackendBuffer& mean,
-               BackendBuffer& invstd) const {
+  template <class T>
+  void moments(Backend<T>& be, BackendBuffer<T>& x, BackendBuffer<T>& mean,
+               BackendBuffer<T>& invstd) const {
     BackendBuffer s(be, sums()), rm(be, size_t(C)), rv(be, size_t(C));
     be.batchnorm_sums(x.get(), s.get(), B, C, S);
     be.batchnorm_moments(s.get(), rm.get(), rv.get(), mean.get(), invstd.get(), C, 1e-5f, 0.1f,
@@ -148,59 +160,66 @@ std::vector<Primitive> primitives() {
   std::vector<Primitive> p;
 
   // ---- memory ----
-  p.push_back({"name", 0, [](Backend<float>& be) {
+  p.push_back({"name", 0, [](auto& be) {
                  EXPECT_FALSE(be.name().empty());
                  return Outputs{};
                }});
-  p.push_back({"alloc", 0, [](Backend<float>& be) {
+  p.push_back({"alloc", 0, [](auto& be) {
                  BackendBuffer z(be, 1000);  // zero-initialised
                  return Outputs{{"zeros", z.host()}};
                }});
-  p.push_back({"release", 0, [](Backend<float>& be) {
-                 float* q = be.alloc(10);
+  p.push_back({"release", 0, [](auto& be) {
+                 auto* q = be.alloc(10);
                  be.release(q);
                  be.release(nullptr);  // a no-op, as free(nullptr)
                  return Outputs{};
                }});
-  p.push_back({"to_device", 0, [](Backend<float>& be) {
+  p.push_back({"to_device", 0, [](auto& be) {
+                 using T = decltype(scalar_of(be));
                  BackendBuffer d(be, 517);
-                 const Vec h = normals(1, 517);
+                 const Vec f = normals(1, 517);
+                 const std::vector<T> h(f.begin(), f.end());
                  be.to_device(h.data(), d.get(), h.size());
                  return Outputs{{"round trip", d.host()}};
                }});
-  p.push_back({"to_host", 0, [](Backend<float>& be) {
+  p.push_back({"to_host", 0, [](auto& be) {
+                 using T = decltype(scalar_of(be));
                  BackendBuffer d(be, normals(2, 300));
-                 Vec h(200);
+                 std::vector<T> h(200);
                  be.to_host(d.get() + 100, h.data(), 200);  // from an offset
                  return Outputs{{"part", h}};
                }});
   // The upload lands after the work queued before it (the copy out of d reads the old values)
   // and is there once upload_wait returns.
-  p.push_back({"upload_start", 0, [](Backend<float>& be) {
+  p.push_back({"upload_start", 0, [](auto& be) {
+                 using T = decltype(scalar_of(be));
                  BackendBuffer d(be, normals(7, 4099)), before(be, 4099);
-                 const Vec h = normals(8, 4099);
+                 const Vec f = normals(8, 4099);
+                 const std::vector<T> h(f.begin(), f.end());
                  be.copy(d.get(), before.get(), 4099);
                  be.upload_start(h.data(), d.get(), h.size());
                  be.upload_wait();
                  return Outputs{{"old", before.host()}, {"new", d.host()}};
                }});
-  p.push_back({"upload_wait", 0, [](Backend<float>& be) {
+  p.push_back({"upload_wait", 0, [](auto& be) {
                  be.upload_wait();  // nothing in flight: returns at once
+                 using T = decltype(scalar_of(be));
                  BackendBuffer d(be, 1000);
                  for (int i = 0; i < 3; ++i) {  // one at a time, the buffer reused each time
-                   const Vec h = normals(uint64_t(40 + i), 1000);
+                   const Vec f = normals(uint64_t(40 + i), 1000);
+                   const std::vector<T> h(f.begin(), f.end());
                    be.upload_start(h.data(), d.get(), h.size());
                    be.upload_wait();
                  }
                  return Outputs{{"last", d.host()}};
                }});
-  p.push_back({"fill", 0, [](Backend<float>& be) {
+  p.push_back({"fill", 0, [](auto& be) {
                  BackendBuffer a(be, normals(3, 1000)), z(be, normals(4, 77));
                  be.fill(a.get() + 1, 998, -2.5f);  // leaves both ends
                  be.fill(z.get(), 77, 0.0f);
                  return Outputs{{"value", a.host()}, {"zero", z.host()}};
                }});
-  p.push_back({"copy", 0, [](Backend<float>& be) {
+  p.push_back({"copy", 0, [](auto& be) {
                  BackendBuffer src(be, normals(5, 333)), dst(be, normals(6, 333));
                  be.copy(src.get() + 3, dst.get() + 7, 300);
                  return Outputs{{"dst", dst.host()}};
@@ -208,7 +227,7 @@ std::vector<Primitive> primitives() {
 
   // ---- linear ----
   p.push_back(
-      {"linear_forward", kOut, [](Backend<float>& be) {
+      {"linear_forward", kOut, [](auto& be) {
          BackendBuffer x(be, normals(20, kLB * kLIn)), w(be, normals(21, kLOut * kLIn)),
              b(be, normals(22, kLOut)), y1(be, kLB * kLOut), y2(be, kLB * kLOut),
              y3(be, kLB * kLOut);
@@ -219,13 +238,13 @@ std::vector<Primitive> primitives() {
          be.linear_forward(x.get(), w.get(), b.get(), y3.get(), kLB, kLIn, kLOut, {});
          return Outputs{{"relu+bias", y1.host()}, {"sigmoid", y2.host()}, {"bias", y3.host()}};
        }});
-  p.push_back({"linear_backward_data", kGrad, [](Backend<float>& be) {
+  p.push_back({"linear_backward_data", kGrad, [](auto& be) {
                  BackendBuffer dy(be, normals(23, kLB * kLOut)), w(be, normals(21, kLOut * kLIn)),
                      dx(be, normals(24, kLB * kLIn));  // overwritten
                  be.linear_backward_data(dy.get(), w.get(), dx.get(), kLB, kLIn, kLOut);
                  return Outputs{{"dx", dx.host()}};
                }});
-  p.push_back({"linear_backward_weights", kGrad, [](Backend<float>& be) {
+  p.push_back({"linear_backward_weights", kGrad, [](auto& be) {
                  BackendBuffer x(be, normals(20, kLB * kLIn)), dy(be, normals(23, kLB * kLOut)),
                      dw(be, normals(25, kLOut * kLIn)), db(be, normals(26, kLOut));
                  be.linear_backward_weights(x.get(), dy.get(), dw.get(), db.get(), kLB, kLIn,
@@ -234,21 +253,21 @@ std::vector<Primitive> primitives() {
                }});
 
   // ---- convolution ----
-  p.push_back({"conv2d_forward", kOut,
-               [](Backend<float>& be) { return run_conv(be, false, ConvPass::forward); }});
+  p.push_back(
+      {"conv2d_forward", kOut, [](auto& be) { return run_conv(be, false, ConvPass::forward); }});
   p.push_back({"conv2d_backward_data", kGrad,
-               [](Backend<float>& be) { return run_conv(be, false, ConvPass::backward_data); }});
+               [](auto& be) { return run_conv(be, false, ConvPass::backward_data); }});
   p.push_back({"conv2d_backward_weights", kGrad,
-               [](Backend<float>& be) { return run_conv(be, false, ConvPass::backward_weights); }});
-  p.push_back({"deconv2d_forward", kOut,
-               [](Backend<float>& be) { return run_conv(be, true, ConvPass::forward); }});
+               [](auto& be) { return run_conv(be, false, ConvPass::backward_weights); }});
+  p.push_back(
+      {"deconv2d_forward", kOut, [](auto& be) { return run_conv(be, true, ConvPass::forward); }});
   p.push_back({"deconv2d_backward_data", kGrad,
-               [](Backend<float>& be) { return run_conv(be, true, ConvPass::backward_data); }});
+               [](auto& be) { return run_conv(be, true, ConvPass::backward_data); }});
   p.push_back({"deconv2d_backward_weights", kGrad,
-               [](Backend<float>& be) { return run_conv(be, true, ConvPass::backward_weights); }});
+               [](auto& be) { return run_conv(be, true, ConvPass::backward_weights); }});
 
   // ---- elementwise ----
-  p.push_back({"act_forward", kOut, [](Backend<float>& be) {
+  p.push_back({"act_forward", kOut, [](auto& be) {
                  Outputs out;
                  for (Act a : {Act::none, Act::relu, Act::leaky_relu, Act::elu, Act::softplus,
                                Act::tanh, Act::sigmoid}) {
@@ -258,7 +277,7 @@ std::vector<Primitive> primitives() {
                  }
                  return out;
                }});
-  p.push_back({"act_backward", kGrad, [](Backend<float>& be) {
+  p.push_back({"act_backward", kGrad, [](auto& be) {
                  Outputs out;
                  for (Act a : {Act::none, Act::relu, Act::leaky_relu, Act::elu, Act::softplus,
                                Act::tanh, Act::sigmoid}) {
@@ -269,33 +288,33 @@ std::vector<Primitive> primitives() {
                  }
                  return out;
                }});
-  p.push_back({"axpy", kOut, [](Backend<float>& be) {
+  p.push_back({"axpy", kOut, [](auto& be) {
                  BackendBuffer x(be, normals(33, 1001)), y(be, normals(34, 1001));
                  be.axpy(1001, -0.75f, x.get(), y.get());
                  return Outputs{{"y", y.host()}};
                }});
-  p.push_back({"scale", kOut, [](Backend<float>& be) {
+  p.push_back({"scale", kOut, [](auto& be) {
                  BackendBuffer x(be, normals(35, 1001));
                  be.scale(1001, 1.5f, x.get());
                  return Outputs{{"x", x.host()}};
                }});
-  p.push_back({"sum_squares", 1e-12, [](Backend<float>& be) {
+  p.push_back({"sum_squares", 1e-12, [](auto& be) {
                  // Larger than one block of any reduction, smaller than the largest grid.
                  BackendBuffer x(be, normals(36, 300001));
                  return Outputs{{"sum", std::vector<double>{be.sum_squares(x.get(), 300001)}}};
                }});
-  p.push_back({"split_rows", 0, [](Backend<float>& be) {
+  p.push_back({"split_rows", 0, [](auto& be) {
                  BackendBuffer h(be, normals(37, 2 * kB * kD)), a(be, kB * kD), b(be, kB * kD);
                  be.split_rows(h.get(), a.get(), b.get(), kB, kD);
                  return Outputs{{"a", a.host()}, {"b", b.host()}};
                }});
-  p.push_back({"join_rows", 0, [](Backend<float>& be) {
+  p.push_back({"join_rows", 0, [](auto& be) {
                  BackendBuffer a(be, normals(38, kB * kD)), b(be, normals(39, kB * kD)),
                      h(be, 2 * kB * kD);
                  be.join_rows(a.get(), b.get(), h.get(), kB, kD);
                  return Outputs{{"h", h.host()}};
                }});
-  p.push_back({"all_finite", 0, [](Backend<float>& be) {
+  p.push_back({"all_finite", 0, [](auto& be) {
                  Vec v = normals(40, 5000);
                  BackendBuffer finite(be, v);
                  v[4321] = std::numeric_limits<float>::quiet_NaN();
@@ -311,14 +330,14 @@ std::vector<Primitive> primitives() {
                }});
 
   // ---- batch normalization, each case on images (C = 3, S = 20) and flat features (S = 1) ----
-  p.push_back({"batchnorm_sums", kOut, [](Backend<float>& be) {
+  p.push_back({"batchnorm_sums", kOut, [](auto& be) {
                  return for_bn_shapes([&](const BnCase& c) {
                    BackendBuffer x(be, c.x()), s(be, normals(72, c.sums()));
                    be.batchnorm_sums(x.get(), s.get(), c.B, c.C, c.S);
                    return Outputs{{"sums", s.host()}};
                  });
                }});
-  p.push_back({"batchnorm_moments", kOut, [](Backend<float>& be) {
+  p.push_back({"batchnorm_moments", kOut, [](auto& be) {
                  return for_bn_shapes([&](const BnCase& c) {
                    const size_t C = size_t(c.C);
                    BackendBuffer x(be, c.x()), s(be, c.sums()), mean(be, C), invstd(be, C),
@@ -334,7 +353,7 @@ std::vector<Primitive> primitives() {
                                   {"eval mean", emean.host()}, {"eval invstd", einvstd.host()}};
                  });
                }});
-  p.push_back({"batchnorm_forward", kOut, [](Backend<float>& be) {
+  p.push_back({"batchnorm_forward", kOut, [](auto& be) {
                  return for_bn_shapes([&](const BnCase& c) {
                    const size_t n = c.n(), C = size_t(c.C);
                    BackendBuffer x(be, c.x()), mean(be, C), invstd(be, C),
@@ -347,7 +366,7 @@ std::vector<Primitive> primitives() {
                    return Outputs{{"y", y.host()}, {"y without activation", y2.host()}};
                  });
                }});
-  p.push_back({"batchnorm_backward_sums", kGrad, [](Backend<float>& be) {
+  p.push_back({"batchnorm_backward_sums", kGrad, [](auto& be) {
                  return for_bn_shapes([&](const BnCase& c) {
                    const size_t C = size_t(c.C);
                    BackendBuffer x(be, c.x()), dy(be, normals(77, c.n())), mean(be, C),
@@ -358,7 +377,7 @@ std::vector<Primitive> primitives() {
                    return Outputs{{"dsums", ds.host()}};
                  });
                }});
-  p.push_back({"batchnorm_backward_data", kGrad, [](Backend<float>& be) {
+  p.push_back({"batchnorm_backward_data", kGrad, [](auto& be) {
                  return for_bn_shapes([&](const BnCase& c) {
                    const size_t C = size_t(c.C);
                    BackendBuffer x(be, c.x()), dy(be, normals(77, c.n())), mean(be, C),
@@ -374,13 +393,13 @@ std::vector<Primitive> primitives() {
                }});
 
   // ---- objective kernels ----
-  p.push_back({"reparameterize", kOut, [](Backend<float>& be) {
+  p.push_back({"reparameterize", kOut, [](auto& be) {
                  BackendBuffer mu(be, normals(50, kB * kD)), lv(be, normals(51, kB * kD)),
                      eps(be, normals(52, kB * kD)), z(be, kB * kD);
                  be.reparameterize(mu.get(), lv.get(), eps.get(), z.get(), kB * kD);
                  return Outputs{{"z", z.host()}};
                }});
-  p.push_back({"reparameterize_backward", kGrad, [](Backend<float>& be) {
+  p.push_back({"reparameterize_backward", kGrad, [](auto& be) {
                  BackendBuffer dz(be, normals(53, kB * kD)), lv(be, normals(51, kB * kD)),
                      eps(be, normals(52, kB * kD)), dmu(be, normals(54, kB * kD)),
                      dlv(be, normals(55, kB * kD));
@@ -389,14 +408,14 @@ std::vector<Primitive> primitives() {
                  return Outputs{{"dmu", dmu.host()}, {"dlogvar", dlv.host()}};
                }});
   p.push_back(
-      {"bernoulli_log_lik", kGrad, [](Backend<float>& be) {
+      {"bernoulli_log_lik", kGrad, [](auto& be) {
          BackendBuffer l(be, normals(56, kB * kD, 4.0f)), x(be, uniforms(57, kB * kD)), ll(be, kB),
              ll2(be, kB), dl(be, normals(58, kB * kD));
          be.bernoulli_log_lik(l.get(), x.get(), ll.get(), dl.get(), 0.5f, kB, kD);
          be.bernoulli_log_lik(l.get(), x.get(), ll2.get(), nullptr, 0.5f, kB, kD);
          return Outputs{{"ll", ll.host()}, {"dlogits", dl.host()}, {"ll no grad", ll2.host()}};
        }});
-  p.push_back({"gaussian_log_lik", kGrad, [](Backend<float>& be) {
+  p.push_back({"gaussian_log_lik", kGrad, [](auto& be) {
                  BackendBuffer m(be, normals(59, kB * kD)), lv(be, normals(60, kB * kD, 2.0f)),
                      x(be, normals(61, kB * kD)), ll(be, kB), dm(be, kB * kD), dlv(be, kB * kD),
                      ll_fixed(be, kB), dm_fixed(be, kB * kD);
@@ -412,7 +431,7 @@ std::vector<Primitive> primitives() {
                                 {"dmean fixed", dm_fixed.host()}};
                }});
   p.push_back(
-      {"kl_std_normal", kOut, [](Backend<float>& be) {
+      {"kl_std_normal", kOut, [](auto& be) {
          BackendBuffer mu(be, normals(62, kB * kD)), lv(be, normals(63, kB * kD)), kl(be, kB),
              kl_dim(be, normals(64, kD)), kl2(be, kB);
          be.kl_std_normal(mu.get(), lv.get(), kl.get(), kl_dim.get(), kB, kD);
@@ -420,7 +439,7 @@ std::vector<Primitive> primitives() {
          return Outputs{{"kl", kl.host()}, {"kl_dim", kl_dim.host()}, {"kl only", kl2.host()}};
        }});
   p.push_back(
-      {"kl_std_normal_backward", kGrad, [](Backend<float>& be) {
+      {"kl_std_normal_backward", kGrad, [](auto& be) {
          BackendBuffer mu(be, normals(62, kB * kD)), lv(be, normals(63, kB * kD)),
              w(be, uniforms(65, kD)), dmu(be, normals(66, kB * kD)), dlv(be, normals(67, kB * kD)),
              dmu1(be, normals(66, kB * kD)), dlv1(be, normals(67, kB * kD));
@@ -432,14 +451,14 @@ std::vector<Primitive> primitives() {
                         {"dmu unweighted", dmu1.host()},
                         {"dlogvar unweighted", dlv1.host()}};
        }});
-  p.push_back({"std_normal_log_density", kOut, [](Backend<float>& be) {
+  p.push_back({"std_normal_log_density", kOut, [](auto& be) {
                  BackendBuffer z(be, normals(68, kB * kD)), lp(be, kB), lp2(be, kB),
                      dz(be, normals(69, kB * kD));
                  be.std_normal_log_density(z.get(), lp.get(), dz.get(), 0.7f, kB, kD);
                  be.std_normal_log_density(z.get(), lp2.get(), nullptr, 0.7f, kB, kD);
                  return Outputs{{"lp", lp.host()}, {"dz", dz.host()}, {"lp no grad", lp2.host()}};
                }});
-  p.push_back({"normal_log_density", kOut, [](Backend<float>& be) {
+  p.push_back({"normal_log_density", kOut, [](auto& be) {
                  BackendBuffer z(be, normals(70, kB * kD)), mu(be, normals(71, kB * kD)),
                      lv(be, normals(72, kB * kD)), lq(be, kB);
                  be.normal_log_density(z.get(), mu.get(), lv.get(), lq.get(), kB, kD);
@@ -447,7 +466,7 @@ std::vector<Primitive> primitives() {
                }});
 
   // ---- optimizers ----
-  p.push_back({"adam_update", kOut, [](Backend<float>& be) {
+  p.push_back({"adam_update", kOut, [](auto& be) {
                  const size_t n = 4099;
                  BackendBuffer pp(be, normals(80, n)), g(be, normals(81, n, 0.1f)),
                      m(be, normals(82, n, 0.01f)), v(be, uniforms(83, n));
@@ -457,7 +476,7 @@ std::vector<Primitive> primitives() {
                  be.adam_update(pp.get(), g.get(), m.get(), v.get(), n, a);
                  return Outputs{{"p", pp.host()}, {"m", m.host()}, {"v", v.host()}};
                }});
-  p.push_back({"sgd_update", kOut, [](Backend<float>& be) {
+  p.push_back({"sgd_update", kOut, [](auto& be) {
                  const size_t n = 4099;
                  BackendBuffer p1(be, normals(84, n)), p2(be, normals(84, n)),
                      g(be, normals(85, n)), vel(be, normals(86, n, 0.1f));
@@ -521,15 +540,15 @@ TEST(BackendPrimitives, TheListCoversEveryPrimitiveOfTheInterface) {
 
 class EveryPrimitive : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(EveryPrimitive, MatchesTheReferenceBackend) {
+TEST_P(EveryPrimitive, MatchesTheDoubleReferenceBackend) {
   std::string skip;
   const std::unique_ptr<Backend<float>> be = make_test_backend(GetParam(), &skip);
   if (!be) GTEST_SKIP() << skip;
-  ReferenceBackend<float> ref;
+  ReferenceBackend<double> ref;
   for (const Primitive& p : primitives()) {
     SCOPED_TRACE(GetParam() + "." + p.name);
-    const Outputs got = p.run(*be);
-    const Outputs want = p.run(ref);
+    const Outputs got = p.run_float(*be);
+    const Outputs want = p.run_double(ref);
     ASSERT_EQ(got.size(), want.size());
     for (const auto& [name, w] : want) {
       const auto it = got.find(name);
