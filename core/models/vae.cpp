@@ -37,15 +37,16 @@ Vae<T>::Vae(Backend<T>& be, const VaeSpec& spec, int max_batch)
       encoder_(be, "encoder", encoder_input(spec), encoder_with_head(spec), max_batch),
       decoder_(be, "decoder", Shape{spec.latent}, spec.decoder, max_batch),
       D_(int(spec.image.numel())) {
-  const int64_t want = int64_t(D_) * (spec.learned_variance ? 2 : 1);
+  const LikelihoodSpec& lik = spec.likelihood;
+  const int64_t want = int64_t(D_) * (lik.learned_variance ? 2 : 1);
   if (decoder_.output_shape().numel() != want)
-    throw NetworkSpecError(
-        "decoder: its output " + decoder_.output_shape().str() + " has " +
-        std::to_string(decoder_.output_shape().numel()) + " values per image, but the images " +
-        spec.image.str() + " with likelihood " +
-        (spec.likelihood == Likelihood::bernoulli ? "bernoulli" : "gaussian") +
-        (spec.learned_variance ? " (learned variance: 2 values per pixel)" : "") + " need " +
-        std::to_string(want));
+    throw NetworkSpecError("decoder: its output " + decoder_.output_shape().str() + " has " +
+                           std::to_string(decoder_.output_shape().numel()) +
+                           " values per image, but the images " + spec.image.str() +
+                           " with likelihood " +
+                           (lik.kind == Likelihood::bernoulli ? "bernoulli" : "gaussian") +
+                           (lik.learned_variance ? " (learned variance: 2 values per pixel)" : "") +
+                           " need " + std::to_string(want));
   if (spec.samples < 1) throw std::invalid_argument("VAE: samples per image must be >= 1");
   const size_t BL = size_t(max_batch) * spec.latent, BD = size_t(max_batch) * D_;
   for (T** p : {&mu_, &logvar_, &eps_, &z_, &dmu_, &dlogvar_, &dz_, &const_half_})
@@ -113,18 +114,34 @@ void Vae<T>::draw_noise(int B, uint64_t seed, uint32_t purpose, const uint64_t* 
 template <class T>
 void Vae<T>::likelihood(const T* x, int B, bool with_grad, T scale) {
   const T* out = decoder_.forward(z_, B);
-  if (spec_.likelihood == Likelihood::bernoulli) {
-    be_.bernoulli_log_lik(out, x, ll_, with_grad ? dout_ : nullptr, scale, B, D_);
-  } else if (!spec_.learned_variance) {
-    be_.gaussian_log_lik(out, nullptr, T(spec_.fixed_logvar), T(0), x, ll_,
-                         with_grad ? dout_ : nullptr, nullptr, scale, B, D_);
-  } else {
-    be_.split_rows(out, mean_, dec_logvar_, B, D_);  // out: (B, 2D) = [mean | logvar]
-    be_.gaussian_log_lik(mean_, dec_logvar_, T(0), T(spec_.logvar_floor), x, ll_,
-                         with_grad ? dmean_ : nullptr, with_grad ? ddec_logvar_ : nullptr, scale, B,
-                         D_);
-    if (with_grad) be_.join_rows(dmean_, ddec_logvar_, dout_, B, D_);
+  log_px_given_z(be_, spec_.likelihood, out, x, ll_, with_grad ? dout_ : nullptr, scale, B, D_,
+                 LikelihoodScratch<T>{mean_, dec_logvar_, dmean_, ddec_logvar_});
+}
+
+template <class T>
+double Vae<T>::analytic_kl(int B, double beta, const VaeStepArgs* g) {
+  const int Lat = spec_.latent;
+  kl_analytic(be_, mu_, logvar_, kl_, kl_dim_, B, Lat);
+  be_.to_host(kl_, host_b_.data(), size_t(B));
+  for (int i = 0; i < B; ++i) host_kl_[size_t(i)] = double(host_b_[size_t(i)]);
+  if (!g || prior_ == PriorKind::adversarial) return std::numeric_limits<double>::quiet_NaN();
+  const T* weight = nullptr;
+  double kl_dim_min = std::numeric_limits<double>::quiet_NaN();
+  if (g->free_bits > 0) {
+    // The per-dimension KL summed over the global batch: one all-reduce of a latent-sized vector.
+    std::vector<T>& kd = host_kl_dim_;
+    std::vector<double>& mean = host_kl_sum_;
+    be_.to_host(kl_dim_, kd.data(), size_t(Lat));
+    std::copy(kd.begin(), kd.end(), mean.begin());
+    if (g->allreduce_sum) g->allreduce_sum(mean.data(), mean.size());
+    const double n = double(g->global_batch > 0 ? g->global_batch : B);
+    for (double& m : mean) m /= n;
+    kl_dim_min = free_bits_weights(mean.data(), g->free_bits, Lat, kd.data());
+    be_.to_device(kd.data(), dim_weight_, size_t(Lat));
+    weight = dim_weight_;
   }
+  kl_analytic_backward(be_, mu_, logvar_, weight, T(beta / B), dmu_, dlogvar_, B, Lat);
+  return kl_dim_min;
 }
 
 template <class T>
@@ -162,9 +179,7 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
     be_.to_host(ll_, host_b_.data(), size_t(B));
     for (int i = 0; i < B; ++i) ll[size_t(i)] += double(host_b_[size_t(i)]) / S;
     if (spec_.estimator == Estimator::A) {
-      // Monte Carlo KL = log q(z|x) - log p(z) at the sampled z.
-      be_.normal_log_density(z_, mu_, logvar_, lq_, B, Lat);
-      be_.std_normal_log_density(z_, lp_, nullptr, T(0), B, Lat);
+      kl_monte_carlo(be_, z_, mu_, logvar_, lq_, lp_, B, Lat);
       std::vector<T>&lq = host_lq_, &lp = host_lp_;
       be_.to_host(lq_, lq.data(), size_t(B));
       be_.to_host(lp_, lp.data(), size_t(B));
@@ -180,41 +195,12 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
     // The prior's cost enters the loss with the KL's weight: its z-gradient joins the decoder's.
     if (prior_cost_)
       prior_cost_(z_, B, T(beta / (double(B) * S)), dz_, host_cost_.data()), add_cost();
-    if (spec_.estimator == Estimator::A) {
-      const T kscale = T(beta / (double(B) * S));
-      // d(beta/(BS) (log q - log p))/dz: + kscale * z through log p (kernel adds scale * -z) ...
-      be_.std_normal_log_density(z_, lp_, dz_, -kscale, B, Lat);
-      // ... and through log q(z|x) = -sum (log 2pi + logvar + eps^2) / 2 at fixed eps: -1/2 each.
-      be_.axpy(BL, kscale, const_half_, dlogvar_);
-    }
+    if (spec_.estimator == Estimator::A)
+      kl_monte_carlo_backward(be_, z_, const_half_, T(beta / (double(B) * S)), lp_, dz_, dlogvar_,
+                              B, Lat);
     be_.reparameterize_backward(dz_, logvar_, eps_, dmu_, dlogvar_, BL);
   }
-  if (spec_.estimator == Estimator::B) {
-    be_.kl_std_normal(mu_, logvar_, kl_, kl_dim_, B, Lat);
-    be_.to_host(kl_, host_b_.data(), size_t(B));
-    for (int i = 0; i < B; ++i) kl[size_t(i)] = double(host_b_[size_t(i)]);
-    if (grad && prior_ != PriorKind::adversarial) {
-      const T* weight = nullptr;
-      if (g->free_bits > 0) {
-        // Free bits: each dimension's KL averaged over the global batch is floored at lambda,
-        // so dimensions below it get no KL gradient.
-        std::vector<T>& kd = host_kl_dim_;
-        std::vector<double>& sum = host_kl_sum_;
-        be_.to_host(kl_dim_, kd.data(), size_t(Lat));
-        std::copy(kd.begin(), kd.end(), sum.begin());
-        if (g->allreduce_sum) g->allreduce_sum(sum.data(), sum.size());
-        const double n = double(g->global_batch > 0 ? g->global_batch : B);
-        kl_dim_min = 1e300;
-        for (int d = 0; d < Lat; ++d) {
-          kd[size_t(d)] = sum[size_t(d)] / n > g->free_bits ? T(1) : T(0);
-          kl_dim_min = std::min(kl_dim_min, sum[size_t(d)] / n);
-        }
-        be_.to_device(kd.data(), dim_weight_, size_t(Lat));
-        weight = dim_weight_;
-      }
-      be_.kl_std_normal_backward(mu_, logvar_, weight, T(beta / B), dmu_, dlogvar_, B, Lat);
-    }
-  }
+  if (spec_.estimator == Estimator::B) kl_dim_min = analytic_kl(B, beta, g);
   if (grad) {
     be_.join_rows(dmu_, dlogvar_, dh_, B, Lat);
     encoder_.backward(dh_, B, true, false, g->encoder_ready);
@@ -340,9 +326,9 @@ void Vae<T>::decode_mean(const T* z_host, int B, float* out_host) {
   be_.to_device(z_host, z_, size_t(B) * spec_.latent);
   const T* out = decoder_.forward(z_, B);
   const size_t n = size_t(B) * D_;
-  if (spec_.likelihood == Likelihood::bernoulli) {
+  if (spec_.likelihood.kind == Likelihood::bernoulli) {
     be_.act_forward(out, mean_, n, ActSpec{Act::sigmoid, 0});
-  } else if (spec_.learned_variance) {
+  } else if (spec_.likelihood.learned_variance) {
     be_.split_rows(out, mean_, dec_logvar_, B, D_);
   } else {
     be_.copy(out, mean_, n);

@@ -12,20 +12,18 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/models/objectives.h"
 #include "core/network.h"
 
 namespace distvae {
 
-enum class Likelihood { bernoulli, gaussian };
 enum class Estimator { A, B };
 
 struct VaeSpec {
   Shape image;  // (C, H, W)
   int latent = 32;
   std::vector<LayerSpec> encoder, decoder;
-  Likelihood likelihood = Likelihood::bernoulli;
-  bool learned_variance = false;
-  double fixed_logvar = 0.0, logvar_floor = -6.0;
+  LikelihoodSpec likelihood;
   Estimator estimator = Estimator::B;
   int samples = 1;  // L
 };
@@ -114,8 +112,11 @@ class Vae {
                const VaeStepArgs* g, double* elbo_i, double* ll_i, double* kl_i);
   void encode_to_buffers(const T* x, int B);
   void draw_noise(int B, uint64_t seed, uint32_t purpose, const uint64_t* keys, uint64_t counter);
-  // Decoder forward on z_; log p(x|z) per image into ll_; with dlik, d(scale * ll)/d output.
+  // Decoder forward on z_; log p(x|z) per image into ll_; with_grad: d(scale * ll)/d output.
   void likelihood(const T* x, int B, bool with_grad, T scale);
+  // Estimator B's KL into host_kl_; with g, its gradient (free bits from g) into dmu_, dlogvar_.
+  // Returns the smallest global-batch-averaged dimension KL under free bits, else NaN.
+  double analytic_kl(int B, double beta, const VaeStepArgs* g);
 
   Backend<T>& be_;
   VaeSpec spec_;

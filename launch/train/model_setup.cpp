@@ -11,10 +11,11 @@ VaeSpec vae_spec_from(const Config& c, const ImageGeom& g) {
   s.latent = c.model.latent;
   s.encoder = c.model.encoder;
   s.decoder = c.model.decoder;
-  s.likelihood = c.model.likelihood == "bernoulli" ? Likelihood::bernoulli : Likelihood::gaussian;
-  s.learned_variance = c.model.gaussian_variance == "learned";
-  s.fixed_logvar = c.model.gaussian_logvar;
-  s.logvar_floor = c.model.logvar_floor;
+  s.likelihood.kind =
+      c.model.likelihood == "bernoulli" ? Likelihood::bernoulli : Likelihood::gaussian;
+  s.likelihood.learned_variance = c.model.gaussian_variance == "learned";
+  s.likelihood.fixed_logvar = c.model.gaussian_logvar;
+  s.likelihood.logvar_floor = c.model.logvar_floor;
   s.estimator = c.objective.estimator == "A" ? Estimator::A : Estimator::B;
   s.samples = c.objective.samples;
   return s;

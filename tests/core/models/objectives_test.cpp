@@ -399,10 +399,10 @@ TEST_P(VaeGradient, TrainStepMatchesFiniteDifferencesOfTheLoss) {
   spec.latent = Lat;
   spec.encoder = {lin(4), act("tanh")};
   spec.decoder = {lin(4), act("tanh"), lin(c.learned_variance ? 2 * D : D)};
-  spec.likelihood = c.likelihood;
-  spec.learned_variance = c.learned_variance;
-  spec.fixed_logvar = -0.4;
-  spec.logvar_floor = c.logvar_floor;
+  spec.likelihood.kind = c.likelihood;
+  spec.likelihood.learned_variance = c.learned_variance;
+  spec.likelihood.fixed_logvar = -0.4;
+  spec.likelihood.logvar_floor = c.logvar_floor;
   spec.estimator = c.estimator;
   spec.samples = c.samples;
   Vae<double> vae(be, spec, B);
@@ -607,6 +607,25 @@ TEST(VaeFreeBits, UsesTheAllReducedGlobalAverage) {
   });
   EXPECT_LT(rel_err(big, none), 1e-12);
   EXPECT_GT(rel_err(one, none), 1e-3);  // the mask does change the gradient
+}
+
+// Free bits: a dimension gets the KL gradient only when its global-batch average exceeds lambda
+// (equal is "at the floor": no gradient), and the smallest average is reported.
+TEST(FreeBits, WeightsAreOneAboveLambdaAndZeroAtOrBelow) {
+  const double mean[5] = {0.5, 0.25, 0.2500001, 2.0, 0.0};
+  float w[5];
+  EXPECT_DOUBLE_EQ(free_bits_weights(mean, 0.25, 5, w), 0.0);
+  const float want[5] = {1, 0, 1, 1, 0};
+  for (int d = 0; d < 5; ++d) EXPECT_EQ(w[d], want[d]) << "dimension " << d;
+}
+
+// KL warm-up counted in fractional epochs: linear up to warmup_epochs, then beta.
+TEST(KlWarmup, LinearInEpochsThenBeta) {
+  EXPECT_DOUBLE_EQ(kl_warmup_beta(2.0, 10, 0.0), 0.0);
+  EXPECT_DOUBLE_EQ(kl_warmup_beta(2.0, 10, 2.5), 0.5);
+  EXPECT_DOUBLE_EQ(kl_warmup_beta(2.0, 10, 10.0), 2.0);
+  EXPECT_DOUBLE_EQ(kl_warmup_beta(2.0, 10, 37.0), 2.0);
+  EXPECT_DOUBLE_EQ(kl_warmup_beta(2.0, 0, 0.0), 2.0);  // no warm-up
 }
 
 }  // namespace

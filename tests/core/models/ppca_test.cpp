@@ -251,9 +251,9 @@ std::unique_ptr<Vae<double>> make_vae(ReferenceBackend<double>& be, Estimator es
   spec.latent = K;
   spec.encoder = {};  // the encoder is the head alone: x -> (mu | logvar)
   spec.decoder = {linear(D)};
-  spec.likelihood = Likelihood::gaussian;
-  spec.learned_variance = false;
-  spec.fixed_logvar = std::log(kS2);
+  spec.likelihood.kind = Likelihood::gaussian;
+  spec.likelihood.learned_variance = false;
+  spec.likelihood.fixed_logvar = std::log(kS2);
   spec.estimator = est;
   spec.samples = 1;
   return std::make_unique<Vae<double>>(be, spec, kMaxBatch);
