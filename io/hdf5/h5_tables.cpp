@@ -84,6 +84,12 @@ void h5_write_table(hid_t file, const std::string& name, const int32_t* data, in
   write_raw(file, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims, data, where);
 }
 
+void h5_write_column(hid_t file, const std::string& name, const int32_t* data, int64_t n,
+                     const std::string& where) {
+  const hsize_t dims[1] = {static_cast<hsize_t>(n)};
+  write_raw(file, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, data, where);
+}
+
 std::vector<int64_t> h5_table_shape(hid_t file, const std::string& name, const std::string& where) {
   hsize_t dims[2];
   open_checked(file, name, 2, dims, where + ": /" + name);

@@ -25,6 +25,9 @@ void h5_write_table(hid_t file, const std::string& name, const float* data, int6
                     int64_t cols, const std::string& where);
 void h5_write_table(hid_t file, const std::string& name, const int32_t* data, int64_t rows,
                     int64_t cols, const std::string& where);
+// /name: int32 [n] (a column of labels, say).
+void h5_write_column(hid_t file, const std::string& name, const int32_t* data, int64_t n,
+                     const std::string& where);
 // The shape of a 2-D dataset; throws if it is missing or not 2-D.
 std::vector<int64_t> h5_table_shape(hid_t file, const std::string& name, const std::string& where);
 // Reads a whole 2-D dataset converted to float32 / int32 (rows * cols values).
