@@ -1,11 +1,14 @@
-// HDF5 checkpoint writing (atomic: tmp + fsync + rename) and verified reading.
+// HDF5 checkpoint writing (atomic: tmp + fsync + rename, the tmp removed on failure) and verified
+// reading that tells an unreadable file from a damaged one.
 #include "io/hdf5/checkpoint.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -28,45 +31,76 @@ void fsync_path(const std::string& path, bool directory) {
   if (rc != 0) throw std::runtime_error(path + ": fsync failed (disk full or I/O error?)");
 }
 
+void write_file(const std::string& tmp, const Checkpoint& ck) {
+  H5Handle file(H5_CHECK(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp));
+  for (const auto& [name, data] : ck.arrays) {
+    const std::string where = tmp + ": " + name;
+    const hsize_t n = data.size();
+    H5Handle space(H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
+    H5Handle ds(H5_CHECK(H5Dcreate2(file.get(), name.c_str(), H5T_IEEE_F32LE, space.get(),
+                                    H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                         where));
+    if (n)
+      H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()),
+               where);
+    h5_write_int_attr(ds.get(), "crc32", crc_of(data), where);
+  }
+  for (const auto& [k, v] : ck.ints) h5_write_int_attr(file.get(), k, v, tmp);
+  for (const auto& [k, v] : ck.strings) h5_write_string_attr(file.get(), k, v, tmp);
+  H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), tmp);
+  file.close(tmp);
+  fsync_path(tmp, false);
+}
+
+// The bytes a checkpoint's payload takes (HDF5's own metadata adds a few KB).
+uint64_t payload_bytes(const Checkpoint& ck) {
+  uint64_t n = 0;
+  for (const auto& [name, data] : ck.arrays) n += data.size() * sizeof(float) + name.size();
+  for (const auto& [k, v] : ck.strings) n += k.size() + v.size();
+  return n + ck.ints.size() * 16;
+}
+
+std::string megabytes(uint64_t bytes) {
+  char s[32];
+  std::snprintf(s, sizeof s, "%.1f", double(bytes) / 1e6);
+  return s;
+}
+
 }  // namespace
 
 void write_checkpoint(const std::string& path, const Checkpoint& ck) {
   H5QuietErrors quiet;
   const std::string tmp = path + ".tmp";
-  {
-    H5Handle file(H5_CHECK(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp));
-    for (const auto& [name, data] : ck.arrays) {
-      const std::string where = tmp + ": " + name;
-      const hsize_t n = data.size();
-      H5Handle space(H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
-      H5Handle ds(H5_CHECK(H5Dcreate2(file.get(), name.c_str(), H5T_IEEE_F32LE, space.get(),
-                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                           where));
-      if (n)
-        H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()),
-                 where);
-      h5_write_int_attr(ds.get(), "crc32", crc_of(data), where);
-    }
-    for (const auto& [k, v] : ck.ints) h5_write_int_attr(file.get(), k, v, tmp);
-    for (const auto& [k, v] : ck.strings) h5_write_string_attr(file.get(), k, v, tmp);
-    H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), tmp);
-    file.close(tmp);
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  try {
+    write_file(tmp, ck);
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);  // a partial file must not keep the disk full
+    const uint64_t needed = payload_bytes(ck);
+    const std::filesystem::space_info sp = std::filesystem::space(dir.empty() ? "." : dir, ec);
+    const bool full = std::string(e.what()).find("No space left") != std::string::npos ||
+                      (!ec && sp.available < needed);
+    if (full)
+      throw std::runtime_error("no space left on device while writing checkpoint " + path + " (" +
+                               megabytes(needed) + " MB needed, " +
+                               (ec ? std::string("?") : megabytes(sp.available)) + " MB free)");
+    throw std::runtime_error(std::string(e.what()) + " (writing checkpoint " + path +
+                             "; the partial file was removed)");
   }
-  fsync_path(tmp, false);
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error(tmp + ": cannot rename to " + path);
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  fsync_path(dir.empty() ? "." : dir, true);
+    throw std::runtime_error(tmp + ": cannot rename to " + path + ": " + std::strerror(errno));
+  fsync_path(dir.empty() ? "." : dir.string(), true);
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
-  H5QuietErrors quiet;
-  if (!std::filesystem::exists(path)) throw std::runtime_error(path + ": checkpoint not found");
-  hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (fid < 0) throw std::runtime_error(path + ": not a readable HDF5 checkpoint (truncated?)");
+namespace {
+
+// The arrays (datasets, each checked against its CRC-32) and the ints and strings (attributes).
+Checkpoint read_file(const std::string& path) {
+  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (fid < 0) throw CheckpointCorrupt(path + ": not a readable HDF5 checkpoint (truncated?)");
   H5Handle file(fid);
   Checkpoint ck;
-  // Datasets: the arrays.
   H5G_info_t info;
   H5_CHECK(H5Gget_info(file.get(), &info), path);
   for (hsize_t i = 0; i < info.nlinks; ++i) {
@@ -83,10 +117,10 @@ Checkpoint read_checkpoint(const std::string& path) {
       H5_CHECK(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()),
                where);
     if (!h5_has_attr(ds.get(), "crc32", where))
-      throw std::runtime_error(path + ": not a distvae checkpoint (dataset '" + name +
-                               "' has no checksum)");
+      throw CheckpointCorrupt(path + ": not a distvae checkpoint (dataset '" + name +
+                              "' has no checksum)");
     if (h5_read_int_attr(ds.get(), "crc32", where) != int64_t(crc_of(data)))
-      throw std::runtime_error(where + ": checksum mismatch (the checkpoint is corrupt)");
+      throw CheckpointCorrupt(where + ": checksum mismatch (the checkpoint is corrupt)");
     ck.arrays[name] = std::move(data);
   }
   // Attributes: ints and strings.
@@ -105,6 +139,25 @@ Checkpoint read_checkpoint(const std::string& path) {
       ck.ints[name] = h5_read_int_attr(file.get(), name, path);
   }
   return ck;
+}
+
+}  // namespace
+
+Checkpoint read_checkpoint(const std::string& path) {
+  H5QuietErrors quiet;
+  // Whether the file can be read at all comes first: a permission or I/O problem is the user's
+  // to fix, and must not be mistaken for damage (which a resume would pass over).
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0)
+    throw CheckpointUnreadable(path + ": cannot read the checkpoint: " + std::strerror(errno));
+  ::close(fd);
+  try {
+    return read_file(path);
+  } catch (const CheckpointCorrupt&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw CheckpointCorrupt(e.what());
+  }
 }
 
 }  // namespace distvae

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,23 @@ struct Checkpoint {
   std::map<std::string, std::string> strings;        // e.g. "config", "encoder.layout"
 };
 
+// A checkpoint that cannot be read at all (missing, no permission, an I/O error): a resume must
+// stop there, not pass over a file that a later resume could use.
+struct CheckpointUnreadable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// A checkpoint whose content is damaged (truncated, not HDF5, a checksum that does not match): a
+// resume may pass over it to an older one.
+struct CheckpointCorrupt : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Writes path.tmp, then renames it to path. On failure the temporary file is removed, path and
+// every other file are left as they were, and the error says why; a full disk reads "no space
+// left on device while writing checkpoint PATH (N MB needed, M MB free)".
 void write_checkpoint(const std::string& path, const Checkpoint& ck);
-// Reads and verifies every array's checksum; throws naming the file and the array on mismatch.
+// Reads and verifies every array's checksum. Throws CheckpointUnreadable or CheckpointCorrupt,
+// naming the file (and the array on a checksum mismatch).
 Checkpoint read_checkpoint(const std::string& path);
 
 }  // namespace distvae

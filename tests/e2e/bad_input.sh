@@ -400,10 +400,12 @@ if mount -t tmpfs -o size=64m distvae-full full 2>mount.err; then
     timeout "$TIMEOUT" "$DISTVAE" train "$TINY" --run-dir runs/roomy "${FULL[@]}" --quiet
   ck=$(stat -c %s runs/roomy/checkpoints/ckpt-000001.h5 2>/dev/null || echo 1000000)
   mount -o remount,size=$((ck * 16 / 10 / 1024))k full  # room for 1.6 checkpoints
-  check_error "disk full while writing a checkpoint" "full/run/checkpoints/ckpt-000002.h5.tmp" \
-    "No space left on device" -- "$DISTVAE" train "$TINY" --run-dir full/run "${FULL[@]}" --quiet
-  check_that "disk full: no checkpoint 2 under its real name, checkpoint 1 kept" \
-    test ! -e full/run/checkpoints/ckpt-000002.h5 -a -s full/run/checkpoints/ckpt-000001.h5
+  check_error "disk full while writing a checkpoint" \
+    "no space left on device while writing checkpoint full/run/checkpoints/ckpt-000002.h5" \
+    "MB needed" -- "$DISTVAE" train "$TINY" --run-dir full/run "${FULL[@]}" --quiet
+  check_that "disk full: no checkpoint 2 and no partial file left, checkpoint 1 kept" \
+    test ! -e full/run/checkpoints/ckpt-000002.h5 -a ! -e full/run/checkpoints/ckpt-000002.h5.tmp \
+    -a -s full/run/checkpoints/ckpt-000001.h5
   check_that "disk full: --resume takes checkpoint 1 and ends equal to the run with room" \
     full_resume_matches
 else
