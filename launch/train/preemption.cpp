@@ -3,9 +3,11 @@
 #include "launch/train/preemption.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -16,9 +18,24 @@ namespace distvae {
 namespace {
 std::atomic<int> g_preempt{0};  // lock-free, so the handler may set it
 std::atomic<bool> g_armed{false};
+std::atomic<int> g_interrupts{0};  // SIGINTs received while armed
 
 extern "C" void on_preempt_signal(int) {
   g_preempt.store(1, std::memory_order_relaxed);
+}
+
+// Armed: the first Ctrl-C stops the run like SIGTERM, with a checkpoint; the second exits now.
+void on_interrupt() {
+  if (g_interrupts.fetch_add(1) == 0) {
+    g_preempt.store(1);
+    std::fprintf(stderr,
+                 "\ndistvae: Ctrl-C: stopping after this step to write a checkpoint (continue "
+                 "with --resume); press Ctrl-C again to exit at once without one\n");
+    return;
+  }
+  std::fprintf(stderr, "\ndistvae: second Ctrl-C: exiting now, without a checkpoint\n");
+  std::fflush(stderr);
+  _exit(130);  // 128 + SIGINT, as a shell reports an interrupted program
 }
 
 sigset_t preemption_signals() {
@@ -26,6 +43,7 @@ sigset_t preemption_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGINT);
   return set;
 }
 }  // namespace
@@ -40,7 +58,10 @@ void start_signal_thread() {
         int sig = 0;
         if (sigwait(&set, &sig) != 0) continue;
         if (g_armed.load()) {
-          g_preempt.store(1);
+          if (sig == SIGINT)
+            on_interrupt();
+          else
+            g_preempt.store(1);
           continue;
         }
         // Nothing to checkpoint (not training): the signal's default action, ending the process.
