@@ -1,5 +1,5 @@
-// HDF5 checkpoint writing (atomic: tmp + fsync + rename, the tmp removed on failure) and verified
-// reading that tells an unreadable file from a damaged one.
+// HDF5 checkpoint writing (built in memory, then tmp + fsync + rename, the tmp removed on failure)
+// and verified reading that tells an unreadable file from a damaged one.
 #include "io/hdf5/checkpoint.h"
 
 #include <fcntl.h>
@@ -31,33 +31,32 @@ void fsync_path(const std::string& path, bool directory) {
   if (rc != 0) throw std::runtime_error(path + ": fsync failed (disk full or I/O error?)");
 }
 
-void write_file(const std::string& tmp, const Checkpoint& ck) {
-  H5Handle file(H5_CHECK(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp));
+// The whole HDF5 file, built in memory (HDF5's core driver, no backing store): HDF5 never writes
+// to the disk, so a full disk is met by write_bytes' own write(), not half-way through a
+// library call that leaves HDF5 unable to close the file (HDF5 1.10 then crashes at exit).
+std::vector<char> file_image(const Checkpoint& ck, const std::string& where) {
+  H5Handle fapl(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), where));
+  H5_CHECK(H5Pset_fapl_core(fapl.get(), size_t(1) << 20, false), where);
+  H5Handle file(H5_CHECK(H5Fcreate(where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), where));
   for (const auto& [name, data] : ck.arrays) {
-    const std::string where = tmp + ": " + name;
+    const std::string w = where + ": " + name;
     const hsize_t n = data.size();
-    H5Handle space(H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
+    H5Handle space(H5_CHECK(H5Screate_simple(1, &n, nullptr), w));
     H5Handle ds(H5_CHECK(H5Dcreate2(file.get(), name.c_str(), H5T_IEEE_F32LE, space.get(),
                                     H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                         where));
+                         w));
     if (n)
-      H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()),
-               where);
-    h5_write_int_attr(ds.get(), "crc32", crc_of(data), where);
+      H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), w);
+    h5_write_int_attr(ds.get(), "crc32", crc_of(data), w);
   }
-  for (const auto& [k, v] : ck.ints) h5_write_int_attr(file.get(), k, v, tmp);
-  for (const auto& [k, v] : ck.strings) h5_write_string_attr(file.get(), k, v, tmp);
-  H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), tmp);
-  file.close(tmp);
-  fsync_path(tmp, false);
-}
-
-// The bytes a checkpoint's payload takes (HDF5's own metadata adds a few KB).
-uint64_t payload_bytes(const Checkpoint& ck) {
-  uint64_t n = 0;
-  for (const auto& [name, data] : ck.arrays) n += data.size() * sizeof(float) + name.size();
-  for (const auto& [k, v] : ck.strings) n += k.size() + v.size();
-  return n + ck.ints.size() * 16;
+  for (const auto& [k, v] : ck.ints) h5_write_int_attr(file.get(), k, v, where);
+  for (const auto& [k, v] : ck.strings) h5_write_string_attr(file.get(), k, v, where);
+  H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), where);
+  const ssize_t size = H5_CHECK(H5Fget_file_image(file.get(), nullptr, 0), where);
+  std::vector<char> image(static_cast<size_t>(size));
+  H5_CHECK(H5Fget_file_image(file.get(), image.data(), image.size()), where);
+  file.close(where);
+  return image;
 }
 
 std::string megabytes(uint64_t bytes) {
@@ -66,30 +65,50 @@ std::string megabytes(uint64_t bytes) {
   return s;
 }
 
+// Writes bytes to tmp and syncs them; on any failure removes tmp and throws, saying why.
+void write_bytes(const std::string& tmp, const std::string& path, const std::vector<char>& bytes) {
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    throw std::runtime_error("cannot create " + tmp + " to write checkpoint " + path + ": " +
+                             std::strerror(errno));
+  size_t done = 0;
+  int error = 0;
+  while (done < bytes.size() && error == 0) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n > 0)
+      done += size_t(n);
+    else if (n < 0 && errno != EINTR)
+      error = errno;
+  }
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  ::close(fd);
+  if (error == 0) return;
+  ::unlink(tmp.c_str());  // a partial file must not keep the disk full
+  if (error == ENOSPC || error == EDQUOT) {
+    std::error_code ec;
+    const std::filesystem::path dir = std::filesystem::path(tmp).parent_path();
+    const auto free = std::filesystem::space(dir.empty() ? "." : dir, ec).available;
+    throw std::runtime_error("no space left on device while writing checkpoint " + path + " (" +
+                             megabytes(bytes.size()) + " MB needed, " +
+                             (ec ? std::string("?") : megabytes(free)) + " MB free)");
+  }
+  throw std::runtime_error("cannot write checkpoint " + path + ": " + std::strerror(error) +
+                           " (after " + megabytes(done) + " of " + megabytes(bytes.size()) +
+                           " MB; the partial file was removed)");
+}
+
 }  // namespace
 
 void write_checkpoint(const std::string& path, const Checkpoint& ck) {
   H5QuietErrors quiet;
   const std::string tmp = path + ".tmp";
-  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  try {
-    write_file(tmp, ck);
-  } catch (const std::exception& e) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);  // a partial file must not keep the disk full
-    const uint64_t needed = payload_bytes(ck);
-    const std::filesystem::space_info sp = std::filesystem::space(dir.empty() ? "." : dir, ec);
-    const bool full = std::string(e.what()).find("No space left") != std::string::npos ||
-                      (!ec && sp.available < needed);
-    if (full)
-      throw std::runtime_error("no space left on device while writing checkpoint " + path + " (" +
-                               megabytes(needed) + " MB needed, " +
-                               (ec ? std::string("?") : megabytes(sp.available)) + " MB free)");
-    throw std::runtime_error(std::string(e.what()) + " (writing checkpoint " + path +
-                             "; the partial file was removed)");
+  write_bytes(tmp, path, file_image(ck, path));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(tmp + ": cannot rename to " + path + ": " + std::strerror(error));
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error(tmp + ": cannot rename to " + path + ": " + std::strerror(errno));
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
   fsync_path(dir.empty() ? "." : dir.string(), true);
 }
 
