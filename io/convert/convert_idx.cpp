@@ -4,9 +4,12 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 
+#include "core/hash.h"
 #include "io/convert/idx.h"
+#include "io/convert/shard_tasks.h"
 
 namespace distvae {
 namespace {
@@ -22,6 +25,27 @@ std::string infer_split(const std::string& images_path) {
   throw std::runtime_error(images_path + ": cannot infer the split from the file name (expected " +
                            "it to start with 'train', 't10k' or 'test'); give the split " +
                            "explicitly (train, validation or test)");
+}
+
+// A fingerprint of everything that decides the shards: the options and each input's name, size
+// and modification time (a rerun of the same command after a kill is recognized and may replace
+// what the killed run left).
+std::string conversion_key(const ConvertIdxOptions& o) {
+  std::ostringstream s;
+  s << "idx v1 val=" << o.val << " split=" << o.split << " chunk=" << o.chunk_images
+    << " compression=" << to_string(o.compression) << " checksum=" << o.checksum
+    << " shard_images=" << o.shard_images;
+  uint64_t h = fnv1a(s.str());
+  for (const std::string& path : {o.images_path, o.labels_path}) {
+    if (path.empty()) continue;
+    std::error_code ec;
+    const uint64_t bytes = std::filesystem::file_size(path, ec);
+    const auto mtime = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
+    h = fnv1a(path, h);
+    h = fnv1a(&bytes, sizeof bytes, h);
+    h = fnv1a(&mtime, sizeof mtime, h);
+  }
+  return hex64(h);
 }
 
 }  // namespace
@@ -69,6 +93,7 @@ ConvertSummary convert_idx(const ConvertIdxOptions& o) {
   base.shard_images = o.shard_images;
   base.labels = labels ? LabelType::uint8 : LabelType::none;
   base.overwrite = o.overwrite;
+  base.convert_key = conversion_key(o);
 
   // (split, first image, count), in file order.
   struct Range {

@@ -76,8 +76,8 @@ void write_shard(const ImagesConversion& p, const ShardTask& t, ConvertProgress&
   w.labels = label_type;
   w.source = "images dir=" + o.input_dir;
   w.split = t.split;
+  w.convert_key = t.key;
   w.before_close = [&](hid_t file, const std::string& where) {
-    h5_write_string_attr(file, "convert_key", t.key, where);
     h5_write_string_attr(file, "preprocessing", describe(o.prep), where);
     h5_write_int_attr(file, "pixel_sum", static_cast<int64_t>(pixel_sum), where);
     h5_write_text(file, "skipped_files", skipped_text, where);
@@ -223,6 +223,7 @@ ShardWork convert_image_shards(const ImagesConversion& p) {
 
 ConvertImagesSummary finish_images_conversion(const ImagesConversion& p) {
   for (const std::string& f : p.stale) std::remove(f.c_str());
+  mark_splits_complete(p.tasks);
   ConvertImagesSummary s;
   s.removed = p.stale;
   s.shards = static_cast<int64_t>(p.tasks.size());

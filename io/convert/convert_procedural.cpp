@@ -49,6 +49,7 @@ void write_shard(const ProceduralConversion& p, const std::vector<int64_t>& orde
   w.labels = LabelType::uint8;
   w.source = "procedural " + generator_text(o);
   w.split = t.split;
+  w.convert_key = t.key;
   w.before_close = [&](hid_t file, const std::string& where) {
     h5_write_table(file, "factors", values.data(), t.count, F, where);
     h5_write_table(file, "factor_classes", classes.data(), t.count, F, where);
@@ -58,7 +59,6 @@ void write_shard(const ProceduralConversion& p, const std::vector<int64_t>& orde
     for (int s : sprite_factor_sizes(o.rgb)) sizes.push_back(std::to_string(s));
     h5_write_string_attr(file, "factor_sizes", join(sizes), where);
     h5_write_string_attr(file, "generator", generator_text(o), where);
-    h5_write_string_attr(file, "convert_key", t.key, where);
     h5_write_int_attr(file, "pixel_sum", static_cast<int64_t>(pixel_sum), where);
   };
   ShardWriter writer(w);
@@ -158,6 +158,7 @@ ShardWork convert_procedural_shards(const ProceduralConversion& p) {
 
 ConvertSummary finish_procedural_conversion(const ProceduralConversion& p) {
   for (const std::string& f : p.stale) std::remove(f.c_str());
+  mark_splits_complete(p.tasks);
   ConvertSummary s;
   s.height = p.height, s.width = p.width, s.channels = p.channels;
   s.splits = summarize_splits(p.tasks);

@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
 #include "io/convert/split_shards.h"
+#include "io/hdf5/completion_marker.h"
 #include "io/hdf5/h5_tables.h"
 #include "io/hdf5/h5_util.h"
 
@@ -154,8 +156,20 @@ std::vector<std::string> prepare_output_dir(const std::vector<ShardTask>& tasks,
       stale.push_back(e.path().string());
     }
   }
+  // Until this conversion completes a split, that split is not complete.
+  for (const std::string& split : splits)
+    remove_completion_marker(completion_marker_path(shard_path(out_dir, prefix, split, 0)));
   std::sort(stale.begin(), stale.end());
   return stale;
+}
+
+void mark_splits_complete(const std::vector<ShardTask>& tasks) {
+  std::map<std::string, std::map<std::string, std::string>> keys;  // marker -> name -> key
+  for (const ShardTask& t : tasks) {
+    std::map<std::string, std::string>& listed = keys[completion_marker_path(t.path)];
+    if (fs::exists(t.path)) listed[fs::path(t.path).filename().string()] = t.key;
+  }
+  for (const auto& [marker, listed] : keys) write_completion_marker(marker, listed);
 }
 
 ShardReport read_shard_report(const ShardTask& t) {

@@ -62,6 +62,10 @@ std::vector<std::string> prepare_output_dir(const std::vector<ShardTask>& tasks,
                                             const std::string& out_dir, const std::string& prefix,
                                             bool overwrite);
 
+// Writes each split's completion marker (io/hdf5/completion_marker.h) listing its shard files;
+// call once every task is complete.
+void mark_splits_complete(const std::vector<ShardTask>& tasks);
+
 // What a complete shard holds, read back from the file (or its empty marker).
 struct ShardReport {
   std::string path;  // empty for a shard with no images

@@ -4,8 +4,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <numeric>
 #include <stdexcept>
+
+#include "io/hdf5/completion_marker.h"
+#include "io/hdf5/h5_util.h"
 
 namespace distvae {
 namespace {
@@ -30,6 +34,22 @@ std::vector<std::string> existing_shards(const std::string& out_dir, const std::
   }
   std::sort(found.begin(), found.end());
   return found;
+}
+
+// Whether the shard at path carries this conversion key (false for an empty key, a shard without
+// one, or a file that cannot be read).
+bool written_by(const std::string& path, const std::string& key) {
+  if (key.empty()) return false;
+  try {
+    H5QuietErrors quiet;
+    const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (fid < 0) return false;
+    H5Handle f(fid);
+    return h5_has_attr(f.get(), "convert_key", path) &&
+           h5_read_string_attr(f.get(), "convert_key", path) == key;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 void check_name(const std::string& what, const std::string& value) {
@@ -60,10 +80,13 @@ SplitShardWriter::SplitShardWriter(SplitShardsOptions options) : options_(std::m
     throw std::runtime_error(options_.out_dir +
                              ": cannot create output directory: " + ec.message());
   existing_ = existing_shards(options_.out_dir, options_.prefix, options_.split);
-  if (!existing_.empty() && !options_.overwrite)
-    throw std::runtime_error(existing_.front() +
-                             " already exists; remove the old shards or convert with overwrite " +
-                             "to replace them");
+  for (const std::string& f : existing_)
+    if (!options_.overwrite && !written_by(f, options_.convert_key))
+      throw std::runtime_error(f +
+                               " already exists from a different conversion; remove the old "
+                               "shards or convert with overwrite to replace them");
+  // Until this writer finishes, the split is not complete.
+  remove_completion_marker(marker_path());
   summary_.split = options_.split;
 }
 
@@ -71,6 +94,10 @@ SplitShardWriter::~SplitShardWriter() {
   if (finished_) return;
   current_.reset();  // an unfinished ShardWriter removes its own .tmp
   for (const std::string& f : summary_.files) std::remove(f.c_str());
+}
+
+std::string SplitShardWriter::marker_path() const {
+  return completion_marker_path(shard_path(options_.out_dir, options_.prefix, options_.split, 0));
 }
 
 void SplitShardWriter::open_next() {
@@ -86,6 +113,7 @@ void SplitShardWriter::open_next() {
   w.labels = options_.labels;
   w.source = options_.source;
   w.split = options_.split;
+  w.convert_key = options_.convert_key;
   current_ = std::make_unique<ShardWriter>(std::move(w));
 }
 
@@ -135,6 +163,12 @@ SplitSummary SplitShardWriter::finish() {
     if (std::find(summary_.files.begin(), summary_.files.end(), old) == summary_.files.end())
       std::remove(old.c_str());
   existing_.clear();
+  if (!options_.convert_key.empty()) {
+    std::map<std::string, std::string> keys;
+    for (const std::string& f : summary_.files)
+      keys[fs::path(f).filename().string()] = options_.convert_key;
+    write_completion_marker(marker_path(), keys);
+  }
   finished_ = true;
   return summary_;
 }

@@ -24,10 +24,15 @@ struct SplitShardsOptions {
   // file but the last made of whole chunks.
   int64_t shard_images = 0;
   LabelType labels = LabelType::none;
-  // Existing <prefix>-<split>-NNNNN.h5 files are an error unless overwrite is set; then they are
-  // replaced, and stale higher-numbered ones (from an earlier run with more shards) are removed
-  // once the new files are complete, so a glob never mixes two conversions.
+  // Existing <prefix>-<split>-NNNNN.h5 files are an error unless they were written by this same
+  // conversion (the same convert_key: an earlier run that was killed, or that finished) or
+  // overwrite is set; then they are replaced, and stale higher-numbered ones (from an earlier run
+  // with more shards) are removed once the new files are complete, so a glob never mixes two
+  // conversions.
   bool overwrite = false;
+  // The conversion's fingerprint, written into every shard; finish() then writes the split's
+  // completion marker (io/hdf5/completion_marker.h). Empty: neither.
+  std::string convert_key;
 };
 
 // What a converter wrote for one split; pixel_sum lets a test compare against the input.
@@ -56,7 +61,8 @@ class SplitShardWriter {
   void append(const uint8_t* images, int64_t count, const uint8_t* labels);
   void append(const uint8_t* images, int64_t count, const int32_t* labels);
 
-  // Completes the last file. A split that received no images writes no file (count 0).
+  // Completes the last file and writes the split's completion marker. A split that received no
+  // images writes no file (count 0).
   // A writer destroyed before finish() (an exception mid-conversion) removes the files it
   // completed, so a failed conversion leaves no partial split behind.
   SplitSummary finish();
@@ -65,6 +71,7 @@ class SplitShardWriter {
   template <typename Label>
   void append_impl(const uint8_t* images, int64_t count, const Label* labels);
   void open_next();
+  std::string marker_path() const;
 
   SplitShardsOptions options_;
   std::unique_ptr<ShardWriter> current_;

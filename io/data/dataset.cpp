@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
+
+#include "io/hdf5/completion_marker.h"
 
 namespace distvae {
 namespace {
@@ -145,6 +148,26 @@ bool is_hdf5(const std::string& path, const std::string& where) {
 #endif
 }
 
+// A shard written by a conversion (a convert_key attribute) must be listed in its split's
+// completion marker: else the conversion was killed or is still running, and the files present
+// are only part of the data (a glob would silently train on them).
+void check_conversion_finished(hid_t file, const std::string& path) {
+  const std::string marker = completion_marker_path(path);
+  // Not written by a marking converter, or renamed out of the <prefix>-<split>-NNNNN.h5 scheme.
+  if (marker.empty() || !h5_has_attr(file, "convert_key", path)) return;
+  const std::string key = h5_read_string_attr(file, "convert_key", path);
+  const std::map<std::string, std::string> listed = read_completion_marker(marker);
+  const auto it = listed.find(fs::path(path).filename().string());
+  if (it != listed.end() && it->second == key) return;
+  fail(path, "part of a conversion that did not finish (" +
+                 (listed.empty() ? "no completion marker " + marker
+                                 : marker + " does not list this file with its key") +
+                 "), so other shards of its split may be missing. Rerun the same distvae convert "
+                 "command to finish it (it resumes or starts over) or delete the split's files; "
+                 "if you copied the shards here, copy " +
+                 fs::path(marker).filename().string() + " with them");
+}
+
 }  // namespace
 
 std::vector<std::string> expand_glob(const std::string& pattern) {
@@ -220,6 +243,7 @@ Hdf5Dataset::Hdf5Dataset(const std::vector<std::string>& paths, const Hdf5OpenOp
       fail(path,
            "dataset 'images' has shape " + shape_text(dims, 4) + ": H, W and C must be at least 1");
     if (dims[0] == 0) fail(path, "dataset 'images' holds 0 images, expected N > 0");
+    check_conversion_finished(f.file.get(), path);
 
     H5Handle dcpl(H5_CHECK(H5Dget_create_plist(f.images.get()), w));
     if (H5_CHECK(H5Pget_layout(dcpl.get()), w) != H5D_CHUNKED)

@@ -240,6 +240,8 @@ void ShardWriter::finish() {
   H5QuietErrors quiet;
   try {
     h5_write_int_attr(file_.get(), "count", written_, tmp_path_);
+    if (!options_.convert_key.empty())
+      h5_write_string_attr(file_.get(), "convert_key", options_.convert_key, tmp_path_);
     if (options_.before_close) options_.before_close(file_.get(), tmp_path_);
     labels_.close(tmp_path_ + ": /labels");
     images_.close(tmp_path_ + ": /images");

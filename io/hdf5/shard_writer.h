@@ -6,7 +6,7 @@
 //             checksummed
 //   /labels   optional, uint8 or int32 [N], chunks of [chunk_images], same filters
 //   attributes on the file's root group: source, split (strings); height, width, channels,
-//             count, format_version (int64)
+//             count, format_version (int64); convert_key (string) when a converter sets it
 #pragma once
 
 #include <cstdint>
@@ -38,6 +38,9 @@ struct ShardWriterOptions {
   LabelType labels = LabelType::none;
   std::string source;  // where the images came from, e.g. "idx:train-images-idx3-ubyte.gz"
   std::string split;   // "train", "validation" or "test"
+  // A fingerprint of the conversion that writes the shard (the attribute convert_key, checked
+  // against the split's completion marker, io/hdf5/completion_marker.h); empty: none.
+  std::string convert_key;
   // Called by finish() with the open temporary file, after the images and the count attribute
   // and before the file is closed and renamed: extra datasets and attributes written here are
   // part of the atomic shard. `where` names the temporary file for error messages.

@@ -126,6 +126,8 @@ TEST(ConvertIdx, ValMustLeaveTrainImages) {
   testing::expect_error([&] { convert_idx(o); }, {"train.idx", "10 images", "val (10)"});
 }
 
+// Shards of a different conversion are refused unless overwriting, and then the stale ones go;
+// a rerun of the same conversion (the same key: after a kill, say) replaces its own files.
 TEST(ConvertIdx, ExistingShardsNeedOverwriteAndStaleOnesGo) {
   TempDir dir;
   write_synthetic(dir, "train.idx", 50);
@@ -135,15 +137,41 @@ TEST(ConvertIdx, ExistingShardsNeedOverwriteAndStaleOnesGo) {
   o.chunk_images = 10;
   o.shard_images = 10;
   EXPECT_EQ(convert_idx(o).splits[0].files.size(), 5u);
-  testing::expect_error([&] { convert_idx(o); },
-                        {"data-train-00000.h5", "already exists", "overwrite"});
-  o.overwrite = true;
+  EXPECT_EQ(convert_idx(o).splits[0].files.size(), 5u);  // the same conversion again
   o.shard_images = 0;
+  testing::expect_error(
+      [&] { convert_idx(o); },
+      {"data-train-00000.h5", "already exists from a different conversion", "overwrite"});
+  o.overwrite = true;
   EXPECT_EQ(convert_idx(o).splits[0].files.size(), 1u);
   // The four files of the first conversion beyond the new one are gone: a glob sees one file.
   Hdf5Dataset ds = Hdf5Dataset::open_glob(dir / "data-train-*.h5");
   EXPECT_EQ(ds.info().files.size(), 1u);
   EXPECT_EQ(ds.info().count, 50);
+}
+
+// A conversion killed before it finished (here: its completion marker never written, and the
+// last shards missing) is never read as a dataset; rerunning the same command finishes it.
+TEST(ConvertIdx, UnfinishedConversionIsRefusedUntilRerun) {
+  TempDir dir;
+  write_synthetic(dir, "train.idx", 50);
+  ConvertIdxOptions o;
+  o.images_path = dir / "train.idx";
+  o.out_dir = dir.path();
+  o.chunk_images = 10;
+  o.shard_images = 10;
+  convert_idx(o);
+  fs::remove(dir / "data-train.done");
+  fs::remove(dir / "data-train-00003.h5");
+  fs::remove(dir / "data-train-00004.h5");
+  testing::expect_error([&] { Hdf5Dataset::open_glob(dir / "data-train-*.h5"); },
+                        {"data-train-00000.h5", "part of a conversion that did not finish",
+                         "data-train.done", "Rerun the same distvae convert command"});
+  convert_idx(o);
+  Hdf5Dataset ds = Hdf5Dataset::open_glob(dir / "data-train-*.h5");
+  EXPECT_EQ(ds.info().count, 50);
+  // A deliberate subset of a finished conversion is fine: the marker lists the file.
+  EXPECT_EQ(Hdf5Dataset::open_glob(dir / "data-train-0000[0-1].h5").info().count, 20);
 }
 
 // The real data set, from Debian's dataset-fashion-mnist package.
