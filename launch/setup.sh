@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libpng-dev libjpeg62-turbo-dev libjpeg-turbo-progs zlib1g-dev libdeflate-dev
   libcli11-dev
+  nlohmann-json3-dev
   dataset-fashion-mnist
   python3
   chromium

@@ -1,8 +1,9 @@
-// Appending JSON lines of named numbers.
+// Appending JSON lines of named numbers, built with nlohmann::json (io/output/json_io.h).
 #include "io/output/metrics_log.h"
 
-#include <cmath>
 #include <stdexcept>
+
+#include "io/output/json_io.h"
 
 namespace distvae {
 
@@ -15,19 +16,13 @@ MetricsLog::~MetricsLog() {
 }
 
 void MetricsLog::write(const std::vector<std::pair<std::string, double>>& fields) {
-  std::string line = "{";
-  char buf[64];
-  for (size_t i = 0; i < fields.size(); ++i) {
-    const double v = fields[i].second;
-    if (!std::isfinite(v))
-      std::snprintf(buf, sizeof buf, "null");
-    else if (v == std::floor(v) && std::fabs(v) < 1e15)
-      std::snprintf(buf, sizeof buf, "%.0f", v);
-    else
-      std::snprintf(buf, sizeof buf, "%.9g", v);
-    line += (i ? ", \"" : "\"") + fields[i].first + "\": " + buf;
+  Json record = Json::object();
+  try {
+    for (const auto& [key, v] : fields) put_number(record, key, v, kDigits);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(path_ + ": metrics record: " + e.what());
   }
-  line += "}\n";
+  const std::string line = dump_line(record) + "\n";
   if (std::fputs(line.c_str(), f_) < 0 || std::fflush(f_) != 0)
     throw std::runtime_error(path_ + ": cannot write the metrics log (disk full?)");
 }

@@ -1,4 +1,7 @@
 // metrics.jsonl: one JSON object per line, appended and flushed, so a crash loses at most a line.
+// Written through nlohmann::json (io/output/json_io.h): keys escaped, numbers to 9 significant
+// digits (integral ones as integers), a non-finite value as null named in the record's
+// "nonfinite" note: {"step": 50, "elbo": null, "nonfinite": {"elbo": "nan"}}.
 #pragma once
 
 #include <cstdio>
@@ -15,8 +18,12 @@ class MetricsLog {
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
-  // Writes {"k1": v1, ...}; values are numbers (non-finite ones as null).
+  // Writes {"k1": v1, ...} in the order given. Throws std::invalid_argument naming the file and
+  // the key for a repeated key or one named "nonfinite" (the note's), std::runtime_error when
+  // the line cannot be written.
   void write(const std::vector<std::pair<std::string, double>>& fields);
+
+  static constexpr int kDigits = 9;  // significant digits of a non-integral value
 
  private:
   std::string path_;

@@ -1,6 +1,8 @@
-// report.html: one self-contained page for a run directory (no network needed to view it):
-// training and validation curves as inline SVG, the sample and reconstruction grids embedded as
-// data URIs, the evaluation figures when present, the resolved config and the machine summary.
+// report.html: one self-contained page for a run directory (no network needed to view it): a chart
+// (inline SVG) of every numeric key metrics.jsonl holds, against step for per-step records and
+// against epoch for per-epoch ones, titled, ordered and grouped for the keys the trainer logs
+// (unknown keys under their own name); the sample and reconstruction grids embedded as data URIs;
+// eval.json as a table when present; the resolved config and the machine summary.
 #pragma once
 
 #include <string>

@@ -6,9 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <numeric>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/rng.h"
@@ -16,6 +14,7 @@
 #include "io/hdf5/checkpoint.h"
 #include "io/image/image.h"
 #include "io/image/png.h"
+#include "io/output/json_io.h"
 #include "launch/config/config.h"
 #include "launch/eval/prior_normalizer.h"
 #include "launch/eval/sample_quality.h"
@@ -188,10 +187,17 @@ QualityFigures quality(LoadedModel& m, const std::string& prior, int n, const Qu
   return q;
 }
 
+// eval.json: one object through nlohmann::json (io/output/json_io.h), numbers to 10 significant
+// digits as the file has always had; a non-finite figure is null, named in the object's
+// "nonfinite" note.
+void put_eval_number(Json& json, const std::string& key, double v) {
+  put_number(json, key, v, 10);
+}
+
 // T(z) against the exact log q(z)/p(z) of the aggregated posterior q(z) = (1/N) sum_n
 // N(z; mu_n, sigma_n^2), the mixture of the training set's encoder Gaussians, at n draws of q and
 // n draws of p. The exact ratio is far spikier than any smooth T: reported, not thresholded.
-void ratio_check(LoadedModel& m, const ImageSet& train, int n, std::ostringstream& json) {
+void ratio_check(LoadedModel& m, const ImageSet& train, int n, Json& json) {
   const Config& c = m.config;
   const int L = c.model.latent;
   Vae<float>& vae = *m.model.vae;
@@ -243,8 +249,9 @@ void ratio_check(LoadedModel& m, const ImageSet& train, int n, std::ostringstrea
         "T vs exact log q(z)/p(z) at %d draws of %s: mean |T - exact| %.3f, mean T %.3f, "
         "mean exact %.3f\n",
         n, name, err, mt, me);
-    json << ", \"ratio_mae_" << from << "\": " << err << ", \"ratio_mean_t_" << from << "\": " << mt
-         << ", \"ratio_mean_exact_" << from << "\": " << me;
+    put_eval_number(json, std::string("ratio_mae_") + from, err);
+    put_eval_number(json, std::string("ratio_mean_t_") + from, mt);
+    put_eval_number(json, std::string("ratio_mean_exact_") + from, me);
   }
 }
 
@@ -268,9 +275,7 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
   if (o.normalize_prior && !implicit)
     throw std::runtime_error("--normalize-prior: " + o.checkpoint + " is a " + c.model.family +
                              "; only implicit_prior_vae has a learned prior to normalize");
-  std::ostringstream json;
-  json.precision(10);
-  json << "{\"family\": \"" << c.model.family << "\", \"images\": " << set.count;
+  Json json = {{"family", c.model.family}, {"images", set.count}};
   if (root)
     std::printf("distvae eval: %s, %lld images from %s, %d rank(s)\n", c.model.family.c_str(),
                 (long long)set.count, pattern.c_str(), comm.size());
@@ -292,11 +297,14 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
           "KL per dimension            min %.4f  max %.4f nats (averaged over the images)\n",
           f.kl_dim_min, f.kl_dim_max);
     }
-    json << ", \"elbo\": " << f.elbo << ", \"iw_log_likelihood\": " << f.iw
-         << ", \"iw_samples\": " << K << ", \"active_units\": " << f.active
-         << ", \"kl_dim_min\": " << f.kl_dim_min << ", \"kl_dim_max\": " << f.kl_dim_max
-         << ", \"elbo_bits_per_dim\": " << -f.elbo * bpd
-         << ", \"iw_bits_per_dim\": " << -f.iw * bpd;
+    put_eval_number(json, "elbo", f.elbo);
+    put_eval_number(json, "iw_log_likelihood", f.iw);
+    put_value(json, "iw_samples", K);
+    put_value(json, "active_units", f.active);
+    put_eval_number(json, "kl_dim_min", f.kl_dim_min);
+    put_eval_number(json, "kl_dim_max", f.kl_dim_max);
+    put_eval_number(json, "elbo_bits_per_dim", -f.elbo * bpd);
+    put_eval_number(json, "iw_bits_per_dim", -f.iw * bpd);
   }
   PriorNormalizer pn;
   if (o.normalize_prior) {
@@ -314,10 +322,12 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
       std::printf("iw log-likelihood normalized %.3f nats  (%.4f bits/dim) = %.3f - log Z\n",
                   iw - pn.log_z, -(iw - pn.log_z) * bpd, iw);
     }
-    json << ", \"log_z\": " << pn.log_z << ", \"log_z_spread\": " << pn.spread
-         << ", \"log_z_std_error\": " << pn.runs[0].std_error << ", \"ais_ess\": " << pn.runs[0].ess
-         << ", \"ais_chains\": " << o.ais.chains
-         << ", \"iw_log_likelihood_normalized\": " << iw - pn.log_z;
+    put_eval_number(json, "log_z", pn.log_z);
+    put_eval_number(json, "log_z_spread", pn.spread);
+    put_eval_number(json, "log_z_std_error", pn.runs[0].std_error);
+    put_eval_number(json, "ais_ess", pn.runs[0].ess);
+    put_value(json, "ais_chains", o.ais.chains);
+    put_eval_number(json, "iw_log_likelihood_normalized", iw - pn.log_z);
   }
   // Read once for the checks below: the images the model trained on (data.max_images of them),
   // which also keeps a large set's float copy within memory.
@@ -335,7 +345,7 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
     if (implicit) priors.push_back("aggregate");
     if (o.normalize_prior) priors.push_back("learned");
     if (m.model.gan) priors = {"generator"};
-    json << ", \"quality\": [";
+    Json figures = Json::array();
     for (size_t i = 0; i < priors.size(); ++i) {
       const QualityFigures q =
           quality(m, priors[i] == "generator" ? "standard" : priors[i], o.quality_images, ref,
@@ -343,29 +353,21 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
       std::printf("sample quality (%s, %d images vs %lld): MMD^2 %.5f (bandwidth %.3f)",
                   priors[i].c_str(), o.quality_images, (long long)set.count, q.mmd.mmd2,
                   q.mmd.bandwidth);
-      json << (i ? ", " : "") << "{\"prior\": \"" << priors[i] << "\", \"mmd2\": " << q.mmd.mmd2
-           << ", \"bandwidth\": " << q.mmd.bandwidth;
+      Json entry = {{"prior", priors[i]}};
+      put_eval_number(entry, "mmd2", q.mmd.mmd2);
+      put_eval_number(entry, "bandwidth", q.mmd.bandwidth);
       if (!q.hist.empty()) {
         std::printf("  class KL(generated || test) %.4f nats  classes:", q.class_kl);
-        json << ", \"class_kl\": ";
-        if (std::isfinite(q.class_kl))
-          json << q.class_kl;
-        else
-          json << "null";  // a generated class the test set lacks
-        json << ", \"class_histogram\": [";
-        for (size_t k = 0; k < q.hist.size(); ++k) {
-          std::printf(" %.3f", q.hist[k]);
-          json << (k ? ", " : "") << q.hist[k];
-        }
-        json << "]";
+        put_eval_number(entry, "class_kl", q.class_kl);  // inf: a class the test set lacks
+        for (size_t k = 0; k < q.hist.size(); ++k) std::printf(" %.3f", q.hist[k]);
+        put_numbers(entry, "class_histogram", q.hist, 10);
       }
-      json << "}";
+      figures.push_back(std::move(entry));
       std::printf("\n");
     }
-    json << "]";
+    put_value(json, "quality", std::move(figures));
   }
-  json << "}\n";
-  if (root && !o.out_json.empty()) std::ofstream(o.out_json) << json.str();
+  if (root && !o.out_json.empty()) write_json_file(o.out_json, json);
   return 0;
 }
 

@@ -3,7 +3,10 @@
 # proximal term) and the DCGAN (batch norms: statistics all-reduced, running averages
 # checkpointed) train, log their own metrics, stop and resume bitwise, and evaluate: the implicit
 # prior's normalized log-likelihood is the unnormalized one minus log Z, learned-prior samples are
-# written, sample-quality figures appear for every family; a VAE-only command refuses a GAN.
+# written, sample-quality figures appear for every family; a VAE-only command refuses a GAN. A
+# short VAE run joins them for the last check: every family's eval.json and every line of its
+# metrics.jsonl are valid JSON (python3 -m json.tool; NaN and Infinity refused too), and its
+# report charts what the family logs.
 # Run by ctest: bash THIS BUILD SOURCE
 source "$(dirname "$0")/common.bash"
 e2e_setup families "$1" "$2"
@@ -21,6 +24,17 @@ import json,sys
 v=[json.loads(l) for l in open(sys.argv[1])]
 v=[r[sys.argv[2]] for r in v if sys.argv[2] in r]
 print(v[-1] if v else 'missing')" "$1" "$2"
+}
+# valid_json FILE [--json-lines]: python3 -m json.tool parses it (each line with --json-lines),
+# and so does json with the NaN / Infinity / -Infinity it accepts by default refused.
+valid_json() {
+  python3 -m json.tool ${2:-} "$1" >/dev/null || return 1
+  python3 -c "
+import json, sys
+def refuse(c): raise ValueError(c + ' is not JSON')
+text = open(sys.argv[1]).read()
+for doc in (text.splitlines() if len(sys.argv) > 2 else [text]):
+    json.loads(doc, parse_constant=refuse)" "$1" ${2:-}
 }
 
 for fam in implicit_prior aae gan_mlp gan_dcgan; do
@@ -77,5 +91,25 @@ gk=full_gan_mlp/checkpoints/ckpt-000002.h5
   ok "gan sample grid" || bad "gan sample"
 msg=$("$distvae" gradvar --checkpoint "$gk" 2>&1)
 [[ $? -ne 0 && $msg == *"needs a VAE"*"gan"* ]] && ok "gradvar refuses a GAN: $msg" || bad "gradvar on a gan: $msg"
+# Every family's JSON: a VAE trains briefly beside the adversarial runs above; the implicit prior
+# and the GAN were evaluated above, the VAE and the AAE are here (few images, few samples).
+train2 "$src/configs/fmnist_vae_tiny.yaml" --run-dir full_vae "${small[@]}" || bad "vae: train"
+for fam in vae aae; do
+  "$distvae" eval --checkpoint full_$fam/checkpoints/ckpt-000002.h5 "${val[@]}" --max-images 64 \
+    --iw 10 --quality 100 --json $fam.json >$fam.log 2>&1 || { bad "$fam: eval"; cat $fam.log; }
+done
+for pair in vae:vae implicit_prior:imp gan_mlp:gan aae:aae; do
+  fam=${pair%%:*} js=${pair#*:}.json
+  valid_json "$js" && ok "$fam: $js is valid JSON" || { bad "$fam: $js is not valid JSON"; cat "$js"; }
+  m=full_$fam/metrics.jsonl
+  if [[ -s $m ]] && valid_json "$m" --json-lines; then ok "$fam: every line of $m is valid JSON"
+  else bad "$fam: $m has a line that is not valid JSON"; fi
+done
+for pair in vae:elbo vae:val_elbo implicit_prior:prior_t aae:prior_softplus_t gan_mlp:gen_loss \
+            gan_mlp:disc_loss gan_mlp:disc_accuracy gan_mlp:proximal; do
+  fam=${pair%%:*} key=${pair#*:}
+  grep -q "<figure data-key='$key'" full_$fam/report.html && ok "$fam: the report charts $key" ||
+    bad "$fam: no chart of $key in full_$fam/report.html"
+done
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

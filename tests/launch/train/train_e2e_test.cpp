@@ -5,14 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <optional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -32,54 +31,12 @@ namespace fs = std::filesystem;
 
 const char* const kFmnistDir = "/usr/share/datasets/fashion-mnist";
 
-// One line of metrics.jsonl: a flat object of numbers (or null, kept as NaN).
+// One line of metrics.jsonl: a flat object of numbers (a null, which must be noted in the
+// record's "nonfinite" note, kept as NaN).
 using Record = std::map<std::string, double>;
 
-// Parses {"key": number, ...}; returns nullopt on anything else.
-std::optional<Record> parse_flat_json(const std::string& line) {
-  Record r;
-  size_t i = 0;
-  auto ws = [&] {
-    while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
-  };
-  ws();
-  if (i >= line.size() || line[i++] != '{') return std::nullopt;
-  ws();
-  if (i < line.size() && line[i] == '}') return r;
-  for (;;) {
-    ws();
-    if (i >= line.size() || line[i++] != '"') return std::nullopt;
-    const size_t end = line.find('"', i);
-    if (end == std::string::npos) return std::nullopt;
-    const std::string key = line.substr(i, end - i);
-    i = end + 1;
-    ws();
-    if (i >= line.size() || line[i++] != ':') return std::nullopt;
-    ws();
-    double v = 0;
-    if (line.compare(i, 4, "null") == 0) {
-      v = std::nan("");
-      i += 4;
-    } else {
-      const char* begin = line.c_str() + i;
-      char* stop = nullptr;
-      v = std::strtod(begin, &stop);
-      if (stop == begin) return std::nullopt;
-      i += size_t(stop - begin);
-    }
-    if (!r.emplace(key, v).second) return std::nullopt;  // duplicate key
-    ws();
-    if (i >= line.size()) return std::nullopt;
-    const char c = line[i++];
-    if (c == '}') break;
-    if (c != ',') return std::nullopt;
-  }
-  ws();
-  if (i != line.size()) return std::nullopt;
-  return r;
-}
-
-// Reads every line of a metrics file; adds a failure for an unparseable line.
+// Reads every line of a metrics file with nlohmann's strict parser; adds a failure for a line
+// that is not a JSON object of numbers and nulls, or a null without its note.
 std::vector<Record> read_metrics(const std::string& path) {
   std::vector<Record> out;
   std::ifstream in(path);
@@ -89,9 +46,25 @@ std::vector<Record> read_metrics(const std::string& path) {
   while (std::getline(in, line)) {
     ++n;
     if (line.empty()) continue;
-    auto r = parse_flat_json(line);
-    EXPECT_TRUE(r.has_value()) << path << ":" << n << ": not a flat JSON object: " << line;
-    if (r) out.push_back(std::move(*r));
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) {
+      ADD_FAILURE() << path << ":" << n << ": not a JSON object: " << line;
+      continue;
+    }
+    Record r;
+    for (const auto& [key, v] : j.items()) {
+      if (key == "nonfinite") continue;
+      if (v.is_null()) {
+        EXPECT_TRUE(j.contains("nonfinite") && j["nonfinite"].contains(key))
+            << path << ":" << n << ": " << key << " is null without a note: " << line;
+        r[key] = std::nan("");
+      } else if (v.is_number()) {
+        r[key] = v.get<double>();
+      } else {
+        ADD_FAILURE() << path << ":" << n << ": " << key << " is not a number: " << line;
+      }
+    }
+    out.push_back(std::move(r));
   }
   return out;
 }
