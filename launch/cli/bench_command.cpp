@@ -25,6 +25,7 @@
 #include "launch/config/config.h"
 #include "launch/eval/evaluate.h"
 #include "launch/train/model_setup.h"
+#include "launch/train/step_agreement.h"
 #include "launch/train/train_step.h"
 
 namespace distvae {
@@ -243,16 +244,10 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
     const auto t1 = Clock::now();
     const StepResult r = trainee.step(x_dev, B, key.data(), args, 0.0);
     const auto t2 = Clock::now();
-    // The trainer's step-boundary agreement: scan the gradients and the loss terms for non-finite
-    // values and all-reduce the flags (it reduces 8 doubles; the latency is what costs).
-    double flags[8] = {};
-    flags[0] = std::isfinite(model.gan ? r.gen.loss : r.vae.elbo) ? 0 : 1;
-    flags[1] = r.disc_skipped;
-    for (const TrainedNet& n : trainee.main_nets())
-      if (!backend->all_finite(n.reduced_grads().data(), n.reduced_grads().size())) flags[2] = 1;
-    if (world > 1) comm.allreduce(flags, 8, ReduceOp::sum);
+    // The trainer's end-of-step agreement: the non-finite scans of the loss terms and gradients
+    // and the flag all-reduce (a few doubles: the latency is what costs). No timed checkpoints.
+    const bool good = agree_on_step(r, trainee, *backend, comm, false).nonfinite.empty();
     const auto t3 = Clock::now();
-    const bool good = flags[0] == 0 && flags[2] == 0;
     if (good) trainee.update_main(0.0);
     const auto t4 = Clock::now();
     if (!timed) return;

@@ -36,6 +36,7 @@
 #include "launch/train/preemption.h"
 #include "launch/train/progress.h"
 #include "launch/train/run_dir.h"
+#include "launch/train/step_agreement.h"
 #include "launch/train/train_step.h"
 
 namespace distvae {
@@ -135,36 +136,6 @@ int64_t dataset_bytes(const std::vector<std::string>& files, int64_t max_images)
   const int64_t n = max_images > 0 ? std::min(info.count, max_images) : info.count;
   return n * info.image_bytes();
 }
-
-enum StepFlag {
-  kPreempt,
-  kCheckpointDue,
-  kBadReconstruction,  // or the generator's loss
-  kBadKl,
-  kBadPriorTerm,      // T(z) or softplus(T(z))
-  kBadDiscriminator,  // discriminator gradients (its update was skipped)
-  kBadNet0,           // the main networks' gradients: encoder and decoder, or the generator
-  kBadNet1,
-  kNumFlags
-};
-
-// Per-step decisions summed over ranks: a flag is set when any rank set it.
-struct StepFlags {
-  double v[kNumFlags] = {};
-  std::string nonfinite_terms(bool gan, std::span<const TrainedNet> main) const {
-    std::string t;
-    auto add = [&](int flag, const std::string& what) {
-      if (v[flag] > 0) t += (t.empty() ? "" : ", ") + what;
-    };
-    add(kBadReconstruction, gan ? "generator loss" : "reconstruction term log p(x|z)");
-    add(kBadKl, "KL term");
-    add(kBadPriorTerm, "prior term T(z)");
-    add(kBadDiscriminator, "discriminator gradients");
-    for (size_t i = 0; i < main.size(); ++i)
-      add(int(kBadNet0 + i), main[i].net->name() + " gradients");
-    return t;
-  }
-};
 
 std::string geom_text(const ImageGeom& g) {
   return std::to_string(g.height) + "x" + std::to_string(g.width) + "x" +
@@ -395,25 +366,11 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
       const StepResult r = trainee.step(in.x, B, in.keys, args, epochs_done / c.train.epochs);
       const VaeStats& st = r.vae;
       exposed += trainee.exposed_seconds();
-      // What every rank must agree on at this step boundary, in one all-reduce: preemption, a
-      // timed checkpoint (rank 0's clock decides), and which terms went non-finite where.
-      StepFlags f;
-      f.v[kPreempt] = preemption_requested() ? 1 : 0;
-      f.v[kCheckpointDue] = root && c.train.checkpoint_minutes > 0 &&
-                                    seconds_since(t_checkpoint) >= 60.0 * c.train.checkpoint_minutes
-                                ? 1
-                                : 0;
-      f.v[kBadReconstruction] = std::isfinite(gan ? r.gen.loss : st.log_px_given_z) ? 0 : 1;
-      f.v[kBadKl] = std::isfinite(st.kl) ? 0 : 1;
-      f.v[kBadPriorTerm] = std::isfinite(st.prior_cost) ? 0 : 1;
-      f.v[kBadDiscriminator] = r.disc_skipped;
-      const std::span<TrainedNet> main = trainee.main_nets();
-      for (size_t i = 0; i < main.size(); ++i) {
-        const std::span<const float> g = main[i].reduced_grads();
-        f.v[kBadNet0 + i] = backend->all_finite(g.data(), g.size()) ? 0 : 1;
-      }
-      if (world > 1) comm.allreduce(f.v, kNumFlags, ReduceOp::sum);
-      if (const std::string bad = f.nonfinite_terms(gan, main); !bad.empty()) {
+      const StepAgreement f =
+          agree_on_step(r, trainee, *backend, comm,
+                        c.train.checkpoint_minutes > 0 &&
+                            seconds_since(t_checkpoint) >= 60.0 * c.train.checkpoint_minutes);
+      if (const std::string& bad = f.nonfinite; !bad.empty()) {
         if (c.train.on_nonfinite == "stop") {
           const auto kept = list_checkpoints(o.run_dir);
           if (root)
@@ -487,15 +444,15 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
       ++step;
       beat();
       const bool epoch_end = s + 1 == steps_per_epoch;
-      const bool timed = f.v[kCheckpointDue] > 0 || (c.train.checkpoint_every_steps > 0 &&
-                                                     step % c.train.checkpoint_every_steps == 0);
-      saved_at_step_end = timed || f.v[kPreempt] > 0;
+      const bool timed = f.checkpoint_due || (c.train.checkpoint_every_steps > 0 &&
+                                              step % c.train.checkpoint_every_steps == 0);
+      saved_at_step_end = timed || f.preempt;
       if (saved_at_step_end) {
         save_checkpoint(epoch_end ? epoch + 1 : epoch, epoch_end ? 0 : s + 1);
         t_checkpoint = Clock::now();
       }
       // Preemption: a signal on any rank stops all of them at this same step.
-      if (f.v[kPreempt] > 0) {
+      if (f.preempt) {
         comm.barrier();
         const bool requeued = root && c.train.requeue && request_slurm_requeue();
         say("preempted: checkpoint written at epoch %d, step %lld%s; exiting with code %d "
