@@ -18,10 +18,10 @@
 
 #include "core/backends/dnnl.h"
 #include "core/rng.h"
-#include "dist/mpi_communicator.h"
 #include "dist/nccl_communicator.h"
 #include "dist/world.h"
 #include "io/data/image_set.h"
+#include "launch/cli/mpi_job.h"
 #include "launch/config/config.h"
 #include "launch/eval/evaluate.h"
 #include "launch/train/model_setup.h"
@@ -430,18 +430,7 @@ void register_bench_command(CLI::App& app, BenchOptions& o) {
 }
 
 int run_bench_command(const BenchOptions& o) {
-  MpiSession mpi(nullptr, nullptr);  // singleton MPI when not started by mpirun / srun
-  auto comm = make_mpi_communicator();
-  try {
-    return bench(o, *comm);
-  } catch (const std::exception& e) {
-    if (comm->size() == 1) throw;
-    // One rank's error must end every rank: the others may be waiting in a collective.
-    std::fprintf(stderr, "distvae: error: rank %d: %s\n", comm->rank(), e.what());
-    std::fflush(stderr);
-    comm->abort(1);
-  }
-  return 1;  // not reached (abort ends the job); the compiler cannot see through the virtual
+  return run_mpi_job([&](Communicator& comm) { return bench(o, comm); });
 }
 
 }  // namespace distvae

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "dist/communicator.h"
-#include "dist/mpi_communicator.h"
 #include "io/convert/convert_idx.h"
 #include "io/convert/convert_images.h"
 #include "io/output/report.h"
 #include "launch/cli/convert_command.h"
+#include "launch/cli/mpi_job.h"
 #include "launch/config/config.h"
 #include "launch/eval/evaluate.h"
 #include "launch/eval/gradvar.h"
@@ -194,49 +194,34 @@ void register_commands(CLI::App& app, CommandArgs& a) {
 }
 
 int run_selected_command(CLI::App& app, const CommandArgs& a) {
-  if (app.got_subcommand("train")) {
-    MpiSession mpi(nullptr, nullptr);  // singleton MPI when not started by mpirun / srun
-    auto comm = make_mpi_communicator();
-    try {
+  if (app.got_subcommand("train"))
+    return run_mpi_job([&](Communicator& comm) {
       const Config c = load_config(a.config, a.sets);
       TrainOptions o;
       o.run_dir = a.run_dir, o.resume = a.resume, o.quiet = a.quiet;
       o.stop_after_epochs = a.stop_after;
       o.log_every_seconds = a.log_every;
-      return train(c, o, *comm);
-    } catch (const std::exception& e) {
-      if (comm->size() == 1) throw;
-      // One rank's error must end every rank: the others may be waiting in a collective.
-      std::fprintf(stderr, "distvae: error: rank %d: %s\n", comm->rank(), e.what());
-      std::fflush(stderr);
-      comm->abort(1);
-    }
-  }
+      return train(c, o, comm);
+    });
   if (app.got_subcommand("eval") || app.got_subcommand("sample")) {
-    MpiSession mpi(nullptr, nullptr);  // chains and test images split over ranks under mpirun
-    auto comm = make_mpi_communicator();
+    // chains and test images split over ranks under mpirun
     AisOptions ais;
     ais.chains = a.ais_chains, ais.temperatures = a.ais_temperatures;
     ais.leapfrog = a.ais_leapfrog, ais.step_size = a.ais_step, ais.seed = uint64_t(a.seed);
-    try {
+    return run_mpi_job([&](Communicator& comm) {
       if (app.got_subcommand("sample")) {
         SampleOptions o;
         o.checkpoint = a.checkpoint, o.n = a.n, o.out_png = a.out, o.seed = a.seed;
         o.prior = a.prior, o.ais = ais;
-        return sample(o, *comm);
+        return sample(o, comm);
       }
       EvalOptions o;
       o.checkpoint = a.checkpoint, o.data = a.data, o.split = a.split, o.iw_samples = a.iw;
       o.max_images = a.max_images, o.out_json = a.out;
       o.normalize_prior = a.normalize_prior, o.ais = ais, o.ais_runs = a.ais_runs;
       o.quality_images = a.quality, o.ratio_check = a.ratio_check;
-      return evaluate(o, *comm);
-    } catch (const std::exception& e) {
-      if (comm->size() == 1) throw;
-      std::fprintf(stderr, "distvae: error: rank %d: %s\n", comm->rank(), e.what());
-      std::fflush(stderr);
-      comm->abort(1);
-    }
+      return evaluate(o, comm);
+    });
   }
   if (app.got_subcommand("bench")) return run_bench_command(a.bench);
   if (app.got_subcommand("encode")) return encode_images(a.checkpoint, a.data, a.out);

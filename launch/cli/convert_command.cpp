@@ -9,7 +9,7 @@
 #include <string>
 
 #include "dist/communicator.h"
-#include "dist/mpi_communicator.h"
+#include "launch/cli/mpi_job.h"
 
 namespace distvae {
 namespace {
@@ -69,38 +69,29 @@ void print_splits(const ConvertSummary& s) {
   }
 }
 
-// Runs plan -> convert (each rank its shards) -> barrier -> finish (rank 0) with the error
-// handling of a multi-rank job. `convert` returns this rank's work, `finish` prints the summary.
+// Runs plan -> convert (each rank its shards) -> barrier -> finish (rank 0) on every rank of the
+// job. `convert` returns this rank's work, `finish` prints the summary.
 int run_job(bool quiet, const std::function<void(int rank, int world)>& plan,
             const std::function<ShardWork()>& convert, const std::function<void()>& finish) {
-  MpiSession mpi(nullptr, nullptr);  // singleton MPI when not started by mpirun / srun
-  auto comm = make_mpi_communicator();
-  try {
+  return run_mpi_job([&](Communicator& comm) {
     const auto t0 = Clock::now();
-    plan(comm->rank(), comm->size());
+    plan(comm.rank(), comm.size());
     const ShardWork w = convert();
     double totals[3] = {double(w.written), double(w.resumed), double(w.images)};
-    if (comm->size() > 1) comm->allreduce(totals, 3, ReduceOp::sum);  // also waits for all ranks
+    if (comm.size() > 1) comm.allreduce(totals, 3, ReduceOp::sum);  // also waits for all ranks
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (comm->rank() != 0) return 0;
+    if (comm.rank() != 0) return 0;
     finish();
     if (!quiet) {
       std::printf("%.0f shard(s) written now, %.0f already complete (resumed)", totals[0],
                   totals[1]);
       if (totals[2] > 0)
         std::printf("; %.0f images in %.1f s = %.0f images/s over %d rank(s)", totals[2], secs,
-                    totals[2] / secs, comm->size());
+                    totals[2] / secs, comm.size());
       std::printf("\n");
     }
     return 0;
-  } catch (const std::exception& e) {
-    if (comm->size() == 1) throw;
-    // One rank's error must end every rank: the others may be waiting in the final reduction.
-    std::fprintf(stderr, "distvae: error: rank %d: %s\n", comm->rank(), e.what());
-    std::fflush(stderr);
-    comm->abort(1);
-  }
-  return 1;  // not reached: abort does not return
+  });
 }
 
 }  // namespace
