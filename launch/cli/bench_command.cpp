@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -31,6 +32,17 @@
 namespace distvae {
 
 namespace {
+
+struct BenchOptions {
+  std::string config;
+  std::vector<std::string> sets;  // --set key=value overrides, as for train
+  int steps = 100;                // timed training steps
+  int warmup = 20;                // untimed steps first (primitive creation, caches, page faults)
+  int threads = 0;                // compute threads per rank (0: train.threads, then the launcher)
+  std::string image;              // "HxWxC"; empty: inferred from the model's output shape
+  int iw = 0;                     // > 0: time the importance-weighted evaluation, K = iw
+  int64_t images = 1000;          // images for --iw
+};
 
 using Clock = std::chrono::steady_clock;
 
@@ -406,31 +418,31 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
 
 }  // namespace
 
-void register_bench_command(CLI::App& app, BenchOptions& o) {
+void register_bench_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<BenchOptions>();
   auto* b = app.add_subcommand(
       "bench",
       "Training images/s, GFLOP/s and a step-time breakdown of a config's model on synthetic "
       "batches (no dataset needed: the image shape comes from the model), through the same step "
       "code as train; under mpirun every rank trains and rank 0 prints (docs/performance.md)");
-  b->add_option("config", o.config, "YAML config file")->required()->check(CLI::ExistingFile);
-  b->add_option("--steps", o.steps, "Timed training steps")->check(CLI::Range(1, 10000000));
-  b->add_option("--warmup", o.warmup, "Untimed steps first")->check(CLI::Range(0, 10000000));
-  b->add_option("--threads", o.threads,
+  b->add_option("config", o->config, "YAML config file")->required()->check(CLI::ExistingFile);
+  b->add_option("--steps", o->steps, "Timed training steps")->check(CLI::Range(1, 10000000));
+  b->add_option("--warmup", o->warmup, "Untimed steps first")->check(CLI::Range(0, 10000000));
+  b->add_option("--threads", o->threads,
                 "Compute threads per rank (default: train.threads, SLURM_CPUS_PER_TASK, "
                 "OMP_NUM_THREADS, or the cores divided among the node's ranks)")
       ->check(CLI::Range(1, 4096));
-  b->add_option("--image", o.image,
+  b->add_option("--image", o->image,
                 "Image shape HxWxC (default: the decoder's or generator's output shape)");
-  b->add_option("--set", o.sets, "Override a config key: --set train.batch=256 (repeatable)");
-  b->add_option("--iw", o.iw,
+  b->add_option("--set", o->sets, "Override a config key: --set train.batch=256 (repeatable)");
+  b->add_option("--iw", o->iw,
                 "Time the importance-weighted evaluation instead (distvae eval's code) with this "
                 "many samples per image, on --images synthetic images split over the ranks")
       ->check(CLI::Range(1, 1000000));
-  b->add_option("--images", o.images, "Images for --iw")->check(CLI::Range(1, 100000000));
-}
-
-int run_bench_command(const BenchOptions& o) {
-  return run_mpi_job([&](Communicator& comm) { return bench(o, comm); });
+  b->add_option("--images", o->images, "Images for --iw")->check(CLI::Range(1, 100000000));
+  b->callback([o, &exit_code] {
+    exit_code = run_mpi_job([&](Communicator& comm) { return bench(*o, comm); });
+  });
 }
 
 }  // namespace distvae
