@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config clang-format
+  build-essential cmake ninja-build ccache pkg-config clang-format clang-tidy
   libopenmpi-dev openmpi-bin
   slurm-wlm munge iproute2
   clang libclang-rt-dev

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -18,18 +19,30 @@
 
 #include "core/backends/dnnl.h"
 #include "core/rng.h"
-#include "dist/mpi_communicator.h"
 #include "dist/nccl_communicator.h"
 #include "dist/world.h"
 #include "io/data/image_set.h"
+#include "launch/cli/mpi_job.h"
 #include "launch/config/config.h"
 #include "launch/eval/evaluate.h"
 #include "launch/train/model_setup.h"
+#include "launch/train/step_agreement.h"
 #include "launch/train/train_step.h"
 
 namespace distvae {
 
 namespace {
+
+struct BenchOptions {
+  std::string config;
+  std::vector<std::string> sets;  // --set key=value overrides, as for train
+  int steps = 100;                // timed training steps
+  int warmup = 20;                // untimed steps first (primitive creation, caches, page faults)
+  int threads = 0;                // compute threads per rank (0: train.threads, then the launcher)
+  std::string image;              // "HxWxC"; empty: inferred from the model's output shape
+  int iw = 0;                     // > 0: time the importance-weighted evaluation, K = iw
+  int64_t images = 1000;          // images for --iw
+};
 
 using Clock = std::chrono::steady_clock;
 
@@ -183,164 +196,175 @@ int bench_iw(const BenchOptions& o, const Config& c, Model& model, const ImageGe
   return 0;
 }
 
-int bench(const BenchOptions& o, Communicator& launch_comm) {
-  Config c = load_config(o.config, o.sets);
-  if (o.threads > 0) c.train.threads = o.threads;
-  // As in train: a GPU run reduces device buffers through NCCL.
-  const std::unique_ptr<Communicator> gpu_comm =
-      c.train.backend == "cuda" ? make_nccl_communicator(launch_comm) : nullptr;
-  Communicator& comm = gpu_comm ? *gpu_comm : launch_comm;
-  const bool root = comm.rank() == 0;
-  const int world = comm.size();
-  const LocalPlacement place = discover_placement(c.train.threads);
-  omp_set_num_threads(place.threads);
+// Synthetic images, a few distinct batches cycled: {0, 1} pixels where the config binarizes (what
+// the model sees in training), intensities in (0, 1) otherwise. Deterministic per rank.
+constexpr int kBatches = 4;
 
-  std::string image_from = "--image";
-  const ImageGeom g = o.image.empty() ? infer_image(c, &image_from) : parse_image(o.image);
-  const int B = c.train.batch;
-  const size_t D = size_t(g.pixels());
-
-  auto backend = make_backend(c.train.backend);
-  if (o.iw > 0) {  // buffers sized as distvae eval sizes them: passes of eval.iw_batch samples
-    Model m = build_model(c, g, *backend, c.eval.iw_batch);
-    m.init(uint64_t(c.train.seed));
-    return bench_iw(o, c, m, g, comm, place);
-  }
-  Trainee trainee(c, g, *backend, comm, B);
-  Model& model = trainee.model();
-
-  // Synthetic images, a few distinct batches cycled: {0, 1} pixels where the config binarizes
-  // (what the model sees in training), intensities in (0, 1) otherwise. Deterministic per rank.
-  constexpr int kBatches = 4;
-  const bool binary = c.data.binarize == "dynamic";
-  std::vector<std::vector<float>> host(kBatches, std::vector<float>(size_t(B) * D));
+std::vector<std::vector<float>> synthetic_batches(const Config& c, int rank, size_t floats) {
+  std::vector<std::vector<float>> host(kBatches, std::vector<float>(floats));
   for (int k = 0; k < kBatches; ++k) {
     std::vector<float>& h = host[size_t(k)];
-    uniform_fill(uint64_t(c.train.seed),
-                 stream_id(rng_purpose::test, uint64_t(comm.rank()) * 64 + k), 0, h.size(),
-                 h.data());
-    if (binary)
+    uniform_fill(uint64_t(c.train.seed), stream_id(rng_purpose::test, uint64_t(rank) * 64 + k), 0,
+                 h.size(), h.data());
+    if (c.data.binarize == "dynamic")
       for (float& v : h) v = v < 0.5f ? 0.0f : 1.0f;
   }
-  float* x_dev = backend->alloc(size_t(B) * D);
-  std::vector<uint64_t> key(static_cast<size_t>(B));
+  return host;
+}
 
+VaeStepArgs bench_step_args(const Config& c, Communicator& comm) {
   VaeStepArgs args;  // as the trainer sets them, after KL warm-up (beta does not change the cost)
   args.seed = uint64_t(c.train.seed);
   args.beta = c.objective.beta;
   args.free_bits = c.objective.free_bits;
-  args.global_batch = int64_t(B) * world;
-  args.allreduce_sum = [&](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
+  args.global_batch = int64_t(c.train.batch) * comm.size();
+  args.allreduce_sum = [&comm](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
+  return args;
+}
 
-  double t[kPhases] = {};
+// The timed steps: seconds per phase (the mean over ranks of their sums over the steps), the
+// slowest rank's wall time, and this rank's count of steps that skipped the update.
+struct StepTimes {
+  double phase[kPhases] = {};
+  double elapsed = 0;
   int skipped = 0;
+};
+
+// o.warmup untimed steps, then o.steps timed ones, each as the trainer takes it: the step, the
+// end-of-step agreement, and the update when every rank found the step good.
+StepTimes time_steps(const BenchOptions& o, const Config& c, Trainee& trainee, Backend<float>& be,
+                     Communicator& comm, size_t D) {
+  const int B = c.train.batch, world = comm.size();
+  const std::vector<std::vector<float>> host = synthetic_batches(c, comm.rank(), size_t(B) * D);
+  float* x_dev = be.alloc(size_t(B) * D);
+  std::vector<uint64_t> key(static_cast<size_t>(B));
+  VaeStepArgs args = bench_step_args(c, comm);
+  StepTimes t;
   auto run_step = [&](int64_t s, bool timed) {
     // Keys as the trainer's (epoch * N + image index) for one long epoch: every image use distinct.
     for (int b = 0; b < B; ++b)
       key[size_t(b)] = uint64_t(s) * uint64_t(B) * uint64_t(world) + uint64_t(comm.rank()) * B + b;
     const auto t0 = Clock::now();
-    backend->to_device(host[size_t(s % kBatches)].data(), x_dev, size_t(B) * D);
+    be.to_device(host[size_t(s % kBatches)].data(), x_dev, size_t(B) * D);
     const auto t1 = Clock::now();
     const StepResult r = trainee.step(x_dev, B, key.data(), args, 0.0);
     const auto t2 = Clock::now();
-    // The trainer's step-boundary agreement: scan the gradients and the loss terms for non-finite
-    // values and all-reduce the flags (it reduces 8 doubles; the latency is what costs).
-    double flags[8] = {};
-    flags[0] = std::isfinite(model.gan ? r.gen.loss : r.vae.elbo) ? 0 : 1;
-    flags[1] = r.disc_skipped;
-    for (const TrainedNet& n : trainee.main_nets())
-      if (!backend->all_finite(n.reduced_grads().data(), n.reduced_grads().size())) flags[2] = 1;
-    if (world > 1) comm.allreduce(flags, 8, ReduceOp::sum);
+    // The trainer's end-of-step agreement: the non-finite scans of the loss terms and gradients
+    // and the flag all-reduce (a few doubles: the latency is what costs). No timed checkpoints.
+    const bool good = agree_on_step(r, trainee, be, comm, false).nonfinite.empty();
     const auto t3 = Clock::now();
-    const bool good = flags[0] == 0 && flags[2] == 0;
     if (good) trainee.update_main(0.0);
     const auto t4 = Clock::now();
     if (!timed) return;
-    skipped += good ? 0 : 1;
+    t.skipped += good ? 0 : 1;
     const double main_exposed = trainee.exposed_seconds() - trainee.disc_exposed_seconds();
-    t[kInput] += seconds(t0, t1);
-    t[kDisc] += trainee.disc_seconds();
-    t[kDiscExposed] += trainee.disc_exposed_seconds();
-    t[kForwardBackward] += seconds(t1, t2) - trainee.disc_seconds() - main_exposed;
-    t[kExposed] += main_exposed;
-    t[kChecks] += seconds(t2, t3);
-    t[kOptimizer] += seconds(t3, t4);
+    t.phase[kInput] += seconds(t0, t1);
+    t.phase[kDisc] += trainee.disc_seconds();
+    t.phase[kDiscExposed] += trainee.disc_exposed_seconds();
+    t.phase[kForwardBackward] += seconds(t1, t2) - trainee.disc_seconds() - main_exposed;
+    t.phase[kExposed] += main_exposed;
+    t.phase[kChecks] += seconds(t2, t3);
+    t.phase[kOptimizer] += seconds(t3, t4);
   };
-
   for (int s = 0; s < o.warmup; ++s) run_step(s, false);
   comm.barrier();
   const auto t_start = Clock::now();
   for (int s = 0; s < o.steps; ++s) run_step(o.warmup + s, true);
   comm.barrier();  // the slowest rank's time counts
-  const double elapsed = seconds(t_start, Clock::now());
-  backend->release(x_dev);
+  t.elapsed = seconds(t_start, Clock::now());
+  be.release(x_dev);
+  comm.allreduce(t.phase, kPhases, ReduceOp::avg);
+  return t;
+}
 
-  // Phase times: the mean over ranks of their means over the steps.
-  comm.allreduce(t, kPhases, ReduceOp::avg);
-  const double step_s = elapsed / o.steps;
-  const double images_per_s = double(o.steps) * B * world / elapsed;
+// FLOPs counted per image: 3 x the forward pass of every trained network (forward, input
+// gradient, weight gradient), summed. A nominal count: see docs/performance.md.
+struct FlopCounts {
+  std::string nets_text;           // each network's forward MFLOP per image
+  double per_image = 0;            // the count
+  double issue9_per_image = 0;     // issue 9's count (VAE families), else 0
+  const Layer* largest = nullptr;  // the largest linear layer of any trained network
+};
 
-  // FLOPs counted per image: 3 x the forward pass of every trained network (forward, input
-  // gradient, weight gradient), summed. A nominal count: see docs/performance.md.
-  std::string nets_text;
+FlopCounts count_flops(Trainee& trainee) {
+  FlopCounts f;
   double fwd = 0;
-  const Layer* largest = nullptr;
   for (const TrainedNet& n : trainee.all_nets()) {
-    const double f = n.net->forward_flops_per_sample();
-    fwd += f;
+    const double nf = n.net->forward_flops_per_sample();
+    fwd += nf;
     char buf[96];
-    std::snprintf(buf, sizeof buf, "%s%s %.3f", nets_text.empty() ? "" : ", ",
-                  n.net->name().c_str(), f * 1e-6);
-    nets_text += buf;
+    std::snprintf(buf, sizeof buf, "%s%s %.3f", f.nets_text.empty() ? "" : ", ",
+                  n.net->name().c_str(), nf * 1e-6);
+    f.nets_text += buf;
     for (const Layer& l : n.net->layers())
       if (l.kind == LayerKind::linear &&
-          (!largest || l.in[0] * l.out[0] > largest->in[0] * largest->out[0]))
-        largest = &l;
+          (!f.largest || l.in[0] * l.out[0] > f.largest->in[0] * f.largest->out[0]))
+        f.largest = &l;
   }
-  const double flops_per_image = 3 * fwd;
+  f.per_image = 3 * fwd;
   // Issue 9's GEMM count for the VAE families: the encoder's first layer computes no input
   // gradient (x is data), so its backward-data GEMM is not counted.
-  double issue9_per_image = 0;
-  if (model.vae)
-    for (const Layer& l : model.vae->encoder().layers())
+  if (Vae<float>* vae = trainee.model().vae.get())
+    for (const Layer& l : vae->encoder().layers())
       if (layer_flops(l) > 0) {
-        issue9_per_image = flops_per_image - layer_flops(l);
+        f.issue9_per_image = f.per_image - layer_flops(l);
         break;
       }
+  return f;
+}
 
-  // Machine limit: the backend's matmul on the largest linear layer's shape, every rank at once
-  // (so 2 ranks x 1 thread see the same contention the training did).
-  double mm_gflops = 0, mm_total = 0;
-  int mm_in = 0, mm_out = 0;
-  if (largest) {
-    mm_in = int(largest->in[0]), mm_out = int(largest->out[0]);
-    comm.barrier();
-    mm_gflops = 2.0 * B * mm_in * mm_out / matmul_seconds(*backend, B, mm_in, mm_out) * 1e-9;
-    double v[1] = {mm_gflops};
-    comm.allreduce(v, 1, ReduceOp::sum);
-    mm_total = v[0];
-  }
-  // The implicit prior's and the GAN's extra networks have their own batches: only the plain VAE.
-  GemmReference gemm;
-  if (model.vae && !model.latent_disc) {
-    comm.barrier();
-    gemm = gemm_reference(*backend, *model.vae, B);
-  }
+// Machine limit: the backend's matmul on the largest linear layer's shape, every rank at once
+// (so 2 ranks x 1 thread see the same contention the training did).
+struct MatmulReference {
+  int in = 0, out = 0;
+  double gflops = 0;  // this rank's
+  double total = 0;   // summed over the ranks
+};
 
+MatmulReference matmul_reference(Backend<float>& be, const Layer* largest, int B,
+                                 Communicator& comm) {
+  MatmulReference m;
+  if (!largest) return m;
+  m.in = int(largest->in[0]), m.out = int(largest->out[0]);
+  comm.barrier();
+  m.gflops = 2.0 * B * m.in * m.out / matmul_seconds(be, B, m.in, m.out) * 1e-9;
+  double v[1] = {m.gflops};
+  comm.allreduce(v, 1, ReduceOp::sum);
+  m.total = v[0];
+  return m;
+}
+
+// Every rank's peak resident memory, MiB.
+std::vector<double> peak_memory_mib(Communicator& comm) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  std::vector<double> peak(size_t(world), 0.0);
+  std::vector<double> peak(size_t(comm.size()), 0.0);
   peak[size_t(comm.rank())] = double(ru.ru_maxrss) / 1024.0;  // KiB -> MiB
   comm.allreduce(peak.data(), peak.size(), ReduceOp::sum);
+  return peak;
+}
 
-  if (!root) return 0;
-  const std::string be_name =
-      backend->name() == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : backend->name();
+// Everything bench reports, gathered on every rank; rank 0 prints it.
+struct BenchFigures {
+  StepTimes times;
+  double step_s = 0, images_per_s = 0;
+  FlopCounts flops;
+  MatmulReference mm;
+  GemmReference gemm;
+  std::vector<double> peak;  // MiB per rank
+};
+
+void print_setup(const BenchOptions& o, const Config& c, const ImageGeom& g,
+                 const std::string& image_from, const std::string& be_name,
+                 const LocalPlacement& place, Trainee& trainee, int world,
+                 const FlopCounts& flops) {
+  const int B = c.train.batch;
   std::printf(
       "distvae bench %s: model %s, synthetic %s images %lldx%lldx%lld (%s; no dataset "
       "read)\n",
-      o.config.c_str(), c.model.family.c_str(), binary ? "binary" : "intensity",
-      (long long)g.height, (long long)g.width, (long long)g.channels, image_from.c_str());
+      o.config.c_str(), c.model.family.c_str(),
+      c.data.binarize == "dynamic" ? "binary" : "intensity", (long long)g.height,
+      (long long)g.width, (long long)g.channels, image_from.c_str());
   std::printf(
       "batch %d x %d rank(s) = %d, backend %s, %d thread(s) per rank (%s), %d warm-up + "
       "%d timed steps\n",
@@ -348,36 +372,44 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
       o.threads > 0 ? "--threads" : place.threads_from.c_str(), o.warmup, o.steps);
   if (world > 1) std::printf("gradient all-reduce: %s\n", trainee.reduction().c_str());
   std::printf("forward MFLOP/image: %s; counted 3 x forward = %.3f MFLOP/image\n",
-              nets_text.c_str(), flops_per_image * 1e-6);
-  std::printf("images/s:             %.1f\n", images_per_s);
-  std::printf("step time:            %.3f ms\n", step_s * 1e3);
+              flops.nets_text.c_str(), flops.per_image * 1e-6);
+}
+
+void print_throughput(const BenchFigures& f, int B, int world, int threads) {
+  const double flops_per_image = f.flops.per_image, issue9 = f.flops.issue9_per_image;
+  std::printf("images/s:             %.1f\n", f.images_per_s);
+  std::printf("step time:            %.3f ms\n", f.step_s * 1e3);
   std::printf("GFLOP/s:              %.1f  (3 x forward FLOPs per image x images/s, all ranks)\n",
-              flops_per_image * images_per_s * 1e-9);
-  if (issue9_per_image > 0)
+              flops_per_image * f.images_per_s * 1e-9);
+  if (issue9 > 0)
     std::printf(
         "GFLOP/s issue-9 count: %.1f  (%.3f MFLOP/image: no input gradient of the "
         "encoder's first layer)\n",
-        issue9_per_image * images_per_s * 1e-9, issue9_per_image * 1e-6);
-  if (largest) {
+        issue9 * f.images_per_s * 1e-9, issue9 * 1e-6);
+  if (f.flops.largest) {
     std::printf(
         "matmul GFLOP/s:       %.1f  (backend linear_forward %dx%dx%d, MxKxN, per rank, "
         "%d thread(s)",
-        mm_gflops, B, mm_in, mm_out, place.threads);
-    if (world > 1) std::printf("; %.1f over %d ranks at once", mm_total, world);
+        f.mm.gflops, B, f.mm.in, f.mm.out, threads);
+    if (world > 1) std::printf("; %.1f over %d ranks at once", f.mm.total, world);
     std::printf(")\n");
     std::printf("of matmul reference:  %.1f %%\n",
-                100.0 * flops_per_image * images_per_s * 1e-9 / mm_total);
+                100.0 * flops_per_image * f.images_per_s * 1e-9 / f.mm.total);
   }
-  if (gemm.gemms > 0 && issue9_per_image > 0) {
-    const double ref = gemm.flops / gemm.seconds * 1e-9;  // per rank
+  if (f.gemm.gemms > 0 && issue9 > 0) {
+    const double ref = f.gemm.flops / f.gemm.seconds * 1e-9;  // per rank
     std::printf(
         "GEMM reference:       %.1f GFLOP/s per rank  (the step's %d GEMMs, each timed alone as "
         "a matmul of its shape)\n",
-        ref, gemm.gemms);
+        ref, f.gemm.gemms);
     std::printf("issue-9 count of it:  %.1f %%  (GEMM seconds alone / step seconds: %.1f %%)\n",
-                100.0 * issue9_per_image * images_per_s / world * 1e-9 / ref,
-                100.0 * gemm.seconds / step_s);
+                100.0 * issue9 * f.images_per_s / world * 1e-9 / ref,
+                100.0 * f.gemm.seconds / f.step_s);
   }
+}
+
+void print_breakdown(const BenchFigures& f, int steps) {
+  const double step_ms = f.step_s * 1e3;
   std::printf("breakdown, ms per step (mean over ranks):\n");
   const struct {
     Phase p;
@@ -391,62 +423,97 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
               {kOptimizer, "optimizer"}};
   double accounted = 0;
   for (const auto& row : rows) {
-    const double ms = 1e3 * t[row.p] / o.steps;
+    const double ms = 1e3 * f.times.phase[row.p] / steps;
     if (row.p != kDiscExposed) accounted += ms;
-    std::printf("  %-50s %8.3f  %5.1f %%\n", row.what, ms, 100.0 * ms / (step_s * 1e3));
+    std::printf("  %-50s %8.3f  %5.1f %%\n", row.what, ms, 100.0 * ms / step_ms);
   }
-  const double rest = step_s * 1e3 - accounted;
+  const double rest = step_ms - accounted;
   std::printf("  %-50s %8.3f  %5.1f %%\n", "other (loop, waiting for the slowest rank)", rest,
-              100.0 * rest / (step_s * 1e3));
+              100.0 * rest / step_ms);
   std::printf("  %-50s %8.3f  (synthetic batches in memory)\n", "waiting for data", 0.0);
-  std::printf("peak memory:          %.1f MiB (rank 0), %.1f MiB (largest rank)\n", peak[0],
-              *std::max_element(peak.begin(), peak.end()));
-  if (skipped > 0)
-    std::printf("note: %d timed step(s) had non-finite values and skipped the update\n", skipped);
+}
+
+void print_memory_and_result(const BenchFigures& f) {
+  std::printf("peak memory:          %.1f MiB (rank 0), %.1f MiB (largest rank)\n", f.peak[0],
+              *std::max_element(f.peak.begin(), f.peak.end()));
+  if (f.times.skipped > 0)
+    std::printf("note: %d timed step(s) had non-finite values and skipped the update\n",
+                f.times.skipped);
   // One line for scripts (bench/compare.sh): the figures above, matmul summed over ranks.
   std::printf("result: images_per_s=%.1f gflops=%.2f matmul_gflops=%.2f step_ms=%.3f\n",
-              images_per_s, flops_per_image * images_per_s * 1e-9, mm_total, step_s * 1e3);
+              f.images_per_s, f.flops.per_image * f.images_per_s * 1e-9, f.mm.total,
+              f.step_s * 1e3);
+}
+
+int bench(const BenchOptions& o, Communicator& launch_comm) {
+  Config c = load_config(o.config, o.sets);
+  if (o.threads > 0) c.train.threads = o.threads;
+  // As in train: a GPU run reduces device buffers through NCCL.
+  const std::unique_ptr<Communicator> gpu_comm =
+      c.train.backend == "cuda" ? make_nccl_communicator(launch_comm) : nullptr;
+  Communicator& comm = gpu_comm ? *gpu_comm : launch_comm;
+  const LocalPlacement place = discover_placement(c.train.threads);
+  omp_set_num_threads(place.threads);
+
+  std::string image_from = "--image";
+  const ImageGeom g = o.image.empty() ? infer_image(c, &image_from) : parse_image(o.image);
+  auto backend = make_backend(c.train.backend);
+  if (o.iw > 0) {  // buffers sized as distvae eval sizes them: passes of eval.iw_batch samples
+    Model m = build_model(c, g, *backend, c.eval.iw_batch);
+    m.init(uint64_t(c.train.seed));
+    return bench_iw(o, c, m, g, comm, place);
+  }
+  const int B = c.train.batch, world = comm.size();
+  Trainee trainee(c, g, *backend, comm, B);
+  BenchFigures f;
+  f.times = time_steps(o, c, trainee, *backend, comm, size_t(g.pixels()));
+  f.step_s = f.times.elapsed / o.steps;
+  f.images_per_s = double(o.steps) * B * world / f.times.elapsed;
+  f.flops = count_flops(trainee);
+  f.mm = matmul_reference(*backend, f.flops.largest, B, comm);
+  // The implicit prior's and the GAN's extra networks have their own batches: only the plain VAE.
+  if (Model& model = trainee.model(); model.vae && !model.latent_disc) {
+    comm.barrier();
+    f.gemm = gemm_reference(*backend, *model.vae, B);
+  }
+  f.peak = peak_memory_mib(comm);
+  if (comm.rank() != 0) return 0;
+  const std::string be_name =
+      backend->name() == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : backend->name();
+  print_setup(o, c, g, image_from, be_name, place, trainee, world, f.flops);
+  print_throughput(f, B, world, place.threads);
+  print_breakdown(f, o.steps);
+  print_memory_and_result(f);
   return 0;
 }
 
 }  // namespace
 
-void register_bench_command(CLI::App& app, BenchOptions& o) {
+void register_bench_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<BenchOptions>();
   auto* b = app.add_subcommand(
       "bench",
       "Training images/s, GFLOP/s and a step-time breakdown of a config's model on synthetic "
       "batches (no dataset needed: the image shape comes from the model), through the same step "
       "code as train; under mpirun every rank trains and rank 0 prints (docs/performance.md)");
-  b->add_option("config", o.config, "YAML config file")->required()->check(CLI::ExistingFile);
-  b->add_option("--steps", o.steps, "Timed training steps")->check(CLI::Range(1, 10000000));
-  b->add_option("--warmup", o.warmup, "Untimed steps first")->check(CLI::Range(0, 10000000));
-  b->add_option("--threads", o.threads,
+  b->add_option("config", o->config, "YAML config file")->required()->check(CLI::ExistingFile);
+  b->add_option("--steps", o->steps, "Timed training steps")->check(CLI::Range(1, 10000000));
+  b->add_option("--warmup", o->warmup, "Untimed steps first")->check(CLI::Range(0, 10000000));
+  b->add_option("--threads", o->threads,
                 "Compute threads per rank (default: train.threads, SLURM_CPUS_PER_TASK, "
                 "OMP_NUM_THREADS, or the cores divided among the node's ranks)")
       ->check(CLI::Range(1, 4096));
-  b->add_option("--image", o.image,
+  b->add_option("--image", o->image,
                 "Image shape HxWxC (default: the decoder's or generator's output shape)");
-  b->add_option("--set", o.sets, "Override a config key: --set train.batch=256 (repeatable)");
-  b->add_option("--iw", o.iw,
+  b->add_option("--set", o->sets, "Override a config key: --set train.batch=256 (repeatable)");
+  b->add_option("--iw", o->iw,
                 "Time the importance-weighted evaluation instead (distvae eval's code) with this "
                 "many samples per image, on --images synthetic images split over the ranks")
       ->check(CLI::Range(1, 1000000));
-  b->add_option("--images", o.images, "Images for --iw")->check(CLI::Range(1, 100000000));
-}
-
-int run_bench_command(const BenchOptions& o) {
-  MpiSession mpi(nullptr, nullptr);  // singleton MPI when not started by mpirun / srun
-  auto comm = make_mpi_communicator();
-  try {
-    return bench(o, *comm);
-  } catch (const std::exception& e) {
-    if (comm->size() == 1) throw;
-    // One rank's error must end every rank: the others may be waiting in a collective.
-    std::fprintf(stderr, "distvae: error: rank %d: %s\n", comm->rank(), e.what());
-    std::fflush(stderr);
-    comm->abort(1);
-  }
-  return 1;  // not reached (abort ends the job); the compiler cannot see through the virtual
+  b->add_option("--images", o->images, "Images for --iw")->check(CLI::Range(1, 100000000));
+  b->callback([o, &exit_code] {
+    exit_code = run_mpi_job([&](Communicator& comm) { return bench(*o, comm); });
+  });
 }
 
 }  // namespace distvae

@@ -1,5 +1,5 @@
-// The distvae command: subcommands dispatch to launch/ functions; the only place an error becomes
-// a message and an exit code.
+// The distvae command: the chosen subcommand runs inside app.parse() (launch/cli/commands.h); this
+// is the only place an error becomes a message and an exit code.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -15,8 +15,8 @@ int main(int argc, char** argv) {
       "--version", [] { return distvae::version_text(); },
       "Print the version, commit, compiler, CPU ISA, libraries and CUDA support");
   app.require_subcommand(1);
-  distvae::CommandArgs args;
-  distvae::register_commands(app, args);
+  int exit_code = 2;  // set by the subcommand that runs
+  distvae::register_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help and friends
@@ -24,11 +24,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "distvae: error: %s (see distvae --help)\n", e.what());
     return 2;
-  }
-  try {
-    return distvae::run_selected_command(app, args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "distvae: error: %s\n", e.what());
     return 1;
   }
+  return exit_code;
 }

@@ -179,10 +179,11 @@ KeyInfo layers(std::string path, std::function<std::vector<LayerSpec>&(Config&)>
   return k;
 }
 
-std::vector<KeyInfo> build_keys() {
-  constexpr double kBig = 1e12;
-  std::vector<KeyInfo> k;
-  // model
+// The upper bound of image counts and seeds.
+constexpr double kBig = 1e12;
+
+// The model's networks and likelihood.
+void add_model_keys(std::vector<KeyInfo>& k) {
   k.push_back(choice(
       "model.family", [](Config& c) -> std::string& { return c.model.family; },
       {"vae", "implicit_prior_vae", "aae", "gan"},
@@ -226,7 +227,10 @@ std::vector<KeyInfo> build_keys() {
   k.push_back(number<double>(
       "model.logvar_floor", [](Config& c) -> double& { return c.model.logvar_floor; }, -20, 20,
       "Floor on a learned Gaussian log-variance (no gradient below it)."));
-  // objective
+}
+
+// The training objective.
+void add_objective_keys(std::vector<KeyInfo>& k) {
   k.push_back(choice(
       "objective.estimator", [](Config& c) -> std::string& { return c.objective.estimator; },
       {"A", "B"},
@@ -258,7 +262,10 @@ std::vector<KeyInfo> build_keys() {
       "gan: sigma0 of the instance noise: D sees x + sigma_t eps, eps ~ N(0, I), for real and "
       "generated images alike, sigma_t = sigma0 * (1 - t), t = epochs done / train.epochs (0: "
       "off)."));
-  // data
+}
+
+// The data files and how they are read.
+void add_data_keys(std::vector<KeyInfo>& k) {
   k.push_back(text(
       "data.train", [](Config& c) -> std::string& { return c.data.train; },
       "Training shards: an HDF5 file or a glob such as data/fmnist-train-*.h5."));
@@ -293,7 +300,10 @@ std::vector<KeyInfo> build_keys() {
       "cores: loader work then preempts one of them while the others wait for it); auto: "
       "compute when the rank has no spare core and several compute threads. With compute, "
       "data.loader_threads is unused."));
-  // optimizers: the model's and the discriminator's
+}
+
+// The optimizers: the model's and the discriminator's (the same keys).
+void add_optim_keys(std::vector<KeyInfo>& k) {
   using OptimRef = OptimConfig& (*)(Config&);
   for (const auto& section :
        {std::pair<std::string, OptimRef>{"optim",
@@ -335,7 +345,10 @@ std::vector<KeyInfo> build_keys() {
   }
   for (KeyInfo& key : k)
     if (key.path.rfind("disc_optim.", 0) == 0) key.doc = "Discriminator's optimizer: " + key.doc;
-  // train
+}
+
+// The training run.
+void add_train_keys(std::vector<KeyInfo>& k) {
   k.push_back(number<int>(
       "train.batch", [](Config& c) -> int& { return c.train.batch; }, 1, 1 << 16,
       "Images per step per rank."));
@@ -403,7 +416,10 @@ std::vector<KeyInfo> build_keys() {
       "A NaN or Inf in the loss terms or gradients (seen on any rank): stop "
       "(exit 4, naming the step and the term) or skip the step (counted in "
       "metrics as skipped_steps)."));
-  // eval
+}
+
+// Evaluation.
+void add_eval_keys(std::vector<KeyInfo>& k) {
   k.push_back(number<int>(
       "eval.iw_samples", [](Config& c) -> int& { return c.eval.iw_samples; }, 1, 100000,
       "K of the importance-weighted log-likelihood bound."));
@@ -416,6 +432,17 @@ std::vector<KeyInfo> build_keys() {
   k.push_back(number<int64_t>(
       "eval.binarize_seed", [](Config& c) -> int64_t& { return c.eval.binarize_seed; }, 0, kBig,
       "Seed of the one fixed binarization of evaluation images."));
+}
+
+// Every key, grouped by section in the order dump_config and docs/config.md list them.
+std::vector<KeyInfo> build_keys() {
+  std::vector<KeyInfo> k;
+  add_model_keys(k);
+  add_objective_keys(k);
+  add_data_keys(k);
+  add_optim_keys(k);
+  add_train_keys(k);
+  add_eval_keys(k);
   return k;
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 
 #include "core/rng.h"
@@ -194,10 +195,16 @@ void put_eval_number(Json& json, const std::string& key, double v) {
   put_number(json, key, v, 10);
 }
 
+// One row of the ratio check: T against the exact log ratio at n draws of q(z) or of p(z).
+struct RatioFigures {
+  const char* from;  // "aggregate" (draws of q) or "standard" (draws of p)
+  double mae = 0, mean_t = 0, mean_exact = 0;
+};
+
 // T(z) against the exact log q(z)/p(z) of the aggregated posterior q(z) = (1/N) sum_n
 // N(z; mu_n, sigma_n^2), the mixture of the training set's encoder Gaussians, at n draws of q and
 // n draws of p. The exact ratio is far spikier than any smooth T: reported, not thresholded.
-void ratio_check(LoadedModel& m, const ImageSet& train, int n, Json& json) {
+std::vector<RatioFigures> ratio_check(LoadedModel& m, const ImageSet& train, int n) {
   const Config& c = m.config;
   const int L = c.model.latent;
   Vae<float>& vae = *m.model.vae;
@@ -231,6 +238,7 @@ void ratio_check(LoadedModel& m, const ImageSet& train, int n, Json& json) {
     for (double v : lq) s += std::exp(v - mx);
     return mx + std::log(s / double(N)) - lp;
   };
+  std::vector<RatioFigures> rows;
   for (const char* from : {"aggregate", "standard"}) {
     const std::vector<float> z = prior_draws(m, from, n, 4242, nullptr, &train);
     std::vector<double> t(static_cast<size_t>(n));
@@ -249,10 +257,145 @@ void ratio_check(LoadedModel& m, const ImageSet& train, int n, Json& json) {
         "T vs exact log q(z)/p(z) at %d draws of %s: mean |T - exact| %.3f, mean T %.3f, "
         "mean exact %.3f\n",
         n, name, err, mt, me);
-    put_eval_number(json, std::string("ratio_mae_") + from, err);
-    put_eval_number(json, std::string("ratio_mean_t_") + from, mt);
-    put_eval_number(json, std::string("ratio_mean_exact_") + from, me);
+    rows.push_back({from, err, mt, me});
   }
+  return rows;
+}
+
+// What evaluate() found; eval_json writes it. A part is present when it was computed.
+struct EvalReport {
+  std::string family;
+  int64_t images = 0;
+  double bits_per_nat = 0;                      // per dimension: 1 / (D ln 2)
+  std::optional<LikelihoodFigures> likelihood;  // VAE families
+  int iw_samples = 0;
+  std::optional<PriorNormalizer> normalizer;  // --normalize-prior
+  int ais_chains = 0;
+  std::vector<RatioFigures> ratio;      // --ratio-check
+  std::vector<QualityFigures> quality;  // --quality
+};
+
+// eval.json: every figure of the report, built here and nowhere else, as one JSON object.
+Json eval_json(const EvalReport& r) {
+  Json json = {{"family", r.family}, {"images", r.images}};
+  const double iw = r.likelihood ? r.likelihood->iw : 0.0;
+  if (const auto& f = r.likelihood) {
+    put_eval_number(json, "elbo", f->elbo);
+    put_eval_number(json, "iw_log_likelihood", f->iw);
+    put_value(json, "iw_samples", r.iw_samples);
+    put_value(json, "active_units", f->active);
+    put_eval_number(json, "kl_dim_min", f->kl_dim_min);
+    put_eval_number(json, "kl_dim_max", f->kl_dim_max);
+    put_eval_number(json, "elbo_bits_per_dim", -f->elbo * r.bits_per_nat);
+    put_eval_number(json, "iw_bits_per_dim", -f->iw * r.bits_per_nat);
+  }
+  if (const auto& pn = r.normalizer) {
+    put_eval_number(json, "log_z", pn->log_z);
+    put_eval_number(json, "log_z_spread", pn->spread);
+    put_eval_number(json, "log_z_std_error", pn->runs[0].std_error);
+    put_eval_number(json, "ais_ess", pn->runs[0].ess);
+    put_value(json, "ais_chains", r.ais_chains);
+    put_eval_number(json, "iw_log_likelihood_normalized", iw - pn->log_z);
+  }
+  for (const RatioFigures& x : r.ratio) {
+    put_eval_number(json, std::string("ratio_mae_") + x.from, x.mae);
+    put_eval_number(json, std::string("ratio_mean_t_") + x.from, x.mean_t);
+    put_eval_number(json, std::string("ratio_mean_exact_") + x.from, x.mean_exact);
+  }
+  if (!r.quality.empty()) {
+    Json figures = Json::array();
+    for (const QualityFigures& q : r.quality) {
+      Json entry = {{"prior", q.prior}};
+      put_eval_number(entry, "mmd2", q.mmd.mmd2);
+      put_eval_number(entry, "bandwidth", q.mmd.bandwidth);
+      if (!q.hist.empty()) {
+        put_eval_number(entry, "class_kl", q.class_kl);  // inf: a class the test set lacks
+        put_numbers(entry, "class_histogram", q.hist, 10);
+      }
+      figures.push_back(std::move(entry));
+    }
+    put_value(json, "quality", std::move(figures));
+  }
+  return json;
+}
+
+// The ELBO, its terms and the importance-weighted bound; rank 0 prints them.
+LikelihoodFigures eval_likelihood(LoadedModel& m, const ImageSet& set, int K, bool implicit,
+                                  double bpd, Communicator& comm) {
+  const bool root = comm.rank() == 0;
+  const Config& c = m.config;
+  if (root) std::printf("K = %d importance samples per image\n", K);
+  const LikelihoodFigures f =
+      likelihood_figures(*m.model.vae, set, c, c.eval.iw_batch, K, comm, root);
+  if (!root) return f;
+  const char* un = implicit ? " (unnormalized: log p(z) + T(z))" : "";
+  std::printf("test elbo                   %.3f nats  (%.4f bits/dim)%s\n", f.elbo, -f.elbo * bpd,
+              un);
+  std::printf("  log p(x|z)                %.3f   kl %.3f\n", f.log_px_given_z, f.kl);
+  std::printf("iw log-likelihood (K=%d)  %.3f nats  (%.4f bits/dim)%s\n", K, f.iw, -f.iw * bpd, un);
+  std::printf("active units                %d of %d\n", f.active, c.model.latent);
+  std::printf("KL per dimension            min %.4f  max %.4f nats (averaged over the images)\n",
+              f.kl_dim_min, f.kl_dim_max);
+  return f;
+}
+
+// The learned prior's log Z by AIS, and the log-likelihood it normalizes (iw); rank 0 prints.
+PriorNormalizer eval_normalizer(const EvalOptions& o, LoadedModel& m, double iw, double bpd,
+                                Communicator& comm) {
+  const bool root = comm.rank() == 0;
+  if (root)
+    std::printf(
+        "normalizing the learned prior: AIS, %d chains x %d temperatures, %d leapfrog "
+        "steps, %d run(s)\n",
+        o.ais.chains, o.ais.temperatures, o.ais.leapfrog, o.ais_runs);
+  const PriorNormalizer pn =
+      normalize_prior(*m.model.latent_disc, m.config.model.latent, o.ais, o.ais_runs, comm, root);
+  if (root) {
+    std::printf(
+        "log Z                       %.4f  (spread %.4f over %d runs; first run: "
+        "standard error %.4f, ESS %.1f of %d)\n",
+        pn.log_z, pn.spread, o.ais_runs, pn.runs[0].std_error, pn.runs[0].ess, o.ais.chains);
+    std::printf("iw log-likelihood normalized %.3f nats  (%.4f bits/dim) = %.3f - log Z\n",
+                iw - pn.log_z, -(iw - pn.log_z) * bpd, iw);
+  }
+  return pn;
+}
+
+void print_quality(const QualityFigures& q, int n, int64_t against) {
+  std::printf("sample quality (%s, %d images vs %lld): MMD^2 %.5f (bandwidth %.3f)",
+              q.prior.c_str(), n, (long long)against, q.mmd.mmd2, q.mmd.bandwidth);
+  if (!q.hist.empty()) {
+    std::printf("  class KL(generated || test) %.4f nats  classes:", q.class_kl);
+    for (double h : q.hist) std::printf(" %.3f", h);
+  }
+  std::printf("\n");
+}
+
+// Sample quality of every prior the model has (a gan: its generator), printed as computed.
+std::vector<QualityFigures> eval_quality(const EvalOptions& o, LoadedModel& m, const ImageSet& set,
+                                         const ImageSet& train, const PriorNormalizer* learned) {
+  const bool implicit = m.model.vae && m.model.vae->prior_kind() == PriorKind::implicit;
+  const QualityReference ref = quality_reference(set, train);
+  std::vector<std::string> priors = {"standard"};
+  if (implicit) priors.push_back("aggregate");
+  if (o.normalize_prior) priors.push_back("learned");
+  if (m.model.gan) priors = {"generator"};
+  std::vector<QualityFigures> all;
+  for (const std::string& prior : priors) {
+    QualityFigures q = quality(m, prior == "generator" ? "standard" : prior, o.quality_images, ref,
+                               train, learned);
+    q.prior = prior;  // a gan's draws are the standard ones, reported as its generator's
+    print_quality(q, o.quality_images, set.count);
+    all.push_back(std::move(q));
+  }
+  return all;
+}
+
+std::string eval_data_pattern(const EvalOptions& o, const Config& c) {
+  return !o.data.empty()           ? o.data
+         : o.split == "test"       ? c.data.test
+         : o.split == "validation" ? c.data.validation
+                                   : c.data.train;
 }
 
 }  // namespace
@@ -261,74 +404,27 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
   const bool root = comm.rank() == 0;
   LoadedModel m = load_model_checkpoint(o.checkpoint, 0);  // batches of eval.iw_batch
   const Config& c = m.config;
-  const std::string pattern = !o.data.empty()           ? o.data
-                              : o.split == "test"       ? c.data.test
-                              : o.split == "validation" ? c.data.validation
-                                                        : c.data.train;
+  const std::string pattern = eval_data_pattern(o, c);
   const int64_t max_images = o.max_images >= 0 ? o.max_images : c.eval.max_images;
   const ImageSet set = load_image_set(pattern, max_images, "--data");
   require_same_images(set.geom, pattern, m, o.checkpoint);
-  const int K = o.iw_samples > 0 ? o.iw_samples : c.eval.iw_samples;
-  const int64_t D = set.geom.pixels();
-  const double bpd = 1.0 / (double(D) * std::log(2.0));
   const bool implicit = m.model.vae && m.model.vae->prior_kind() == PriorKind::implicit;
   if (o.normalize_prior && !implicit)
     throw std::runtime_error("--normalize-prior: " + o.checkpoint + " is a " + c.model.family +
                              "; only implicit_prior_vae has a learned prior to normalize");
-  Json json = {{"family", c.model.family}, {"images", set.count}};
+  EvalReport r;
+  r.family = c.model.family, r.images = set.count;
+  r.bits_per_nat = 1.0 / (double(set.geom.pixels()) * std::log(2.0));
+  r.iw_samples = o.iw_samples > 0 ? o.iw_samples : c.eval.iw_samples;
+  r.ais_chains = o.ais.chains;
   if (root)
     std::printf("distvae eval: %s, %lld images from %s, %d rank(s)\n", c.model.family.c_str(),
                 (long long)set.count, pattern.c_str(), comm.size());
-  double iw = 0;
-  if (m.model.vae) {
-    if (root) std::printf("K = %d importance samples per image\n", K);
-    const LikelihoodFigures f =
-        likelihood_figures(*m.model.vae, set, c, c.eval.iw_batch, K, comm, root);
-    iw = f.iw;
-    if (root) {
-      const char* un = implicit ? " (unnormalized: log p(z) + T(z))" : "";
-      std::printf("test elbo                   %.3f nats  (%.4f bits/dim)%s\n", f.elbo,
-                  -f.elbo * bpd, un);
-      std::printf("  log p(x|z)                %.3f   kl %.3f\n", f.log_px_given_z, f.kl);
-      std::printf("iw log-likelihood (K=%d)  %.3f nats  (%.4f bits/dim)%s\n", K, f.iw, -f.iw * bpd,
-                  un);
-      std::printf("active units                %d of %d\n", f.active, c.model.latent);
-      std::printf(
-          "KL per dimension            min %.4f  max %.4f nats (averaged over the images)\n",
-          f.kl_dim_min, f.kl_dim_max);
-    }
-    put_eval_number(json, "elbo", f.elbo);
-    put_eval_number(json, "iw_log_likelihood", f.iw);
-    put_value(json, "iw_samples", K);
-    put_value(json, "active_units", f.active);
-    put_eval_number(json, "kl_dim_min", f.kl_dim_min);
-    put_eval_number(json, "kl_dim_max", f.kl_dim_max);
-    put_eval_number(json, "elbo_bits_per_dim", -f.elbo * bpd);
-    put_eval_number(json, "iw_bits_per_dim", -f.iw * bpd);
-  }
-  PriorNormalizer pn;
-  if (o.normalize_prior) {
-    if (root)
-      std::printf(
-          "normalizing the learned prior: AIS, %d chains x %d temperatures, %d leapfrog "
-          "steps, %d run(s)\n",
-          o.ais.chains, o.ais.temperatures, o.ais.leapfrog, o.ais_runs);
-    pn = normalize_prior(*m.model.latent_disc, c.model.latent, o.ais, o.ais_runs, comm, root);
-    if (root) {
-      std::printf(
-          "log Z                       %.4f  (spread %.4f over %d runs; first run: "
-          "standard error %.4f, ESS %.1f of %d)\n",
-          pn.log_z, pn.spread, o.ais_runs, pn.runs[0].std_error, pn.runs[0].ess, o.ais.chains);
-      std::printf("iw log-likelihood normalized %.3f nats  (%.4f bits/dim) = %.3f - log Z\n",
-                  iw - pn.log_z, -(iw - pn.log_z) * bpd, iw);
-    }
-    put_eval_number(json, "log_z", pn.log_z);
-    put_eval_number(json, "log_z_spread", pn.spread);
-    put_eval_number(json, "log_z_std_error", pn.runs[0].std_error);
-    put_eval_number(json, "ais_ess", pn.runs[0].ess);
-    put_value(json, "ais_chains", o.ais.chains);
-    put_eval_number(json, "iw_log_likelihood_normalized", iw - pn.log_z);
-  }
+  if (m.model.vae)
+    r.likelihood = eval_likelihood(m, set, r.iw_samples, implicit, r.bits_per_nat, comm);
+  if (o.normalize_prior)
+    r.normalizer =
+        eval_normalizer(o, m, r.likelihood ? r.likelihood->iw : 0.0, r.bits_per_nat, comm);
   // Read once for the checks below: the images the model trained on (data.max_images of them),
   // which also keeps a large set's float copy within memory.
   ImageSet train;
@@ -337,37 +433,11 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
   if (o.ratio_check > 0 && root) {
     if (!implicit)
       throw std::runtime_error("--ratio-check: needs an implicit_prior_vae checkpoint");
-    ratio_check(m, train, o.ratio_check, json);
+    r.ratio = ratio_check(m, train, o.ratio_check);
   }
-  if (o.quality_images > 0 && root) {
-    const QualityReference ref = quality_reference(set, train);
-    std::vector<std::string> priors = {"standard"};
-    if (implicit) priors.push_back("aggregate");
-    if (o.normalize_prior) priors.push_back("learned");
-    if (m.model.gan) priors = {"generator"};
-    Json figures = Json::array();
-    for (size_t i = 0; i < priors.size(); ++i) {
-      const QualityFigures q =
-          quality(m, priors[i] == "generator" ? "standard" : priors[i], o.quality_images, ref,
-                  train, o.normalize_prior ? &pn : nullptr);
-      std::printf("sample quality (%s, %d images vs %lld): MMD^2 %.5f (bandwidth %.3f)",
-                  priors[i].c_str(), o.quality_images, (long long)set.count, q.mmd.mmd2,
-                  q.mmd.bandwidth);
-      Json entry = {{"prior", priors[i]}};
-      put_eval_number(entry, "mmd2", q.mmd.mmd2);
-      put_eval_number(entry, "bandwidth", q.mmd.bandwidth);
-      if (!q.hist.empty()) {
-        std::printf("  class KL(generated || test) %.4f nats  classes:", q.class_kl);
-        put_eval_number(entry, "class_kl", q.class_kl);  // inf: a class the test set lacks
-        for (size_t k = 0; k < q.hist.size(); ++k) std::printf(" %.3f", q.hist[k]);
-        put_numbers(entry, "class_histogram", q.hist, 10);
-      }
-      figures.push_back(std::move(entry));
-      std::printf("\n");
-    }
-    put_value(json, "quality", std::move(figures));
-  }
-  if (root && !o.out_json.empty()) write_json_file(o.out_json, json);
+  if (o.quality_images > 0 && root)
+    r.quality = eval_quality(o, m, set, train, r.normalizer ? &*r.normalizer : nullptr);
+  if (root && !o.out_json.empty()) write_json_file(o.out_json, eval_json(r));
   return 0;
 }
 

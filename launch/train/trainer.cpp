@@ -12,7 +12,7 @@
 #include <limits>
 #include <memory>
 #include <numeric>
-#include <span>
+#include <optional>
 
 #include "core/backends/cuda_status.h"
 #include "core/backends/dnnl.h"
@@ -36,6 +36,7 @@
 #include "launch/train/preemption.h"
 #include "launch/train/progress.h"
 #include "launch/train/run_dir.h"
+#include "launch/train/step_agreement.h"
 #include "launch/train/train_step.h"
 
 namespace distvae {
@@ -50,8 +51,9 @@ double seconds_since(Clock::time_point t) {
 
 // Mean ELBO of a whole image set, binarized once with a fixed seed (evaluation protocol).
 double mean_elbo(Vae<float>& vae, const ImageSet& set, const Config& c, int batch,
-                 std::vector<float>& x, const std::function<void()>& tick) {
+                 const std::function<void()>& tick) {
   const int64_t seed = c.data.binarize == "dynamic" ? c.eval.binarize_seed : -1;
+  std::vector<float> x(size_t(batch) * size_t(set.geom.pixels()));
   std::vector<int64_t> idx(static_cast<size_t>(batch));
   std::vector<uint64_t> key(static_cast<size_t>(batch));
   double sum = 0;
@@ -136,49 +138,19 @@ int64_t dataset_bytes(const std::vector<std::string>& files, int64_t max_images)
   return n * info.image_bytes();
 }
 
-enum StepFlag {
-  kPreempt,
-  kCheckpointDue,
-  kBadReconstruction,  // or the generator's loss
-  kBadKl,
-  kBadPriorTerm,      // T(z) or softplus(T(z))
-  kBadDiscriminator,  // discriminator gradients (its update was skipped)
-  kBadNet0,           // the main networks' gradients: encoder and decoder, or the generator
-  kBadNet1,
-  kNumFlags
-};
-
-// Per-step decisions summed over ranks: a flag is set when any rank set it.
-struct StepFlags {
-  double v[kNumFlags] = {};
-  std::string nonfinite_terms(bool gan, std::span<const TrainedNet> main) const {
-    std::string t;
-    auto add = [&](int flag, const std::string& what) {
-      if (v[flag] > 0) t += (t.empty() ? "" : ", ") + what;
-    };
-    add(kBadReconstruction, gan ? "generator loss" : "reconstruction term log p(x|z)");
-    add(kBadKl, "KL term");
-    add(kBadPriorTerm, "prior term T(z)");
-    add(kBadDiscriminator, "discriminator gradients");
-    for (size_t i = 0; i < main.size(); ++i)
-      add(int(kBadNet0 + i), main[i].net->name() + " gradients");
-    return t;
-  }
-};
-
 std::string geom_text(const ImageGeom& g) {
   return std::to_string(g.height) + "x" + std::to_string(g.width) + "x" +
          std::to_string(g.channels);
 }
 
-// Every rank must run the same config on the same files; a mismatch stops all of them, naming
-// the first rank that differs from rank 0.
 // The loader ring's buffers: page-locked for the cuda backend (uploads DMA straight from them),
 // plain heap memory otherwise.
 BatchAllocator batch_allocator(const HostBufferAllocator& a) {
   return a.alloc ? BatchAllocator{a.alloc, a.free} : BatchAllocator{};
 }
 
+// Every rank must run the same config on the same files; a mismatch stops all of them, naming
+// the first rank that differs from rank 0.
 void check_same_setup(Communicator& comm, const std::string& config_text,
                       const std::vector<std::string>& files) {
   if (comm.size() == 1) return;
@@ -197,6 +169,425 @@ void check_same_setup(Communicator& comm, const std::string& config_text,
                                "(every rank must be started with the same config and files)");
 }
 
+// The training data: the validation set and the images the grids show, held in memory, and the
+// loader over the training files. The loader's decode reads epoch, images and geom from here, so
+// the struct stays where open_data filled it.
+struct TrainData {
+  ImageSet val_set;
+  ImageSet shown;  // without a validation set: the first training images, for the grids
+  std::vector<std::string> files;
+  int epoch = 0;       // read by decode on the loader thread; set before start_epoch
+  int64_t images = 0;  // N: images per epoch over all ranks, for the per-image random streams
+  ImageGeom geom;
+  bool preload = false, decode_on_compute_threads = false;
+  std::unique_ptr<Loader> loader;
+};
+
+LoaderOptions loader_options(const Config& c, const Communicator& comm,
+                             const std::vector<std::string>& files) {
+  LoaderOptions lo;
+  lo.seed = uint64_t(c.train.seed), lo.rank = comm.rank(), lo.world = comm.size();
+  lo.batch = c.train.batch;
+  lo.window_chunks = c.data.window_chunks, lo.ring_batches = c.data.prefetch_batches;
+  lo.threads = c.data.loader_threads;
+  lo.max_images = c.data.max_images;
+  lo.preload =
+      c.data.preload == "on" ||
+      (c.data.preload == "auto" && dataset_bytes(files, c.data.max_images) < (int64_t(2) << 30));
+  return lo;
+}
+
+// Everything read from HDF5 on this thread happens before the loader thread starts: serial HDF5
+// is not thread-safe.
+void open_data(const Config& c, const Communicator& comm, const LocalPlacement& place,
+               TrainData& d) {
+  if (!c.data.validation.empty())
+    d.val_set = load_image_set(c.data.validation, 0, "data.validation");
+  if (d.val_set.count == 0)
+    d.shown = load_image_set(c.data.train, c.train.sample_grid, "data.train");
+  d.files = expand_glob_for(c.data.train, "data.train");
+  LoaderOptions lo = loader_options(c, comm, d.files);
+  d.preload = lo.preload;
+  d.decode_on_compute_threads = decode_on_compute(c.data.decode_on, place);
+  if (d.decode_on_compute_threads) lo.decode_on_consumer = compute_parallel_for;
+  const int64_t bin_seed = c.data.binarize == "dynamic" ? c.train.seed : -1;
+  d.loader = std::make_unique<Loader>(
+      d.files, lo,
+      [&d, bin_seed](const uint8_t* const* images, const int64_t* index, int n, float* out) {
+        thread_local std::vector<uint64_t> key;  // parts of a batch may decode concurrently
+        key.resize(size_t(n));
+        for (int b = 0; b < n; ++b)
+          key[size_t(b)] = uint64_t(d.epoch) * uint64_t(d.images) + uint64_t(index[b]);
+        decode_images(images, d.geom, key.data(), n, bin_seed, out);
+      },
+      batch_allocator(host_buffer_allocator(c.train.backend)));
+  d.images = d.loader->info().count;
+  d.geom = ImageGeom{d.loader->info().height, d.loader->info().width, d.loader->info().channels};
+  const ImageGeom& v = d.val_set.geom;
+  if (d.val_set.count > 0 &&
+      (v.height != d.geom.height || v.width != d.geom.width || v.channels != d.geom.channels))
+    throw std::runtime_error("data.validation: images are " + geom_text(v) +
+                             " but data.train's are " + geom_text(d.geom));
+}
+
+// A run's state, shared by the steps below: what set-up made, and what the steps advance.
+struct Run {
+  const Config& c;
+  const TrainOptions& o;
+  Communicator& comm;
+  Backend<float>& backend;
+  Trainee& trainee;
+  TrainData& data;
+  BatchFeed& feed;
+  Progress& progress;
+  bool root = false;
+  bool gan = false;
+  int B = 0;                                     // images per rank per step
+  std::unique_ptr<MetricsLog> log = nullptr;     // rank 0
+  std::unique_ptr<Watchdog> watchdog = nullptr;  // several ranks and train.hang_timeout
+  VaeStepArgs args;
+  int64_t step = 0;     // optimizer steps taken, over all epochs
+  int64_t skipped = 0;  // steps skipped for non-finite values (train.on_nonfinite: skip)
+  Clock::time_point t_checkpoint = Clock::now();
+  bool saved_at_step_end = false;  // the last step of an epoch already wrote its checkpoint
+};
+
+// Rank 0 prints, unless --quiet; the other ranks stay quiet.
+template <class... A>
+void say(const Run& run, const char* fmt, A... args) {
+  if (run.root && !run.o.quiet) {
+    std::printf(fmt, args...);
+    std::fflush(stdout);
+  }
+}
+
+void beat(Run& run) {
+  if (run.watchdog) run.watchdog->beat();
+}
+
+VaeStepArgs step_args(const Config& c, Communicator& comm) {
+  VaeStepArgs args;
+  args.seed = uint64_t(c.train.seed);
+  args.free_bits = c.objective.free_bits;
+  args.global_batch = int64_t(c.train.batch) * comm.size();
+  args.allreduce_sum = [&comm](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
+  return args;
+}
+
+// Where training starts: after the newest usable checkpoint with --resume, else at the beginning.
+struct StartPoint {
+  int epoch = 0;
+  int64_t step = 0, skip = 0;  // steps already taken, in all and in the epoch
+};
+
+// --resume: the newest checkpoint that reads back. A corrupt or truncated file falls back to an
+// older one; a checkpoint of another architecture is the user's mistake, not damage: stop.
+StartPoint resume(Run& run) {
+  for (const std::string& p : list_checkpoints(run.o.run_dir)) {
+    Checkpoint ck;
+    try {
+      ck = read_checkpoint(p);
+    } catch (const std::exception& e) {
+      say(run, "skipping checkpoint %s: %s\n", p.c_str(), e.what());
+      continue;
+    }
+    load_networks(ck, p, run.backend, run.trainee.checkpoint_states());
+    StartPoint s;
+    s.epoch = int(ck.ints.at("epoch"));
+    s.step = ck.ints.at("step");
+    const auto within = ck.ints.find("step_in_epoch");
+    s.skip = within == ck.ints.end() ? 0 : within->second;
+    say(run, "resuming from %s (epoch %d, step %lld of it)\n", p.c_str(), s.epoch + 1,
+        (long long)s.skip);
+    return s;
+  }
+  say(run, "--resume: no usable checkpoint in %s; starting fresh\n", run.o.run_dir.c_str());
+  return {};
+}
+
+// With several ranks, a rank that stops (SIGSTOP, stuck I/O) must not leave the others waiting
+// in a collective forever: heartbeats in the run directory, abort after train.hang_timeout.
+std::unique_ptr<Watchdog> start_watchdog(const Config& c, const std::string& run_dir,
+                                         Communicator& comm) {
+  if (!(comm.size() > 1 && c.train.hang_timeout > 0)) return nullptr;
+  return std::make_unique<Watchdog>(run_dir + "/heartbeat", comm.rank(), comm.size(),
+                                    c.train.hang_timeout, [&comm](const std::string& msg) {
+                                      std::fprintf(stderr, "distvae: error: %s\n", msg.c_str());
+                                      std::fflush(stderr);
+                                      comm.abort(kExitHung);
+                                    });
+}
+
+// The run directory (made by rank 0), the checkpoint to resume from, the resolved config and the
+// metrics log (rank 0), and the watchdog's heartbeats there.
+StartPoint open_run_dir(Run& run) {
+  if (run.root) prepare_run_dir(run.o.run_dir);
+  run.comm.barrier();
+  const StartPoint start = run.o.resume ? resume(run) : StartPoint{};
+  if (run.root) {
+    std::ofstream(run.o.run_dir + "/config.yaml") << dump_config(run.c);
+    run.log = std::make_unique<MetricsLog>(run.o.run_dir + "/metrics.jsonl");
+  }
+  run.watchdog = start_watchdog(run.c, run.o.run_dir, run.comm);
+  return start;
+}
+
+void print_start(const Run& run, const LocalPlacement& place) {
+  const TrainData& d = run.data;
+  const ImageGeom& g = d.geom;
+  const int world = run.comm.size();
+  const std::string be = run.backend.name();
+  say(run,
+      "distvae train: %lld images %lldx%lldx%lld from %zu file(s) (%s, decoded on the %s), batch "
+      "%d x %d rank(s) = %d, backend %s, %d thread(s) per rank (%s)\n",
+      (long long)d.images, (long long)g.height, (long long)g.width, (long long)g.channels,
+      d.files.size(), d.preload ? "preloaded" : "streamed",
+      d.decode_on_compute_threads ? "compute threads" : "loader thread", run.B, world,
+      run.B * world, (be == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : be).c_str(), place.threads,
+      place.threads_from.c_str());
+  std::string params_text;
+  for (const TrainedNet& n : run.trainee.all_nets())
+    params_text += n.net->name() + " " + std::to_string(n.net->params().size()) + " in " +
+                   std::to_string(n.sync->num_buckets()) + " bucket(s), ";
+  const bool overlap = run.trainee.overlap();
+  say(run, "model %s; parameters: %soverlap %s%s\n", run.c.model.family.c_str(),
+      params_text.c_str(), overlap ? "on" : "off",
+      run.c.train.overlap != "auto" ? ""
+      : overlap                     ? " (auto: a spare CPU for the communication thread)"
+                                    : " (auto: no spare CPU for the communication thread)");
+  if (world > 1) say(run, "gradient all-reduce: %s\n", run.trainee.reduction().c_str());
+}
+
+// Called on every rank, rank 0 writes. Every rank holds the same parameters, but the optimizer's
+// moments may be split over the ranks, so they are gathered first. epochs_done counts whole
+// epochs; a preempted run also records how far into the next one it got.
+void save_checkpoint(Run& run, int epochs_done, int64_t step_in_epoch) {
+  run.trainee.gather_optimizer_state();
+  if (!run.root) return;
+  const Config& c = run.c;
+  const ImageGeom& g = run.data.geom;
+  Checkpoint ck;
+  save_networks(ck, run.backend, run.trainee.checkpoint_states());
+  ck.ints["epoch"] = epochs_done;
+  ck.ints["step_in_epoch"] = step_in_epoch;
+  ck.ints["step"] = run.step;
+  ck.strings["config"] = dump_config(c);
+  ck.ints["image.height"] = g.height, ck.ints["image.width"] = g.width;
+  ck.ints["image.channels"] = g.channels;
+  write_checkpoint(checkpoint_path(run.o.run_dir, epochs_done, step_in_epoch), ck);
+  prune_checkpoints(run.o.run_dir, c.train.keep_checkpoints);
+}
+
+// Where a step is: its epoch, its index in the epoch, and the epoch's number of steps.
+struct StepAt {
+  int epoch = 0;
+  int64_t s = 0, steps_per_epoch = 0;
+  double epochs_done() const { return epoch + double(s) / double(steps_per_epoch); }
+  bool epoch_end() const { return s + 1 == steps_per_epoch; }
+};
+
+// What a metrics record reports, summed since the last one.
+struct RecordSums {
+  // elbo, log p(x|z), kl, prior cost, images (VAE families), or generator loss, proximal term
+  // (gan); then discriminator loss, accuracy, steps.
+  double acc[8] = {};
+  double exposed = 0;  // seconds blocked on gradient all-reduce
+  double kl_dim_min = std::numeric_limits<double>::quiet_NaN();  // free bits: lowest dim KL
+  double data_wait = 0, data_decode = 0;  // the loader's counters when the sums started
+  int64_t steps = 0;
+  Clock::time_point t = Clock::now();
+};
+
+RecordSums new_sums(const Loader& loader) {
+  RecordSums s;
+  s.data_wait = loader.wait_seconds(), s.data_decode = loader.decode_seconds();
+  return s;
+}
+
+// A good step's figures into the sums and the progress line.
+void add_step(Run& run, RecordSums& sums, const StepResult& r) {
+  const VaeStats& st = r.vae;
+  const int B = run.B;
+  double* acc = sums.acc;
+  if (run.gan) {
+    acc[0] += r.gen.loss * B, acc[1] += r.gen.proximal * B;
+    run.progress.step(r.gen.loss * B, r.disc.loss * B, B);
+  } else {
+    acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl, acc[3] += st.prior_cost;
+    run.progress.step(st.elbo, st.kl, st.images);
+  }
+  acc[4] += B;
+  acc[5] += r.disc.loss, acc[6] += r.disc.accuracy, acc[7] += 1;
+}
+
+// The record's fields from the sums, already summed over the ranks.
+std::vector<std::pair<std::string, double>> metrics_record(const Run& run, const RecordSums& sums,
+                                                           const StepAt& at) {
+  const Config& c = run.c;
+  Model& model = run.trainee.model();
+  const double* acc = sums.acc;
+  const double n = acc[4];  // 0 when every step was skipped: the means are then NaN (null)
+  const double epochs_done = at.epochs_done();
+  std::vector<std::pair<std::string, double>> rec = {
+      {"step", double(run.step + 1)}, {"epoch", epochs_done + 1.0 / at.steps_per_epoch}};
+  if (run.gan) {
+    rec.push_back({"gen_loss", acc[0] / n});
+    if (c.objective.proximal > 0) rec.push_back({"proximal", acc[1] / n});
+  } else {
+    rec.insert(rec.end(), {{"elbo", acc[0] / n},
+                           {"log_px_given_z", acc[1] / n},
+                           {"kl", acc[2] / n},
+                           {"beta", run.args.beta}});
+    // implicit prior: E_q[T(z)] (the prior cost is -T); aae: E_q softplus(T(z))
+    if (model.vae->prior_kind() == PriorKind::implicit) rec.push_back({"prior_t", -acc[3] / n});
+    if (model.vae->prior_kind() == PriorKind::adversarial)
+      rec.push_back({"prior_softplus_t", acc[3] / n});
+  }
+  if (model.discriminator())  // means over steps and ranks
+    rec.insert(rec.end(), {{"disc_loss", acc[5] / acc[7]}, {"disc_accuracy", acc[6] / acc[7]}});
+  const Loader& loader = *run.data.loader;
+  const double steps = double(sums.steps);
+  rec.insert(rec.end(),
+             {{"lr", scheduled_lr(optimizer_config(c.optim), epochs_done / c.train.epochs)},
+              {"skipped_steps", double(run.skipped)},
+              {"images_per_s", n / seconds_since(sums.t)},
+              {"comm_exposed_ms", 1e3 * sums.exposed / steps},
+              {"data_wait_ms", 1e3 * (loader.wait_seconds() - sums.data_wait) / steps},
+              {"data_decode_ms", 1e3 * (loader.decode_seconds() - sums.data_decode) / steps}});
+  if (!std::isnan(sums.kl_dim_min)) rec.push_back({"kl_dim_min", sums.kl_dim_min});
+  return rec;
+}
+
+// Sums the record over the ranks, rank 0 writes it, and the sums start again.
+void write_record(Run& run, RecordSums& sums, const StepAt& at) {
+  run.comm.allreduce(sums.acc, 8, ReduceOp::sum);
+  const std::vector<std::pair<std::string, double>> rec = metrics_record(run, sums, at);
+  if (run.log) run.log->write(rec);
+  sums = new_sums(*run.data.loader);
+}
+
+int stop_for_nonfinite(const Run& run, const std::string& bad) {
+  const auto kept = list_checkpoints(run.o.run_dir);
+  if (run.root)
+    std::fprintf(stderr,
+                 "distvae: error: step %lld: non-finite %s; stopping without updating the "
+                 "parameters (train.on_nonfinite: stop); last good checkpoint: %s\n",
+                 (long long)(run.step + 1), bad.c_str(),
+                 kept.empty() ? "none" : kept.front().c_str());
+  return kExitNonFinite;
+}
+
+void skip_for_nonfinite(Run& run, const std::string& bad) {
+  ++run.skipped;  // train.on_nonfinite: skip -- this step changes nothing
+  if (run.skipped <= 3 || run.skipped % 100 == 0)
+    say(run, "step %lld: non-finite %s; step skipped (%lld so far)\n", (long long)(run.step + 1),
+        bad.c_str(), (long long)run.skipped);
+}
+
+bool timed_checkpoint_due(const Run& run) {
+  const double minutes = run.c.train.checkpoint_minutes;
+  return minutes > 0 && seconds_since(run.t_checkpoint) >= 60.0 * minutes;
+}
+
+// After a step: the checkpoint a timer, a step count or preemption asks for, and preemption's
+// exit (a signal on any rank stops all of them at this same step).
+std::optional<int> checkpoint_or_preempt(Run& run, const StepAgreement& f, const StepAt& at) {
+  const Config& c = run.c;
+  const bool timed = f.checkpoint_due || (c.train.checkpoint_every_steps > 0 &&
+                                          run.step % c.train.checkpoint_every_steps == 0);
+  run.saved_at_step_end = timed || f.preempt;
+  if (run.saved_at_step_end) {
+    save_checkpoint(run, at.epoch_end() ? at.epoch + 1 : at.epoch, at.epoch_end() ? 0 : at.s + 1);
+    run.t_checkpoint = Clock::now();
+  }
+  if (!f.preempt) return std::nullopt;
+  run.comm.barrier();
+  const bool requeued = run.root && c.train.requeue && request_slurm_requeue();
+  say(run,
+      "preempted: checkpoint written at epoch %d, step %lld%s; exiting with code %d "
+      "(continue with --resume)\n",
+      at.epoch + 1, (long long)(at.s + 1), requeued ? ", job requeued" : "", kExitPreempted);
+  return kExitPreempted;
+}
+
+// One step: the batch, forward and backward, the end-of-step agreement, then the update or the
+// skip, the metrics record when one is due, and the step's checkpoint. Returns the exit code when
+// the run stops here (non-finite values under train.on_nonfinite: stop, or preemption).
+std::optional<int> train_step(Run& run, RecordSums& sums, const StepAt& at) {
+  const Config& c = run.c;
+  const BatchFeed::Step in = run.feed.next();
+  run.args.noise_keys = in.keys;
+  const double epochs_done = at.epochs_done();
+  run.args.beta = c.objective.beta * (c.objective.warmup_epochs > 0
+                                          ? std::min(1.0, epochs_done / c.objective.warmup_epochs)
+                                          : 1.0);
+  const StepResult r =
+      run.trainee.step(in.x, run.B, in.keys, run.args, epochs_done / c.train.epochs);
+  sums.exposed += run.trainee.exposed_seconds();
+  const StepAgreement f =
+      agree_on_step(r, run.trainee, run.backend, run.comm, timed_checkpoint_due(run));
+  if (f.nonfinite.empty()) {
+    run.trainee.update_main(epochs_done / c.train.epochs);
+    add_step(run, sums, r);
+  } else if (c.train.on_nonfinite == "stop") {
+    return stop_for_nonfinite(run, f.nonfinite);
+  } else {
+    skip_for_nonfinite(run, f.nonfinite);
+  }
+  ++sums.steps;
+  const double kl_min = r.vae.kl_dim_min;
+  if (!std::isnan(kl_min))
+    sums.kl_dim_min = std::isnan(sums.kl_dim_min) ? kl_min : std::min(sums.kl_dim_min, kl_min);
+  if ((run.step + 1) % c.train.log_every == 0 || at.epoch_end()) write_record(run, sums, at);
+  ++run.step;
+  beat(run);
+  return checkpoint_or_preempt(run, f, at);
+}
+
+// The end of an epoch: the validation ELBO and the sample grids (rank 0), the epoch's checkpoint
+// unless its last step wrote one, and the report.
+void finish_epoch(Run& run, int epoch, double epoch_secs, bool last) {
+  const Config& c = run.c;
+  if (run.root) {
+    const TrainData& d = run.data;
+    Model& model = run.trainee.model();
+    if (d.val_set.count > 0 && model.vae) {
+      const double ve = mean_elbo(*model.vae, d.val_set, c, run.B, [&run] { beat(run); });
+      run.log->write(
+          {{"epoch", double(epoch + 1)}, {"val_elbo", ve}, {"epoch_seconds", epoch_secs}});
+      say(run, "epoch %d done in %.1f s  validation elbo %.2f nats\n", epoch + 1, epoch_secs, ve);
+    } else {
+      say(run, "epoch %d done in %.1f s\n", epoch + 1, epoch_secs);
+    }
+    write_grids(model, d.val_set.count > 0 ? d.val_set : d.shown, c, run.o.run_dir);
+  }
+  if (((epoch + 1) % c.train.checkpoint_every == 0 || last) && !run.saved_at_step_end)
+    save_checkpoint(run, epoch + 1, 0);
+  if (run.root) write_report(run.o.run_dir);
+  run.comm.barrier();
+}
+
+// One epoch's steps, from the resumed step in the first, then its end. Returns the exit code when
+// the run stops inside it.
+std::optional<int> train_epoch(Run& run, int epoch, const StartPoint& start, bool last) {
+  run.data.epoch = epoch;
+  // Resuming inside an epoch: the plan is deterministic, so the batches already trained on are
+  // drawn again and passed over.
+  const int64_t first_step = epoch == start.epoch ? start.skip : 0;
+  // The same on every rank (shard plan).
+  const int64_t steps_per_epoch = run.feed.start_epoch(epoch, first_step);
+  if (epoch == start.epoch) run.step = start.step;
+  const auto t_epoch = Clock::now();
+  RecordSums sums = new_sums(*run.data.loader);
+  run.progress.start_epoch(epoch, steps_per_epoch, first_step);
+  for (int64_t s = first_step; s < steps_per_epoch; ++s)
+    if (const std::optional<int> code = train_step(run, sums, StepAt{epoch, s, steps_per_epoch}))
+      return code;
+  run.progress.end_epoch();
+  finish_epoch(run, epoch, seconds_since(t_epoch), last);
+  return std::nullopt;
+}
+
 }  // namespace
 
 int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
@@ -206,323 +597,42 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
   const std::unique_ptr<Communicator> gpu_comm =
       c.train.backend == "cuda" ? make_nccl_communicator(launch_comm) : nullptr;
   Communicator& comm = gpu_comm ? *gpu_comm : launch_comm;
-  const bool root = comm.rank() == 0;
-  auto say = [&](const char* fmt, auto... args) {
-    if (root && !o.quiet) {
-      std::printf(fmt, args...);
-      std::fflush(stdout);
-    }
-  };
   const LocalPlacement place = discover_placement(c.train.threads);
   omp_set_num_threads(place.threads);
 
-  // Everything read from HDF5 on this thread happens before the loader thread starts: serial
-  // HDF5 is not thread-safe. The validation set and a few images to show are held in memory.
-  ImageSet val_set;
-  if (!c.data.validation.empty()) val_set = load_image_set(c.data.validation, 0, "data.validation");
-  const ImageSet shown = val_set.count > 0
-                             ? ImageSet{}
-                             : load_image_set(c.data.train, c.train.sample_grid, "data.train");
-  const std::vector<std::string> train_files = expand_glob_for(c.data.train, "data.train");
-  const int B = c.train.batch;
-  const int world = comm.size();
-  const int64_t bin_seed = c.data.binarize == "dynamic" ? c.train.seed : -1;
-  int loader_epoch = 0;  // read by decode on the loader thread; set before start_epoch
-  int64_t N = 0;         // images per epoch over all ranks, for the per-image random streams
-  ImageGeom g;
-  LoaderOptions lo;
-  lo.seed = uint64_t(c.train.seed), lo.rank = comm.rank(), lo.world = world, lo.batch = B;
-  lo.window_chunks = c.data.window_chunks, lo.ring_batches = c.data.prefetch_batches;
-  lo.threads = c.data.loader_threads;
-  lo.max_images = c.data.max_images;
-  lo.preload = c.data.preload == "on" ||
-               (c.data.preload == "auto" &&
-                dataset_bytes(train_files, c.data.max_images) < (int64_t(2) << 30));
-  const bool decode_on_compute_threads = decode_on_compute(c.data.decode_on, place);
-  if (decode_on_compute_threads) lo.decode_on_consumer = compute_parallel_for;
-  Loader loader(
-      train_files, lo,
-      [&](const uint8_t* const* images, const int64_t* index, int n, float* out) {
-        thread_local std::vector<uint64_t> key;  // parts of a batch may decode concurrently
-        key.resize(size_t(n));
-        for (int b = 0; b < n; ++b)
-          key[size_t(b)] = uint64_t(loader_epoch) * uint64_t(N) + uint64_t(index[b]);
-        decode_images(images, g, key.data(), n, bin_seed, out);
-      },
-      batch_allocator(host_buffer_allocator(c.train.backend)));
-  N = loader.info().count;
-  g = ImageGeom{loader.info().height, loader.info().width, loader.info().channels};
-  if (val_set.count > 0 && (val_set.geom.height != g.height || val_set.geom.width != g.width ||
-                            val_set.geom.channels != g.channels))
-    throw std::runtime_error("data.validation: images are " + geom_text(val_set.geom) +
-                             " but data.train's are " + geom_text(g));
-
-  check_same_setup(comm, dump_config(c), train_files);
-
+  TrainData data;
+  open_data(c, comm, place, data);
+  check_same_setup(comm, dump_config(c), data.files);
   auto backend = make_backend(c.train.backend);
-  Trainee trainee(c, g, *backend, comm, B);
-  Model& model = trainee.model();
-  const bool gan = model.gan != nullptr;
-
-  if (root) prepare_run_dir(o.run_dir);
-  comm.barrier();
-  int start_epoch = 0;
-  int64_t resumed_step = 0, resumed_skip = 0;  // steps already taken, in all and in the epoch
-  bool resumed = false;
-  if (o.resume) {
-    for (const std::string& p : list_checkpoints(o.run_dir)) {
-      Checkpoint ck;
-      try {
-        ck = read_checkpoint(p);  // a corrupt or truncated file: fall back to an older one
-      } catch (const std::exception& e) {
-        say("skipping checkpoint %s: %s\n", p.c_str(), e.what());
-        continue;
-      }
-      // A checkpoint of another architecture is the user's mistake, not damage: stop.
-      load_networks(ck, p, *backend, trainee.checkpoint_states());
-      start_epoch = int(ck.ints.at("epoch"));
-      resumed_step = ck.ints.at("step");
-      auto within = ck.ints.find("step_in_epoch");
-      resumed_skip = within == ck.ints.end() ? 0 : within->second;
-      say("resuming from %s (epoch %d, step %lld of it)\n", p.c_str(), start_epoch + 1,
-          (long long)resumed_skip);
-      resumed = true;
-      break;
-    }
-    if (!resumed) say("--resume: no usable checkpoint in %s; starting fresh\n", o.run_dir.c_str());
-  }
-  if (root) {
-    std::ofstream(o.run_dir + "/config.yaml") << dump_config(c);
-  }
-  std::unique_ptr<MetricsLog> log;
-  if (root) log = std::make_unique<MetricsLog>(o.run_dir + "/metrics.jsonl");
-  // With several ranks, a rank that stops (SIGSTOP, stuck I/O) must not leave the others waiting
-  // in a collective forever: heartbeats in the run directory, abort after train.hang_timeout.
-  std::unique_ptr<Watchdog> watchdog;
-  if (world > 1 && c.train.hang_timeout > 0)
-    watchdog =
-        std::make_unique<Watchdog>(o.run_dir + "/heartbeat", comm.rank(), world,
-                                   c.train.hang_timeout, [&comm](const std::string& msg) {
-                                     std::fprintf(stderr, "distvae: error: %s\n", msg.c_str());
-                                     std::fflush(stderr);
-                                     comm.abort(kExitHung);
-                                   });
-  const std::function<void()> beat = [&] {
-    if (watchdog) watchdog->beat();
-  };
-
-  say("distvae train: %lld images %lldx%lldx%lld from %zu file(s) (%s, decoded on the %s), batch "
-      "%d x %d rank(s) = %d, backend %s, %d thread(s) per rank (%s)\n",
-      (long long)N, (long long)g.height, (long long)g.width, (long long)g.channels,
-      train_files.size(), lo.preload ? "preloaded" : "streamed",
-      decode_on_compute_threads ? "compute threads" : "loader thread", B, world, B * world,
-      (backend->name() == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : backend->name()).c_str(),
-      place.threads, place.threads_from.c_str());
-  std::string params_text;
-  for (const TrainedNet& n : trainee.all_nets())
-    params_text += n.net->name() + " " + std::to_string(n.net->params().size()) + " in " +
-                   std::to_string(n.sync->num_buckets()) + " bucket(s), ";
-  const bool overlap = trainee.overlap();
-  say("model %s; parameters: %soverlap %s%s\n", c.model.family.c_str(), params_text.c_str(),
-      overlap ? "on" : "off",
-      c.train.overlap != "auto" ? ""
-      : overlap                 ? " (auto: a spare CPU for the communication thread)"
-                                : " (auto: no spare CPU for the communication thread)");
-  if (world > 1) say("gradient all-reduce: %s\n", trainee.reduction().c_str());
-
-  const size_t D = size_t(g.pixels());
-  std::vector<float> x(size_t(B) * D);  // host staging for validation and grids
-  BatchFeed feed(*backend, loader, B, D, N);
-  int64_t step = 0;     // optimizer steps taken, over all epochs
-  int64_t skipped = 0;  // steps skipped for non-finite values (train.on_nonfinite: skip)
-  auto t_checkpoint = Clock::now();
-  Progress progress(root && !o.quiet, o.log_every_seconds, c.train.epochs, stdout,
+  Trainee trainee(c, data.geom, *backend, comm, c.train.batch);
+  BatchFeed feed(*backend, *data.loader, c.train.batch, size_t(data.geom.pixels()), data.images);
+  const bool gan = trainee.model().gan != nullptr;
+  Progress progress(comm.rank() == 0 && !o.quiet, o.log_every_seconds, c.train.epochs, stdout,
                     gan ? "g_loss" : "elbo", gan ? "d_loss" : "kl");
-  bool saved_at_step_end = false;  // the last step of an epoch already wrote its checkpoint
-  VaeStepArgs args;
-  args.seed = uint64_t(c.train.seed);
-  args.free_bits = c.objective.free_bits;
-  args.global_batch = int64_t(B) * world;
-  args.allreduce_sum = [&](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
+  Run run{.c = c,
+          .o = o,
+          .comm = comm,
+          .backend = *backend,
+          .trainee = trainee,
+          .data = data,
+          .feed = feed,
+          .progress = progress,
+          .root = comm.rank() == 0,
+          .gan = gan,
+          .B = c.train.batch,
+          .args = step_args(c, comm)};
 
-  // Called on every rank, rank 0 writes. Every rank holds the same parameters, but the
-  // optimizer's moments may be split over the ranks, so they are gathered first. epochs_done
-  // counts whole epochs; a preempted run also records how far into the next one it got.
-  auto save_checkpoint = [&](int epochs_done, int64_t step_in_epoch) {
-    trainee.gather_optimizer_state();
-    if (!root) return;
-    Checkpoint ck;
-    save_networks(ck, *backend, trainee.checkpoint_states());
-    ck.ints["epoch"] = epochs_done;
-    ck.ints["step_in_epoch"] = step_in_epoch;
-    ck.ints["step"] = step;
-    ck.strings["config"] = dump_config(c);
-    ck.ints["image.height"] = g.height, ck.ints["image.width"] = g.width;
-    ck.ints["image.channels"] = g.channels;
-    write_checkpoint(checkpoint_path(o.run_dir, epochs_done, step_in_epoch), ck);
-    prune_checkpoints(o.run_dir, c.train.keep_checkpoints);
-  };
+  const StartPoint start = open_run_dir(run);
+  print_start(run, place);
+  run.t_checkpoint = Clock::now();
   arm_preemption();
-
   const int end_epoch = o.stop_after_epochs > 0
-                            ? std::min(c.train.epochs, start_epoch + o.stop_after_epochs)
+                            ? std::min(c.train.epochs, start.epoch + o.stop_after_epochs)
                             : c.train.epochs;
-  for (int epoch = start_epoch; epoch < end_epoch; ++epoch) {
-    loader_epoch = epoch;
-    // Resuming inside an epoch: the plan is deterministic, so the batches already trained on
-    // are drawn again and passed over.
-    const int64_t first_step = epoch == start_epoch ? resumed_skip : 0;
-    // The same on every rank (shard plan).
-    const int64_t steps_per_epoch = feed.start_epoch(epoch, first_step);
-    if (epoch == start_epoch) step = resumed_step;
-    const auto t_epoch = Clock::now();
-    auto t_log = Clock::now();
-    // Sums since the last record: elbo, log p(x|z), kl, prior cost, images (VAE families), or
-    // generator loss, proximal term (gan); then discriminator loss, accuracy, steps.
-    double acc[8] = {};
-    double exposed = 0;  // seconds blocked on gradient all-reduce since the last record
-    double kl_dim_min = std::numeric_limits<double>::quiet_NaN();  // free bits: lowest dim KL
-    double data_wait = loader.wait_seconds(), data_decode = loader.decode_seconds();
-    int64_t steps_in_log = 0;
-    progress.start_epoch(epoch, steps_per_epoch, first_step);
-    for (int64_t s = first_step; s < steps_per_epoch; ++s) {
-      const BatchFeed::Step in = feed.next();
-      args.noise_keys = in.keys;
-      const double epochs_done = epoch + double(s) / double(steps_per_epoch);
-      args.beta = c.objective.beta * (c.objective.warmup_epochs > 0
-                                          ? std::min(1.0, epochs_done / c.objective.warmup_epochs)
-                                          : 1.0);
-      const StepResult r = trainee.step(in.x, B, in.keys, args, epochs_done / c.train.epochs);
-      const VaeStats& st = r.vae;
-      exposed += trainee.exposed_seconds();
-      // What every rank must agree on at this step boundary, in one all-reduce: preemption, a
-      // timed checkpoint (rank 0's clock decides), and which terms went non-finite where.
-      StepFlags f;
-      f.v[kPreempt] = preemption_requested() ? 1 : 0;
-      f.v[kCheckpointDue] = root && c.train.checkpoint_minutes > 0 &&
-                                    seconds_since(t_checkpoint) >= 60.0 * c.train.checkpoint_minutes
-                                ? 1
-                                : 0;
-      f.v[kBadReconstruction] = std::isfinite(gan ? r.gen.loss : st.log_px_given_z) ? 0 : 1;
-      f.v[kBadKl] = std::isfinite(st.kl) ? 0 : 1;
-      f.v[kBadPriorTerm] = std::isfinite(st.prior_cost) ? 0 : 1;
-      f.v[kBadDiscriminator] = r.disc_skipped;
-      const std::span<TrainedNet> main = trainee.main_nets();
-      for (size_t i = 0; i < main.size(); ++i) {
-        const std::span<const float> g = main[i].reduced_grads();
-        f.v[kBadNet0 + i] = backend->all_finite(g.data(), g.size()) ? 0 : 1;
-      }
-      if (world > 1) comm.allreduce(f.v, kNumFlags, ReduceOp::sum);
-      if (const std::string bad = f.nonfinite_terms(gan, main); !bad.empty()) {
-        if (c.train.on_nonfinite == "stop") {
-          const auto kept = list_checkpoints(o.run_dir);
-          if (root)
-            std::fprintf(stderr,
-                         "distvae: error: step %lld: non-finite %s; stopping without updating "
-                         "the parameters (train.on_nonfinite: stop); last good checkpoint: %s\n",
-                         (long long)(step + 1), bad.c_str(),
-                         kept.empty() ? "none" : kept.front().c_str());
-          return kExitNonFinite;
-        }
-        ++skipped;  // train.on_nonfinite: skip -- this step changes nothing
-        if (skipped <= 3 || skipped % 100 == 0)
-          say("step %lld: non-finite %s; step skipped (%lld so far)\n", (long long)(step + 1),
-              bad.c_str(), (long long)skipped);
-      } else {
-        trainee.update_main(epochs_done / c.train.epochs);
-        if (gan) {
-          acc[0] += r.gen.loss * B, acc[1] += r.gen.proximal * B;
-          progress.step(r.gen.loss * B, r.disc.loss * B, B);
-        } else {
-          acc[0] += st.elbo, acc[1] += st.log_px_given_z, acc[2] += st.kl, acc[3] += st.prior_cost;
-          progress.step(st.elbo, st.kl, st.images);
-        }
-        acc[4] += B;
-        acc[5] += r.disc.loss, acc[6] += r.disc.accuracy, acc[7] += 1;
-      }
-      ++steps_in_log;
-      if (!std::isnan(st.kl_dim_min))
-        kl_dim_min = std::isnan(kl_dim_min) ? st.kl_dim_min : std::min(kl_dim_min, st.kl_dim_min);
-      if ((step + 1) % c.train.log_every == 0 || s + 1 == steps_per_epoch) {
-        comm.allreduce(acc, 8, ReduceOp::sum);
-        const double secs = seconds_since(t_log);
-        const double n = acc[4];  // 0 when every step was skipped: the means are then NaN (null)
-        std::vector<std::pair<std::string, double>> rec = {
-            {"step", double(step + 1)}, {"epoch", epochs_done + 1.0 / steps_per_epoch}};
-        if (gan) {
-          rec.push_back({"gen_loss", acc[0] / n});
-          if (c.objective.proximal > 0) rec.push_back({"proximal", acc[1] / n});
-        } else {
-          rec.insert(rec.end(), {{"elbo", acc[0] / n},
-                                 {"log_px_given_z", acc[1] / n},
-                                 {"kl", acc[2] / n},
-                                 {"beta", args.beta}});
-          // implicit prior: E_q[T(z)] (the prior cost is -T); aae: E_q softplus(T(z))
-          if (model.vae->prior_kind() == PriorKind::implicit)
-            rec.push_back({"prior_t", -acc[3] / n});
-          if (model.vae->prior_kind() == PriorKind::adversarial)
-            rec.push_back({"prior_softplus_t", acc[3] / n});
-        }
-        if (model.discriminator())  // means over steps and ranks
-          rec.insert(rec.end(),
-                     {{"disc_loss", acc[5] / acc[7]}, {"disc_accuracy", acc[6] / acc[7]}});
-        rec.insert(
-            rec.end(),
-            {{"lr", scheduled_lr(optimizer_config(c.optim), epochs_done / c.train.epochs)},
-             {"skipped_steps", double(skipped)},
-             {"images_per_s", n / secs},
-             {"comm_exposed_ms", 1e3 * exposed / double(steps_in_log)},
-             {"data_wait_ms", 1e3 * (loader.wait_seconds() - data_wait) / double(steps_in_log)},
-             {"data_decode_ms",
-              1e3 * (loader.decode_seconds() - data_decode) / double(steps_in_log)}});
-        if (!std::isnan(kl_dim_min)) rec.push_back({"kl_dim_min", kl_dim_min});
-        if (log) log->write(rec);
-        std::fill(std::begin(acc), std::end(acc), 0.0);
-        exposed = 0;
-        kl_dim_min = std::numeric_limits<double>::quiet_NaN();
-        data_wait = loader.wait_seconds(), data_decode = loader.decode_seconds();
-        steps_in_log = 0;
-        t_log = Clock::now();
-      }
-      ++step;
-      beat();
-      const bool epoch_end = s + 1 == steps_per_epoch;
-      const bool timed = f.v[kCheckpointDue] > 0 || (c.train.checkpoint_every_steps > 0 &&
-                                                     step % c.train.checkpoint_every_steps == 0);
-      saved_at_step_end = timed || f.v[kPreempt] > 0;
-      if (saved_at_step_end) {
-        save_checkpoint(epoch_end ? epoch + 1 : epoch, epoch_end ? 0 : s + 1);
-        t_checkpoint = Clock::now();
-      }
-      // Preemption: a signal on any rank stops all of them at this same step.
-      if (f.v[kPreempt] > 0) {
-        comm.barrier();
-        const bool requeued = root && c.train.requeue && request_slurm_requeue();
-        say("preempted: checkpoint written at epoch %d, step %lld%s; exiting with code %d "
-            "(continue with --resume)\n",
-            epoch + 1, (long long)(s + 1), requeued ? ", job requeued" : "", kExitPreempted);
-        return kExitPreempted;
-      }
-    }
-    progress.end_epoch();
-    const double epoch_secs = seconds_since(t_epoch);
-    if (root) {
-      if (val_set.count > 0 && model.vae) {
-        const double ve = mean_elbo(*model.vae, val_set, c, B, x, beat);
-        log->write({{"epoch", double(epoch + 1)}, {"val_elbo", ve}, {"epoch_seconds", epoch_secs}});
-        say("epoch %d done in %.1f s  validation elbo %.2f nats\n", epoch + 1, epoch_secs, ve);
-      } else {
-        say("epoch %d done in %.1f s\n", epoch + 1, epoch_secs);
-      }
-      write_grids(model, val_set.count > 0 ? val_set : shown, c, o.run_dir);
-    }
-    const bool last = epoch + 1 == end_epoch;
-    if (((epoch + 1) % c.train.checkpoint_every == 0 || last) && !saved_at_step_end)
-      save_checkpoint(epoch + 1, 0);
-    if (root) write_report(o.run_dir);
-    comm.barrier();
-  }
-  say("run directory: %s (samples.png%s, metrics.jsonl, checkpoints/)\n", o.run_dir.c_str(),
+  for (int epoch = start.epoch; epoch < end_epoch; ++epoch)
+    if (const std::optional<int> code = train_epoch(run, epoch, start, epoch + 1 == end_epoch))
+      return *code;
+  say(run, "run directory: %s (samples.png%s, metrics.jsonl, checkpoints/)\n", o.run_dir.c_str(),
       gan ? "" : ", recon.png");
   return 0;
 }
