@@ -17,6 +17,7 @@
 #include "core/backends/cuda_status.h"
 #include "core/backends/dnnl.h"
 #include "core/hash.h"
+#include "core/models/objectives.h"
 #include "core/parallel_for.h"
 #include "core/rng.h"
 #include "dist/grad_sync.h"
@@ -518,9 +519,7 @@ std::optional<int> train_step(Run& run, RecordSums& sums, const StepAt& at) {
   const BatchFeed::Step in = run.feed.next();
   run.args.noise_keys = in.keys;
   const double epochs_done = at.epochs_done();
-  run.args.beta = c.objective.beta * (c.objective.warmup_epochs > 0
-                                          ? std::min(1.0, epochs_done / c.objective.warmup_epochs)
-                                          : 1.0);
+  run.args.beta = kl_warmup_beta(c.objective.beta, c.objective.warmup_epochs, epochs_done);
   const StepResult r =
       run.trainee.step(in.x, run.B, in.keys, run.args, epochs_done / c.train.epochs);
   sums.exposed += run.trainee.exposed_seconds();
