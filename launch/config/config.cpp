@@ -569,6 +569,28 @@ void check_rules(const Config& c, const std::string& where) {
     fail("model.gaussian_variance: learned applies to model.likelihood: gaussian only");
 }
 
+// yaml-cpp keeps a key written twice in a map and answers lookups with the first, so a config
+// with `latent: 8` then `latent: 16` silently used 8. Every map, at any depth, must have each key
+// once.
+void check_unique_keys(const YAML::Node& node, const std::string& path, const std::string& source) {
+  if (node.IsSequence())
+    for (size_t i = 0; i < node.size(); ++i)
+      check_unique_keys(node[i], path + "[" + std::to_string(i) + "]", source);
+  if (!node.IsMap()) return;
+  std::map<std::string, int> line_of;
+  for (const auto& kv : node) {
+    const std::string key = kv.first.Scalar();
+    const std::string full = path.empty() ? key : path + "." + key;
+    const int line = kv.first.Mark().line + 1;
+    const auto [it, fresh] = line_of.emplace(key, line);
+    if (!fresh)
+      throw ConfigError(source + ": " + full + " is written twice (lines " +
+                        std::to_string(it->second) + " and " + std::to_string(line) +
+                        "); keep one");
+    check_unique_keys(kv.second, full, source);
+  }
+}
+
 }  // namespace
 
 bool has_discriminator(const ModelConfig& m) {
@@ -597,6 +619,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source,
   Config c;
   if (root && !root.IsNull()) {
     if (!root.IsMap()) throw ConfigError(source + ": expected a map of sections at the top level");
+    check_unique_keys(root, "", source);
     apply_map(c, root, "", source);
   }
   for (const std::string& o : overrides) {
