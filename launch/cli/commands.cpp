@@ -16,6 +16,7 @@
 #include "launch/eval/evaluate.h"
 #include "launch/eval/gradvar.h"
 #include "launch/eval/latent_tools.h"
+#include "launch/train/model_setup.h"
 #include "launch/train/trainer.h"
 
 namespace distvae {
@@ -43,7 +44,8 @@ void register_train(CLI::App& app, int& exit_code) {
                   "gets a live line)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--stop-after-epochs", a->run.stop_after_epochs,
-                  "Stop (with a checkpoint) after this many epochs of this invocation");
+                  "Stop (with a checkpoint) after this many epochs of this invocation")
+      ->check(CLI::Range(1, 1000000));
   cmd->callback([a, &exit_code] {
     exit_code = run_mpi_job([&](Communicator& comm) {
       const Config c = load_config(a->config, a->sets);
@@ -71,8 +73,10 @@ void register_eval(CLI::App& app, int& exit_code) {
   cmd->add_option("--data", o->data, "HDF5 shards (default: the config's data.<split>)");
   cmd->add_option("--split", o->split, "test, validation or train")
       ->check(CLI::IsMember({"test", "validation", "train"}));
-  cmd->add_option("--iw", o->iw_samples, "Importance samples K (default: eval.iw_samples)");
-  cmd->add_option("--max-images", o->max_images, "Evaluate only the first N images");
+  cmd->add_option("--iw", o->iw_samples, "Importance samples K (default: eval.iw_samples)")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--max-images", o->max_images, "Evaluate only the first N images")
+      ->check(CLI::Range(int64_t(1), int64_t(1'000'000'000'000)));
   cmd->add_option("--json", o->out_json, "Also write the figures to this JSON file");
   cmd->add_flag("--normalize-prior", o->normalize_prior,
                 "implicit_prior_vae: estimate log Z of p(z) exp(T(z)) by annealed importance "
@@ -100,7 +104,7 @@ void register_sample(CLI::App& app, int& exit_code) {
   cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint file")->required();
   cmd->add_option("--n", o->n, "Number of samples")->check(CLI::Range(1, 4096));
   cmd->add_option("--out", o->out_png, "Output PNG")->required();
-  cmd->add_option("--seed", o->seed, "Seed of the z draws");
+  cmd->add_option("--seed", o->seed, "Seed of the z draws")->check(CLI::NonNegativeNumber);
   cmd->add_option("--prior", o->prior,
                   "standard: z ~ N(0, I); learned: the implicit prior p(z) exp(T(z)) / Z (AIS "
                   "chains resampled by weight); aggregate: z ~ q(z|x) of training images")
@@ -200,8 +204,11 @@ void register_config(CLI::App& app, int& exit_code) {
   check_cmd->add_option("config", check->config, "YAML config file")->required();
   check_cmd->add_option("--set", check->sets, "Override a config key (repeatable)");
   check_cmd->callback([check, &exit_code] {
-    load_config(check->config, check->sets);  // throws, naming the key, when it is invalid
-    std::printf("%s: OK\n", check->config.c_str());
+    // Everything train checks before it reads data: keys, rules, and the networks' shapes
+    // against data.train's image size when its files are there. Each throws, naming the problem.
+    const Config c = load_config(check->config, check->sets);
+    const std::string shapes = check_model_against_data(c);
+    std::printf("%s: OK; %s\n", check->config.c_str(), shapes.c_str());
     exit_code = 0;
   });
 }

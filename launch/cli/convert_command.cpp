@@ -20,6 +20,11 @@
 namespace distvae {
 namespace {
 
+// Ranges of the numeric options, stated in readable numbers (--help shows them).
+constexpr int64_t kMaxImages = 1'000'000'000'000;
+const CLI::Range kImageCount(int64_t(0), kMaxImages);  // counts where 0 means "none"
+const CLI::Range kChunkImages(int64_t(1), int64_t(1) << 20);
+
 using Clock = std::chrono::steady_clock;
 
 std::string clock_text(double seconds) {
@@ -156,11 +161,12 @@ void register_idx(CLI::App* convert, int& exit_code) {
   cmd->add_option("--prefix", o.prefix, "Shard file prefix: <out>/<prefix>-<split>-NNNNN.h5");
   cmd->add_option("--split", o.split,
                   "Split name when --val is 0 (default: from the file name, t10k* = test)");
-  cmd->add_option("--val", o.val, "Last N images become the validation split");
-  cmd->add_option("--chunk", o.chunk_images, "Images per HDF5 chunk");
+  cmd->add_option("--val", o.val, "Last N images become the validation split")->check(kImageCount);
+  cmd->add_option("--chunk", o.chunk_images, "Images per HDF5 chunk")->check(kChunkImages);
   cmd->add_option("--compress", a->compress, "gzip or none")
       ->check(CLI::IsMember({"gzip", "none"}));
-  cmd->add_option("--shard-images", o.shard_images, "Images per file (0: one file per split)");
+  cmd->add_option("--shard-images", o.shard_images, "Images per file (0: one file per split)")
+      ->check(kImageCount);
   cmd->add_flag("--overwrite", o.overwrite, "Replace existing shards");
   cmd->callback([a, &exit_code] {
     a->o.compression = compression_from_string(a->compress);
@@ -201,7 +207,8 @@ void register_images(CLI::App* convert, int& exit_code) {
   cmd->add_option("--out", a->out, "Output directory")->required();
   cmd->add_option("--prefix", a->prefix, "Shard file prefix");
   cmd->add_option("--split", a->split, "Split name (default train)");
-  cmd->add_option("--val", a->val, "Last N files (sorted) become the validation split");
+  cmd->add_option("--val", a->val, "Last N files (sorted) become the validation split")
+      ->check(kImageCount);
   cmd->add_option("--size", a->size, "Resize to SIZE x SIZE (default: keep; all must match)")
       ->check(CLI::Range(1, 16384));
   cmd->add_option("--crop", a->crop, "center: crop the largest centred square first; none")
@@ -213,11 +220,12 @@ void register_images(CLI::App* convert, int& exit_code) {
   cmd->add_option("--channels", a->channels, "1 or 3 (default 1)")->check(CLI::IsMember({1, 3}));
   cmd->add_flag("--labels", a->labels,
                 "Labels from first-level sub-folder names (DIR/<class>/...)");
-  cmd->add_option("--chunk", a->chunk, "Images per HDF5 chunk");
+  cmd->add_option("--chunk", a->chunk, "Images per HDF5 chunk")->check(kChunkImages);
   cmd->add_option("--compress", a->compress, "gzip, lzf or none")
       ->check(CLI::IsMember({"gzip", "lzf", "none"}));
   cmd->add_option("--shard-images", a->shard_images,
-                  "Input files per shard (0: one file); the unit of resume and of MPI ranks");
+                  "Input files per shard (0: one file); the unit of resume and of MPI ranks")
+      ->check(kImageCount);
   cmd->add_option("-j,--threads", a->threads, "Decoding threads")->check(CLI::Range(1, 1024));
   cmd->add_flag("--overwrite", a->overwrite,
                 "Replace shards of a different conversion (shards of this one are kept)");
@@ -254,13 +262,17 @@ void register_procedural(CLI::App* convert, int& exit_code) {
   cmd->add_option("--prefix", a->prefix, "Shard file prefix (default sprites / sprites_rgb)");
   cmd->add_option("--order", a->order, "shuffled (a fixed permutation) or grid (dSprites order)")
       ->check(CLI::IsMember({"shuffled", "grid"}));
-  cmd->add_option("--seed", a->seed, "Seed of the shuffled order and of the RGB colours");
-  cmd->add_option("--val", a->val, "Last N images of the order become the validation split");
-  cmd->add_option("--max-images", a->max_images, "Write only the first N images of the order");
-  cmd->add_option("--chunk", a->chunk, "Images per HDF5 chunk");
+  cmd->add_option("--seed", a->seed, "Seed of the shuffled order and of the RGB colours")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--val", a->val, "Last N images of the order become the validation split")
+      ->check(kImageCount);
+  cmd->add_option("--max-images", a->max_images, "Write only the first N images of the order")
+      ->check(CLI::Range(int64_t(1), kMaxImages));
+  cmd->add_option("--chunk", a->chunk, "Images per HDF5 chunk")->check(kChunkImages);
   cmd->add_option("--compress", a->compress, "gzip, lzf or none")
       ->check(CLI::IsMember({"gzip", "lzf", "none"}));
-  cmd->add_option("--shard-images", a->shard_images, "Images per shard (0: one file)");
+  cmd->add_option("--shard-images", a->shard_images, "Images per shard (0: one file)")
+      ->check(kImageCount);
   cmd->add_option("-j,--threads", a->threads, "Rendering threads")->check(CLI::Range(1, 1024));
   cmd->add_flag("--overwrite", a->overwrite, "Replace shards of a different conversion");
   cmd->add_flag("--quiet", a->quiet, "No progress");

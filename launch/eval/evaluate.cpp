@@ -412,6 +412,14 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
   if (o.normalize_prior && !implicit)
     throw std::runtime_error("--normalize-prior: " + o.checkpoint + " is a " + c.model.family +
                              "; only implicit_prior_vae has a learned prior to normalize");
+  if (m.model.gan && o.iw_samples > 0)
+    throw std::runtime_error("--iw: " + o.checkpoint +
+                             " is a gan, which has no likelihood to bound; evaluate its samples "
+                             "with --quality N");
+  if (m.model.gan && o.quality_images == 0)
+    throw std::runtime_error(o.checkpoint +
+                             " is a gan: the only evaluation of a gan is sample quality; ask for "
+                             "it with --quality N (e.g. --quality 10000)");
   EvalReport r;
   r.family = c.model.family, r.images = set.count;
   r.bits_per_nat = 1.0 / (double(set.geom.pixels()) * std::log(2.0));

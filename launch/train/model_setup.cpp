@@ -3,6 +3,9 @@
 
 #include <stdexcept>
 
+#include "core/backends/reference.h"
+#include "io/data/dataset.h"
+
 namespace distvae {
 
 VaeSpec vae_spec_from(const Config& c, const ImageGeom& g) {
@@ -59,6 +62,23 @@ void Model::init(uint64_t seed) {
   if (vae) vae->init(seed);
   if (latent_disc) latent_disc->net().init(seed);
   if (gan) gan->init(seed);
+}
+
+std::string check_model_against_data(const Config& c) {
+  std::vector<std::string> files;
+  try {
+    files = expand_glob(c.data.train);
+  } catch (const std::exception& e) {
+    return std::string("the networks' shapes were not checked against the data (data.train: ") +
+           e.what() + ")";
+  }
+  const DatasetInfo info = Hdf5Dataset(files).info();
+  const ImageGeom g{info.height, info.width, info.channels};
+  ReferenceBackend<float> be;
+  build_model(c, g, be, 1);  // throws, naming the network, when a shape cannot fit
+  return "the networks fit data.train's " + std::to_string(g.height) + "x" +
+         std::to_string(g.width) + "x" + std::to_string(g.channels) + " images (" +
+         std::to_string(files.size()) + " file(s))";
 }
 
 Model build_model(const Config& c, const ImageGeom& g, Backend<float>& be, int max_batch) {

@@ -40,6 +40,11 @@ struct Model {
 };
 Model build_model(const Config& c, const ImageGeom& g, Backend<float>& be, int max_batch);
 
+// config check's data check: when data.train's files exist, the networks are built for their
+// image size (throwing as train would on a shape that cannot fit) and the answer says so;
+// otherwise it says the shapes were not checked against the data.
+std::string check_model_against_data(const Config& c);
+
 // A network in a checkpoint: its values and layout, and the optimizer state when opt is given.
 struct NetState {
   Network<float>* net;
