@@ -209,6 +209,22 @@ Network<T>::Network(Backend<T>& be, std::string name, const Shape& input,
   first_param_ = layers_.size();
   for (size_t i = layers_.size(); i-- > 0;)
     if (has_params(layers_[i].kind)) first_param_ = i;
+  try {
+    allocate_activations(input, max_batch);
+  } catch (const std::bad_alloc&) {
+    for (T* p : arena_) be_.release(p);  // the destructor does not run when a constructor throws
+    size_t values = size_t(input.numel());
+    for (const Layer& l : layers_) values += size_t(l.out.numel());
+    throw std::runtime_error(name_ + ": out of memory allocating its activations for a batch of " +
+                             std::to_string(max_batch) + " (about " +
+                             std::to_string(values * size_t(max_batch) * sizeof(T) / 1000000) +
+                             " MB); lower train.batch");
+  }
+}
+
+// The per-layer output buffers and the two gradient buffers, for max_batch rows.
+template <class T>
+void Network<T>::allocate_activations(const Shape& input, int max_batch) {
   size_t biggest = size_t(input.numel());
   for (const Layer& l : layers_) {
     T* buf = nullptr;
@@ -221,14 +237,14 @@ Network<T>::Network(Backend<T>& be, std::string name, const Shape& input,
   }
   outputs_.resize(layers_.size());
   grad_a_ = be_.alloc(size_t(max_batch) * biggest);
+  arena_.push_back(grad_a_);
   grad_b_ = be_.alloc(size_t(max_batch) * biggest);
+  arena_.push_back(grad_b_);
 }
 
 template <class T>
 Network<T>::~Network() {
-  for (T* p : arena_) be_.release(p);
-  be_.release(grad_a_);
-  be_.release(grad_b_);
+  for (T* p : arena_) be_.release(p);  // the gradient buffers among them
 }
 
 template <class T>

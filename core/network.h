@@ -71,6 +71,7 @@ class Network {
                     const GradReadyFn& on_ready = nullptr);
 
  private:
+  void allocate_activations(const Shape& input, int max_batch);
   Backend<T>& be_;
   std::string name_;
   Shape input_;

@@ -2,8 +2,10 @@
 #include "io/data/dataset.h"
 
 #include <glob.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -211,6 +213,8 @@ Hdf5Dataset::Hdf5Dataset(const std::vector<std::string>& paths, const Hdf5OpenOp
     std::error_code ec;
     if (!fs::exists(path, ec)) fail(path, "no such file");
     if (!fs::is_regular_file(path, ec)) fail(path, "not a regular file");
+    if (::access(path.c_str(), R_OK) != 0)
+      fail(path, std::string("cannot read it: ") + std::strerror(errno));
     const fs::path canonical = fs::canonical(path, ec);
     if (std::find(seen.begin(), seen.end(), canonical) != seen.end())
       fail(path, "listed twice; each shard may appear once in a dataset");

@@ -340,7 +340,14 @@ void Loader::produce_epoch() {
 
 void Loader::preload_all() {
   const size_t ib = static_cast<size_t>(image_bytes_);
-  preloaded_.resize(static_cast<size_t>(info_.count) * ib);  // (count, H, W, C)
+  try {
+    preloaded_.resize(static_cast<size_t>(info_.count) * ib);  // (count, H, W, C)
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("out of memory holding the " + std::to_string(info_.count) +
+                             " training images in memory (" +
+                             std::to_string(static_cast<size_t>(info_.count) * ib / 1000000) +
+                             " MB); set data.preload: off to stream them from disk instead");
+  }
   for (const ChunkRef& c : all_chunks(info_)) {
     if (cancelled()) return;
     int64_t n = 0;

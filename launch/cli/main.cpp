@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "launch/cli/commands.h"
 #include "launch/cli/version.h"
@@ -24,6 +25,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "distvae: error: %s (see distvae --help)\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {  // an allocation without its own message
+    std::fprintf(stderr, "distvae: error: out of memory (std::bad_alloc)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "distvae: error: %s\n", e.what());
     return 1;
