@@ -17,6 +17,10 @@ if [[ $# -gt 0 && $1 != -- ]]; then hostfile=(--hostfile "$1"); shift; fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 as_root=()
 [[ $(id -u) -eq 0 ]] && as_root=(--allow-run-as-root)
+# Open MPI may give the ranks a pseudo-terminal even when this script's output goes to a file:
+# tell rank 0 what the user actually sees, so a log gets plain lines and a terminal a live one.
+DISTVAE_TTY=$([[ -t 1 ]] && echo 1 || echo 0)
+export DISTVAE_TTY
 exec mpirun "${as_root[@]}" "${hostfile[@]}" -np "$np" --bind-to core --map-by core \
-  -x OMP_NUM_THREADS -x LD_LIBRARY_PATH \
+  -x OMP_NUM_THREADS -x LD_LIBRARY_PATH -x DISTVAE_TTY \
   "$root/build/launch/distvae" train "$config" "$@"

@@ -37,6 +37,10 @@ void register_train(CLI::App& app, int& exit_code) {
                   "Run directory (config, metrics, checkpoints, images)");
   cmd->add_flag("--resume", a->run.resume,
                 "Continue from the newest valid checkpoint in --run-dir");
+  cmd->add_flag("--overwrite", a->run.overwrite,
+                "Start a new run in a --run-dir that holds one, moving the earlier run's files "
+                "into <run-dir>/replaced-<time>/ (nothing is deleted)")
+      ->excludes("--resume");
   cmd->add_option("--set", a->sets, "Override a config key: --set train.epochs=5 (repeatable)");
   cmd->add_flag("--quiet", a->run.quiet, "Print nothing but errors");
   cmd->add_option("--log-every", a->run.log_every_seconds,

@@ -404,14 +404,6 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
   const bool root = comm.rank() == 0;
   LoadedModel m = load_model_checkpoint(o.checkpoint, 0);  // batches of eval.iw_batch
   const Config& c = m.config;
-  const std::string pattern = eval_data_pattern(o, c);
-  const int64_t max_images = o.max_images >= 0 ? o.max_images : c.eval.max_images;
-  const ImageSet set = load_image_set(pattern, max_images, "--data");
-  require_same_images(set.geom, pattern, m, o.checkpoint);
-  const bool implicit = m.model.vae && m.model.vae->prior_kind() == PriorKind::implicit;
-  if (o.normalize_prior && !implicit)
-    throw std::runtime_error("--normalize-prior: " + o.checkpoint + " is a " + c.model.family +
-                             "; only implicit_prior_vae has a learned prior to normalize");
   if (m.model.gan && o.iw_samples > 0)
     throw std::runtime_error("--iw: " + o.checkpoint +
                              " is a gan, which has no likelihood to bound; evaluate its samples "
@@ -420,6 +412,14 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
     throw std::runtime_error(o.checkpoint +
                              " is a gan: the only evaluation of a gan is sample quality; ask for "
                              "it with --quality N (e.g. --quality 10000)");
+  const std::string pattern = eval_data_pattern(o, c);
+  const int64_t max_images = o.max_images >= 0 ? o.max_images : c.eval.max_images;
+  const ImageSet set = load_image_set(pattern, max_images, "--data");
+  require_same_images(set.geom, pattern, m, o.checkpoint);
+  const bool implicit = m.model.vae && m.model.vae->prior_kind() == PriorKind::implicit;
+  if (o.normalize_prior && !implicit)
+    throw std::runtime_error("--normalize-prior: " + o.checkpoint + " is a " + c.model.family +
+                             "; only implicit_prior_vae has a learned prior to normalize");
   EvalReport r;
   r.family = c.model.family, r.images = set.count;
   r.bits_per_nat = 1.0 / (double(set.geom.pixels()) * std::log(2.0));

@@ -4,16 +4,36 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 namespace distvae {
 
-Progress::Progress(bool enabled, double plain_every_seconds, int total_epochs, std::FILE* out,
-                   const char* a, const char* b)
+namespace {
+
+// Read when the program starts, before MPI_Init: a singleton MPI (distvae run without mpirun)
+// sets the same variables in the process's environment.
+const bool g_started_by_launcher = [] {
+  for (const char* launcher : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_PROCID"})
+    if (std::getenv(launcher)) return true;
+  return false;
+}();
+
+bool live_terminal(std::FILE* out) {
+  if (const char* v = std::getenv("DISTVAE_TTY")) return std::string(v) == "1";
+  if (g_started_by_launcher) return false;
+  return isatty(fileno(out));
+}
+
+}  // namespace
+
+Progress::Progress(bool enabled, double plain_every_seconds, int total_epochs, int world,
+                   std::FILE* out, const char* a, const char* b)
     : enabled_(enabled),
-      tty_(enabled && isatty(fileno(out))),
+      tty_(enabled && live_terminal(out)),
       plain_every_(plain_every_seconds),
       total_epochs_(total_epochs),
+      world_(world),
       out_(out),
       a_name_(a),
       b_name_(b) {}
@@ -42,7 +62,7 @@ void Progress::end_epoch() {
 void Progress::draw(bool final) {
   t_drawn_ = Clock::now();
   const double secs = std::chrono::duration<double>(t_drawn_ - t_epoch_).count();
-  const double rate = secs > 0 ? images_ / secs : 0;
+  const double rate = secs > 0 ? images_ * world_ / secs : 0;
   const double per_step = done_ > first_ ? secs / double(done_ - first_) : 0;
   // ETA of the whole run at this epoch's pace.
   const double left = per_step * double((steps_ - done_) + steps_ * (total_epochs_ - epoch_ - 1));

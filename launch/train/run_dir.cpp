@@ -1,16 +1,122 @@
 // Run directory bookkeeping: checkpoints under <run>/checkpoints, named to sort in training order.
 #include "launch/train/run_dir.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <stdexcept>
+
+#include "core/hash.h"
 
 namespace distvae {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+std::string host_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) return "unknown-host";
+  return host;
+}
+
+std::string local_time(const char* format) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char text[64];
+  std::strftime(text, sizeof text, format, &tm);
+  return text;
+}
+
+}  // namespace
+
+RunDirLock::RunDirLock(const std::string& dir) {
+  const std::string path = (fs::path(dir) / ".lock").string();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw std::runtime_error(path +
+                             ": cannot open the run directory's lock: " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    std::ifstream in(path);
+    std::string holder;
+    std::getline(in, holder);
+    ::close(fd_);
+    fd_ = -1;
+    if (error == EWOULDBLOCK)
+      throw std::runtime_error(dir + " is in use by another distvae train (" +
+                               (holder.empty() ? std::string("holder unknown") : holder) +
+                               "); wait for it to finish, stop it, or choose another --run-dir");
+    throw std::runtime_error(path + ": cannot lock the run directory: " + std::strerror(error));
+  }
+  const std::string me = "host " + host_name() + ", PID " + std::to_string(::getpid()) +
+                         ", started " + local_time("%Y-%m-%d %H:%M:%S") + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != ssize_t(me.size()))
+    throw std::runtime_error(path + ": cannot record the lock's holder: " + std::strerror(errno));
+}
+
+RunDirLock::~RunDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+}
+
+std::string RunDirContents::describe() const {
+  std::string s;
+  if (!checkpoints.empty())
+    s = std::to_string(checkpoints.size()) + " checkpoint(s) (newest " +
+        fs::path(checkpoints.front()).filename().string() + ")";
+  if (metrics) s += (s.empty() ? "" : " and ") + std::string("metrics.jsonl");
+  return s;
+}
+
+RunDirContents inspect_run_dir(const std::string& dir) {
+  RunDirContents c;
+  c.checkpoints = list_checkpoints(dir);
+  std::error_code ec;
+  c.metrics = fs::file_size(fs::path(dir) / "metrics.jsonl", ec) > 0 && !ec;
+  return c;
+}
+
+std::string move_run_aside(const std::string& dir) {
+  const fs::path aside = fs::path(dir) / ("replaced-" + local_time("%Y%m%d-%H%M%S"));
+  std::error_code ec;
+  if (fs::exists(aside, ec))
+    throw std::runtime_error(aside.string() + " already exists; try again in a second");
+  fs::create_directory(aside, ec);
+  if (ec) throw std::runtime_error(aside.string() + ": cannot create: " + ec.message());
+  for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name == ".lock" || name.rfind("replaced-", 0) == 0) continue;
+    fs::rename(e.path(), aside / name, ec);
+    if (ec)
+      throw std::runtime_error(e.path().string() + ": cannot move it to " + aside.string() + ": " +
+                               ec.message());
+  }
+  return aside.string();
+}
+
+std::string new_run_id() {
+  const auto now = std::chrono::system_clock::now().time_since_epoch().count();
+  const uint64_t entropy = std::random_device{}();
+  const pid_t pid = ::getpid();
+  uint64_t h = fnv1a(host_name());
+  h = fnv1a(&now, sizeof now, h);
+  h = fnv1a(&pid, sizeof pid, h);
+  h = fnv1a(&entropy, sizeof entropy, h);
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", (unsigned long long)h);
+  return text;
+}
 
 void prepare_run_dir(const std::string& dir) {
   std::error_code ec;

@@ -247,8 +247,10 @@ struct Run {
   std::unique_ptr<MetricsLog> log = nullptr;     // rank 0
   std::unique_ptr<Watchdog> watchdog = nullptr;  // several ranks and train.hang_timeout
   VaeStepArgs args;
-  int64_t step = 0;     // optimizer steps taken, over all epochs
-  int64_t skipped = 0;  // steps skipped for non-finite values (train.on_nonfinite: skip)
+  std::string run_id{};  // in every checkpoint and metrics record
+  int64_t step = 0;      // optimizer steps taken, over all epochs
+  int64_t skipped = 0;   // steps skipped for non-finite values (train.on_nonfinite: skip)
+  int64_t consecutive_skipped = 0;
   Clock::time_point t_checkpoint = Clock::now();
   bool saved_at_step_end = false;  // the last step of an epoch already wrote its checkpoint
 };
@@ -260,6 +262,15 @@ void say(const Run& run, const char* fmt, A... args) {
     std::printf(fmt, args...);
     std::fflush(stdout);
   }
+}
+
+// What changes how a resumed run continues is said even under --quiet, on stderr, by rank 0.
+template <class... A>
+void notice(const Run& run, const char* fmt, A... args) {
+  if (!run.root) return;
+  std::fprintf(stderr, "distvae: note: ");
+  std::fprintf(stderr, fmt, args...);
+  std::fflush(stderr);
 }
 
 void beat(Run& run) {
@@ -277,33 +288,95 @@ VaeStepArgs step_args(const Config& c, Communicator& comm) {
 
 // Where training starts: after the newest usable checkpoint with --resume, else at the beginning.
 struct StartPoint {
+  bool resumed = false;
   int epoch = 0;
   int64_t step = 0, skip = 0;  // steps already taken, in all and in the epoch
+  std::string run_id;          // the resumed run's (empty for a checkpoint older than run ids)
 };
 
-// --resume: the newest checkpoint that reads back. A corrupt or truncated file falls back to an
-// older one; a checkpoint of another architecture is the user's mistake, not damage: stop.
+// A checkpoint's rank count against this job's. Inside an epoch the images still to come depend
+// on how the shard plan dealt the epoch's chunks to that many ranks, so a mid-epoch checkpoint
+// continues only on the rank count that wrote it; at an epoch boundary any count may, and the
+// change of the global batch is said.
+void check_rank_count(const Run& run, const Checkpoint& ck, const std::string& path,
+                      const StartPoint& s) {
+  const auto it = ck.ints.find("world");
+  const int now = run.comm.size();
+  if (it == ck.ints.end() || it->second == now) return;
+  const int then = int(it->second);
+  if (s.skip > 0)
+    throw std::runtime_error(
+        path + " was written inside epoch " + std::to_string(s.epoch + 1) + " (after step " +
+        std::to_string(s.skip) + " of it) by " + std::to_string(then) +
+        " rank(s); which images that epoch has left depends on the rank count, so it continues "
+        "only on " +
+        std::to_string(then) + " rank(s): resume with " + std::to_string(then) +
+        " rank(s) and --stop-after-epochs 1 to finish the epoch, then resume on " +
+        std::to_string(now) + " from its end");
+  notice(run,
+         "resuming on %d rank(s) from a checkpoint written on %d: the global batch changes from "
+         "%d to %d images (the learning rate is not rescaled)\n",
+         now, then, run.B * then, run.B * now);
+}
+
+// --resume: the newest checkpoint that reads back. A damaged file (truncated, a checksum that
+// does not match) falls back to an older one; a file that cannot be read at all, or a checkpoint
+// of another architecture, is the user's to fix: stop, changing nothing.
 StartPoint resume(Run& run) {
   for (const std::string& p : list_checkpoints(run.o.run_dir)) {
     Checkpoint ck;
     try {
       ck = read_checkpoint(p);
-    } catch (const std::exception& e) {
-      say(run, "skipping checkpoint %s: %s\n", p.c_str(), e.what());
+    } catch (const CheckpointCorrupt& e) {
+      say(run, "skipping damaged checkpoint %s: %s\n", p.c_str(), e.what());
       continue;
+    } catch (const CheckpointUnreadable& e) {
+      throw std::runtime_error(std::string(e.what()) +
+                               "; not passed over, since a resume could use it: make it "
+                               "readable, or move it out of checkpoints/ to resume from an "
+                               "older one");
     }
     load_networks(ck, p, run.backend, run.trainee.checkpoint_states());
     StartPoint s;
+    s.resumed = true;
     s.epoch = int(ck.ints.at("epoch"));
     s.step = ck.ints.at("step");
     const auto within = ck.ints.find("step_in_epoch");
     s.skip = within == ck.ints.end() ? 0 : within->second;
+    const auto id = ck.strings.find("run_id");
+    if (id != ck.strings.end()) s.run_id = id->second;
+    check_rank_count(run, ck, p, s);
     say(run, "resuming from %s (epoch %d, step %lld of it)\n", p.c_str(), s.epoch + 1,
         (long long)s.skip);
     return s;
   }
-  say(run, "--resume: no usable checkpoint in %s; starting fresh\n", run.o.run_dir.c_str());
   return {};
+}
+
+// What an earlier run left in the run directory decides what this one may do there: continue
+// it (--resume), move it aside (--overwrite), or stop. Nothing is ever deleted or mixed.
+void claim_run_dir(Run& run, const RunDirContents& before) {
+  const std::string& dir = run.o.run_dir;
+  if (!run.root || run.o.resume || !before.holds_run()) return;
+  if (!run.o.overwrite)
+    throw std::runtime_error(dir + " already holds a run (" + before.describe() +
+                             "): continue it with --resume, start a new run there with "
+                             "--overwrite (the earlier files are moved into " +
+                             dir + "/replaced-<time>/, not deleted), or choose another --run-dir");
+  say(run, "--overwrite: moved the earlier run's files to %s\n", move_run_aside(dir).c_str());
+  prepare_run_dir(dir);  // its checkpoints/ went aside with the rest
+}
+
+// Resuming after step S: the records a killed run wrote after its checkpoint would be written
+// again, so they are set aside (never dropped), and the log says so.
+void set_aside_later_records(Run& run, const StartPoint& start) {
+  const std::string metrics = run.o.run_dir + "/metrics.jsonl";
+  const std::string aside =
+      run.o.run_dir + "/metrics.after-step-" + std::to_string(start.step) + ".jsonl";
+  const int64_t n = move_records_after(metrics, start.step, start.epoch, aside);
+  if (n > 0)
+    notice(run, "metrics.jsonl: %lld record(s) written after that checkpoint moved to %s\n",
+           (long long)n, aside.c_str());
 }
 
 // With several ranks, a rank that stops (SIGSTOP, stuck I/O) must not leave the others waiting
@@ -319,17 +392,30 @@ std::unique_ptr<Watchdog> start_watchdog(const Config& c, const std::string& run
                                     });
 }
 
-// The run directory (made by rank 0), the checkpoint to resume from, the resolved config and the
-// metrics log (rank 0), and the watchdog's heartbeats there.
+// The run directory (made and locked by rank 0 in train()): what an earlier run left, the
+// checkpoint to resume from, the resolved config and the metrics log (rank 0), and the watchdog's
+// heartbeats there.
 StartPoint open_run_dir(Run& run) {
-  if (run.root) prepare_run_dir(run.o.run_dir);
+  const std::string& dir = run.o.run_dir;
+  const RunDirContents before = run.root ? inspect_run_dir(dir) : RunDirContents{};
+  claim_run_dir(run, before);
   run.comm.barrier();
   const StartPoint start = run.o.resume ? resume(run) : StartPoint{};
-  if (run.root) {
-    std::ofstream(run.o.run_dir + "/config.yaml") << dump_config(run.c);
-    run.log = std::make_unique<MetricsLog>(run.o.run_dir + "/metrics.jsonl");
+  if (run.o.resume && !start.resumed) {
+    if (before.holds_run())
+      throw std::runtime_error("--resume: no usable checkpoint in " + dir +
+                               ", but it holds an earlier run (" + before.describe() +
+                               "); start a new run there with --overwrite (the earlier files are "
+                               "moved aside, not deleted), or choose another --run-dir");
+    say(run, "--resume: no checkpoint in %s yet; starting fresh\n", dir.c_str());
   }
-  run.watchdog = start_watchdog(run.c, run.o.run_dir, run.comm);
+  run.run_id = start.run_id.empty() ? new_run_id() : start.run_id;
+  if (run.root) {
+    if (start.resumed) set_aside_later_records(run, start);
+    std::ofstream(dir + "/config.yaml") << dump_config(run.c);
+    run.log = std::make_unique<MetricsLog>(dir + "/metrics.jsonl", run.run_id);
+  }
+  run.watchdog = start_watchdog(run.c, dir, run.comm);
   return start;
 }
 
@@ -359,6 +445,16 @@ void print_start(const Run& run, const LocalPlacement& place) {
   if (world > 1) say(run, "gradient all-reduce: %s\n", run.trainee.reduction().c_str());
 }
 
+// Every trained network's parameters are finite (the same answer on every rank: the replicas
+// hold the same values).
+bool parameters_finite(Run& run) {
+  for (const TrainedNet& n : run.trainee.all_nets()) {
+    const ParamStore<float>& ps = n.net->params();
+    if (!run.backend.all_finite(ps.values(), ps.size())) return false;
+  }
+  return true;
+}
+
 // Called on every rank, rank 0 writes. Every rank holds the same parameters, but the optimizer's
 // moments may be split over the ranks, so they are gathered first. epochs_done counts whole
 // epochs; a preempted run also records how far into the next one it got.
@@ -367,15 +463,29 @@ void save_checkpoint(Run& run, int epochs_done, int64_t step_in_epoch) {
   if (!run.root) return;
   const Config& c = run.c;
   const ImageGeom& g = run.data.geom;
+  const std::string path = checkpoint_path(run.o.run_dir, epochs_done, step_in_epoch);
+  // A checkpoint of non-finite parameters could only be resumed into the same dead end.
+  if (!parameters_finite(run))
+    throw std::runtime_error("not writing " + path + ": the parameters are non-finite");
   Checkpoint ck;
   save_networks(ck, run.backend, run.trainee.checkpoint_states());
   ck.ints["epoch"] = epochs_done;
   ck.ints["step_in_epoch"] = step_in_epoch;
   ck.ints["step"] = run.step;
+  ck.ints["world"] = run.comm.size();
+  ck.strings["run_id"] = run.run_id;
   ck.strings["config"] = dump_config(c);
   ck.ints["image.height"] = g.height, ck.ints["image.width"] = g.width;
   ck.ints["image.channels"] = g.channels;
-  write_checkpoint(checkpoint_path(run.o.run_dir, epochs_done, step_in_epoch), ck);
+  const std::vector<std::string> kept = list_checkpoints(run.o.run_dir);
+  try {
+    write_checkpoint(path, ck);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(e.what()) + "; " +
+                             (kept.empty()
+                                  ? "there is no earlier checkpoint"
+                                  : "the previous checkpoint " + kept.front() + " is intact"));
+  }
   prune_checkpoints(run.o.run_dir, c.train.keep_checkpoints);
 }
 
@@ -478,11 +588,37 @@ int stop_for_nonfinite(const Run& run, const std::string& bad) {
   return kExitNonFinite;
 }
 
-void skip_for_nonfinite(Run& run, const std::string& bad) {
-  ++run.skipped;  // train.on_nonfinite: skip -- this step changes nothing
+// A run that skipping cannot save (train.on_nonfinite: skip): stop with the non-finite exit code,
+// writing no checkpoint of the broken model.
+int stop_dead_run(const Run& run, const std::string& why) {
+  const auto kept = list_checkpoints(run.o.run_dir);
+  if (run.root)
+    std::fprintf(stderr,
+                 "distvae: error: %s: an update has broken the model and skipping steps cannot "
+                 "recover it; stopping without a checkpoint (lower optim.lr or set "
+                 "optim.grad_clip); last good checkpoint: %s\n",
+                 why.c_str(), kept.empty() ? "none" : kept.front().c_str());
+  return kExitNonFinite;
+}
+
+// train.on_nonfinite: skip -- this step changes nothing. Skipping is for the odd bad batch: when
+// the parameters themselves are non-finite, or every step of a stretch (an epoch, at most 100
+// steps) was skipped, an earlier update has broken the model and every later step would be
+// skipped too, so the run stops as with on_nonfinite: stop, writing no checkpoint.
+std::optional<int> skip_for_nonfinite(Run& run, const std::string& bad, const StepAt& at) {
+  if (!parameters_finite(run))
+    return stop_dead_run(run, "step " + std::to_string(run.step + 1) + ": non-finite " + bad +
+                                  ", and the parameters themselves are non-finite");
+  const int64_t stretch = std::min<int64_t>(100, at.steps_per_epoch);
+  if (++run.consecutive_skipped >= stretch)
+    return stop_dead_run(run, "the last " + std::to_string(run.consecutive_skipped) +
+                                  " steps were all non-finite (step " +
+                                  std::to_string(run.step + 1) + ": " + bad + ")");
+  ++run.skipped;
   if (run.skipped <= 3 || run.skipped % 100 == 0)
     say(run, "step %lld: non-finite %s; step skipped (%lld so far)\n", (long long)(run.step + 1),
         bad.c_str(), (long long)run.skipped);
+  return std::nullopt;
 }
 
 bool timed_checkpoint_due(const Run& run) {
@@ -526,12 +662,13 @@ std::optional<int> train_step(Run& run, RecordSums& sums, const StepAt& at) {
   const StepAgreement f =
       agree_on_step(r, run.trainee, run.backend, run.comm, timed_checkpoint_due(run));
   if (f.nonfinite.empty()) {
+    run.consecutive_skipped = 0;
     run.trainee.update_main(epochs_done / c.train.epochs);
     add_step(run, sums, r);
   } else if (c.train.on_nonfinite == "stop") {
     return stop_for_nonfinite(run, f.nonfinite);
-  } else {
-    skip_for_nonfinite(run, f.nonfinite);
+  } else if (const std::optional<int> code = skip_for_nonfinite(run, f.nonfinite, at)) {
+    return code;
   }
   ++sums.steps;
   const double kl_min = r.vae.kl_dim_min;
@@ -545,8 +682,9 @@ std::optional<int> train_step(Run& run, RecordSums& sums, const StepAt& at) {
 
 // The end of an epoch: the validation ELBO and the sample grids (rank 0), the epoch's checkpoint
 // unless its last step wrote one, and the report.
-void finish_epoch(Run& run, int epoch, double epoch_secs, bool last) {
+std::optional<int> finish_epoch(Run& run, int epoch, double epoch_secs, bool last) {
   const Config& c = run.c;
+  int dead = 0;  // rank 0's validation ELBO is non-finite: the model no longer predicts
   if (run.root) {
     const TrainData& d = run.data;
     Model& model = run.trainee.model();
@@ -555,15 +693,21 @@ void finish_epoch(Run& run, int epoch, double epoch_secs, bool last) {
       run.log->write(
           {{"epoch", double(epoch + 1)}, {"val_elbo", ve}, {"epoch_seconds", epoch_secs}});
       say(run, "epoch %d done in %.1f s  validation elbo %.2f nats\n", epoch + 1, epoch_secs, ve);
+      dead = std::isfinite(ve) ? 0 : 1;
     } else {
       say(run, "epoch %d done in %.1f s\n", epoch + 1, epoch_secs);
     }
     write_grids(model, d.val_set.count > 0 ? d.val_set : d.shown, c, run.o.run_dir);
   }
+  run.comm.broadcast(&dead, sizeof dead, 0);
+  if (dead)
+    return stop_dead_run(
+        run, "the validation ELBO of epoch " + std::to_string(epoch + 1) + " is non-finite");
   if (((epoch + 1) % c.train.checkpoint_every == 0 || last) && !run.saved_at_step_end)
     save_checkpoint(run, epoch + 1, 0);
   if (run.root) write_report(run.o.run_dir);
   run.comm.barrier();
+  return std::nullopt;
 }
 
 // One epoch's steps, from the resumed step in the first, then its end. Returns the exit code when
@@ -583,8 +727,7 @@ std::optional<int> train_epoch(Run& run, int epoch, const StartPoint& start, boo
     if (const std::optional<int> code = train_step(run, sums, StepAt{epoch, s, steps_per_epoch}))
       return code;
   run.progress.end_epoch();
-  finish_epoch(run, epoch, seconds_since(t_epoch), last);
-  return std::nullopt;
+  return finish_epoch(run, epoch, seconds_since(t_epoch), last);
 }
 
 }  // namespace
@@ -596,6 +739,12 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
   const std::unique_ptr<Communicator> gpu_comm =
       c.train.backend == "cuda" ? make_nccl_communicator(launch_comm) : nullptr;
   Communicator& comm = gpu_comm ? *gpu_comm : launch_comm;
+  // First of all, so that a second run on the same directory stops at once: one run at a time.
+  std::unique_ptr<RunDirLock> lock;
+  if (comm.rank() == 0) {
+    prepare_run_dir(o.run_dir);
+    lock = std::make_unique<RunDirLock>(o.run_dir);
+  }
   const LocalPlacement place = discover_placement(c.train.threads);
   omp_set_num_threads(place.threads);
 
@@ -606,8 +755,8 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
   Trainee trainee(c, data.geom, *backend, comm, c.train.batch);
   BatchFeed feed(*backend, *data.loader, c.train.batch, size_t(data.geom.pixels()), data.images);
   const bool gan = trainee.model().gan != nullptr;
-  Progress progress(comm.rank() == 0 && !o.quiet, o.log_every_seconds, c.train.epochs, stdout,
-                    gan ? "g_loss" : "elbo", gan ? "d_loss" : "kl");
+  Progress progress(comm.rank() == 0 && !o.quiet, o.log_every_seconds, c.train.epochs, comm.size(),
+                    stdout, gan ? "g_loss" : "elbo", gan ? "d_loss" : "kl");
   Run run{.c = c,
           .o = o,
           .comm = comm,

@@ -12,6 +12,7 @@ namespace distvae {
 struct TrainOptions {
   std::string run_dir;
   bool resume = false;
+  bool overwrite = false;  // move an earlier run's files aside (never delete) and start anew
   bool quiet = false;
   int stop_after_epochs = 0;      // stop (with a checkpoint) after this many epochs of this run
   double log_every_seconds = 10;  // progress lines when stdout is not a terminal

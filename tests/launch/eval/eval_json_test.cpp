@@ -79,7 +79,7 @@ class EvalJson : public ::testing::Test {
     o.checkpoint = list_checkpoints(t.run_dir).front();
     o.data = *dir_ / "syn-validation-*.h5";
     o.max_images = 48;
-    o.iw_samples = 3;
+    o.iw_samples = run == "gan" ? 0 : 3;  // a gan has no likelihood: --iw there is an error
     o.quality_images = 32;
     o.out_json = t.run_dir + "/eval.json";
     EXPECT_EQ(evaluate(o, *comm), 0);
