@@ -47,7 +47,7 @@ ompi_pkglib=$(ompi_info --path pkglibdir --parsable | sed 's/.*://')
 ompi_pkgdata=$(ompi_info --path pkgdatadir --parsable | sed 's/.*://')
 ompi_sysconf=$(ompi_info --path sysconfdir --parsable | sed 's/.*://')
 ompi_bindir=$(ompi_info --path bindir --parsable | sed 's/.*://')
-pmix_lib=$(ldconfig -p | awk '/libpmix.so.2 / {print $NF; exit}')
+pmix_lib=$(ldconfig -p | awk '/libpmix.so.2 / && !f {print $NF; f = 1}')
 pmix_root=$(dirname "$(dirname "$(readlink -f "$pmix_lib")")")  # .../pmix2
 for p in orterun orted; do cp "$ompi_bindir/$p" "$stage/bin/"; done
 ln -s orterun "$stage/bin/mpirun"
@@ -117,7 +117,7 @@ cp core/backend.h "$stage/core/"  # BackendPrimitives reads it under the build's
 cat >"$stage/BUILD_INFO" <<INFO
 source_dir=$root
 commit=$(git -C "$root" rev-parse HEAD)$(git -C "$root" diff --quiet HEAD -- . ':!gpu-bundle' || echo ' + uncommitted changes')
-built=$(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n), $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"'), $(ldd --version | head -1)
+built=$(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n), $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"'), $(ldd --version | sed -n 1p)
 cuda_root=$cuda_root ($("$cuda_root/bin/nvcc" --version | grep -o 'release [0-9.]*'))
 cudnn_built=$(readlink -f "$cuda_root"/lib64/libcudnn.so.9 2>/dev/null || true)
 nccl_built=$(readlink -f "$cuda_root"/lib/libnccl.so.2 2>/dev/null || true)

@@ -124,7 +124,7 @@ find_cuda_libs() {  # sets cuda_dirs (in search order) and prints where each lib
       if [[ -e $d/$lib ]]; then found=$d; break; fi
     done
     if [[ -z $found ]]; then
-      found=$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l {print $NF; exit}')
+      found=$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l && !f {print $NF; f = 1}')
       [[ -n $found ]] && found=$(dirname "$found")
     fi
     if [[ -n $found ]]; then
@@ -139,9 +139,9 @@ find_cuda_libs() {  # sets cuda_dirs (in search order) and prints where each lib
   for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
     [[ -e $d/libcuda.so.1 ]] && cuda_dirs+=("$d")
   done
-  echo "  libcuda.so.1 (driver): $( (ldconfig -p 2>/dev/null | awk '$1 == "libcuda.so.1" {print $NF; exit}';
+  echo "  libcuda.so.1 (driver): $( (ldconfig -p 2>/dev/null | awk '$1 == "libcuda.so.1" && !f {print $NF; f = 1}';
     for d in "${cuda_dirs[@]}"; do [[ -e $d/libcuda.so.1 ]] && echo "$d/libcuda.so.1"; done) |
-    head -1 | grep . || echo "not found (no NVIDIA driver)")"
+    sed -n 1p | grep . || echo "not found (no NVIDIA driver)")"
 }
 
 # The environment our binaries run in: the bundle's libraries first, then CUDA's, then whatever
@@ -232,7 +232,7 @@ main() {
   mkdir -p "$OUT"
   echo "run.sh: bundle $bundle, work $work, OUT $OUT, budget $budget s, $(date -u +%FT%TZ)"
   echo "machine: $(uname -srm), $(nproc) CPUs, $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release 2>/dev/null | tr -d '"')," \
-    "$(ldd --version 2>&1 | head -1)"
+    "$(ldd --version 2>&1 | sed -n 1p)"
   rm -rf "$work"
   mkdir -p "$work" "$logs"
 
@@ -266,7 +266,7 @@ main() {
   else
     echo "unresolved:"
     echo "$bad"
-    record libraries FAIL 0 "$(echo "$bad" | wc -l) unresolved (listed above): $(echo "$bad" | head -3 | tr '\n' ' ')"
+    record libraries FAIL 0 "$(echo "$bad" | wc -l) unresolved (listed above): $(echo "$bad" | sed -n 1,3p | tr '\n' ' ')"
   fi
   ((${#missing_cuda[@]})) && echo "missing CUDA libraries: ${missing_cuda[*]}"
 
@@ -407,7 +407,7 @@ finish() {
   {
     echo "distvae on a GPU machine: tests/gpu/run.sh, $(date -u +%FT%TZ), $SECONDS s"
     [[ -r $P/BUILD_INFO ]] && sed 's/^/  /' "$P/BUILD_INFO"
-    echo "  machine: $(nproc) CPUs; GPUs: ${gpus:-?}$( ((${gpus:-0} > 0)) && echo ": $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)")"
+    echo "  machine: $(nproc) CPUs; GPUs: ${gpus:-?}$( ((${gpus:-0} > 0)) && echo ": $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed -n 1p)")"
     echo
     printf '%-22s %-5s %6s  %s\n' part status seconds note
     for i in "${!names[@]}"; do
