@@ -83,4 +83,8 @@ export DISTVAE_NVIDIA_SITE=$site
 PATH=$(tr ':' '\n' <<<"$PATH" | grep -v cuda | paste -sd:)
 export PATH
 unset LD_LIBRARY_PATH
-bash "$bundle/run.sh"
+rc=0
+bash "$bundle/run.sh" || rc=$?
+for f in "$site"/nvidia/*/lib/*; do umount "$f"; done
+rm -rf "$site"
+exit "$rc"
