@@ -408,9 +408,10 @@ std::string write_report(const std::string& run_dir) {
     h << chart(metrics.series[i]);
   }
   h << "<h2>Images</h2>\n";
-  const char* captions[][2] = {{"samples.png", "samples from the prior"},
-                               {"recon.png", "inputs (odd rows) and their reconstructions"},
-                               {"interp.png", "latent interpolation between two images"}};
+  const char* captions[][2] = {
+      {"samples.png", "z ~ N(0, I) through the decoder (a gan: the generator)"},
+      {"recon.png", "inputs (odd rows) and their reconstructions"},
+      {"interp.png", "latent interpolation between two images"}};
   for (auto& [name, caption] : captions) {
     const fs::path p = dir / name;
     if (!fs::exists(p)) continue;
