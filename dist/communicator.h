@@ -1,5 +1,6 @@
 // The transport seam: rank, size and the few collectives training needs, over raw buffers.
-// Implementations: LocalCommunicator (one rank, for tests and single-process runs) and MPI.
+// Implementations: LocalCommunicator (one rank, for tests and single-process runs), MPI, and NCCL
+// (GPU buffers, CUDA builds: dist/nccl_communicator.*).
 #pragma once
 
 #include <cstddef>

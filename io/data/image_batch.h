@@ -17,7 +17,8 @@ void decode_images(const uint8_t* const* images, const ImageGeom& g, const uint6
                    int64_t binarize_seed, float* out);
 
 // The same for images[index[b]] of a contiguous (N, H, W, C) array. With binarize_seed >= 0 each
-// pixel becomes
+// pixel becomes Bernoulli(intensity), drawn from the stream (binarize, key[b]); otherwise
+// intensity / 255.
 void decode_batch(const uint8_t* images, const ImageGeom& g, const int64_t* index,
                   const uint64_t* key, int B, int64_t binarize_seed, float* out);
 

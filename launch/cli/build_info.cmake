@@ -1,8 +1,8 @@
 # Writes OUT, a C++ file defining distvae::build_commit(): the git commit of the source tree SRC
 # at build time, "+ uncommitted changes" when the work tree differs. Run at every build (a custom
-# target in launch/CMakeLists.txt); configure_file rewrites OUT only when the text changes, so an
-# unchanged commit recompiles nothing. Without git (a tarball, or git not installed) the commit is
-# read from .git/HEAD where there is one.
+# target in launch/cli/CMakeLists.txt); configure_file rewrites OUT only when the text changes, so
+# an unchanged commit recompiles nothing. Without git (a tarball, or git not installed) the commit
+# is read from .git/HEAD where there is one.
 cmake_minimum_required(VERSION 3.25)
 set(commit "unknown (not built from a git checkout)")
 find_program(GIT git)

@@ -6,7 +6,7 @@
 #
 # A test that cannot run here says why and exits 77, which ctest reports as skipped (never as
 # passed): `e2e_skip TAG REASON`. A script that skips one case and runs the rest prints the same
-# line through `e2e_skip_case TAG REASON`. TAG names what was missing, so that tests/check_skips.sh
+# line through `e2e_skip_case TAG REASON`. TAG names what was missing, so that tests/check_skips.py
 # can check it independently and fail the test command when the test should have run here:
 #   root        not running as root        netns   network namespaces cannot be made
 #   mount       a tmpfs cannot be mounted  slurmd  the SLURM daemons do not come up

@@ -1,5 +1,5 @@
-// libFuzzer target: io/idx (read_idx) on arbitrary bytes, plain or gzip. Every input must either
-// parse into an array whose size matches its dims or throw std::runtime_error; anything else
+// libFuzzer target: io/convert/idx (read_idx) on arbitrary bytes, plain or gzip. Every input must
+// either parse into an array whose size matches its dims or throw std::runtime_error; anything else
 // (a crash, a sanitizer report, another exception type, a leak) is a finding.
 #include <cstddef>
 #include <cstdint>

@@ -1,5 +1,5 @@
-// libFuzzer target: io/png (read_png) on arbitrary bytes. Every input must either decode into an
-// 8-bit gray or RGB image whose pixel count matches its size or throw std::runtime_error.
+// libFuzzer target: io/image/png (read_png) on arbitrary bytes. Every input must either decode into
+// an 8-bit gray or RGB image whose pixel count matches its size or throw std::runtime_error.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -533,7 +533,7 @@ TEST(BackendPrimitives, TheListCoversEveryPrimitiveOfTheInterface) {
   for (const Primitive& p : primitives()) EXPECT_TRUE(listed.insert(p.name).second) << p.name;
   for (const std::string& name : declared)
     EXPECT_TRUE(listed.count(name))
-        << "Backend primitive '" << name << "' has no case in backend_primitives_test.cpp";
+        << "Backend primitive '" << name << "' has no case in primitives_test.cpp";
   for (const std::string& name : listed)
     EXPECT_TRUE(declared.count(name)) << "'" << name << "' is not a primitive of core/backend.h";
 }

@@ -1,5 +1,5 @@
-// Tests for io/convert_idx: splits, sharding, pixel sums against the input, label checks, and
-// (when installed) the real Fashion-MNIST files.
+// Tests for io/convert/convert_idx: splits, sharding, pixel sums against the input, label checks,
+// and (when installed) the real Fashion-MNIST files.
 #include "io/convert/convert_idx.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,7 @@
-// Tests for io/convert_images: a folder tree of PNGs and JPEGs to shards, corrupt files skipped
-// and named, size mismatches rejected, channel conversion, resizing, labels from folders, shard
-// counts, resume after an interruption, ranks writing disjoint shards, thread-count invariance.
+// Tests for io/convert/convert_images: a folder tree of PNGs and JPEGs to shards, corrupt files
+// skipped and named, size mismatches rejected, channel conversion, resizing, labels from folders,
+// shard counts, resume after an interruption, ranks writing disjoint shards, thread-count
+// invariance.
 #include "io/convert/convert_images.h"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-// Tests for io/convert_procedural: the sprites shards hold the images the generator renders with
-// matching factors, the shuffled order is a permutation of the grid, and conversions resume.
+// Tests for io/convert/convert_procedural: the sprites shards hold the images the generator renders
+// with matching factors, the shuffled order is a permutation of the grid, and conversions resume.
 #include "io/convert/convert_procedural.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Tests for io/idx: plain and gzip round trips, bad magic, truncated and over-long files.
+// Tests for io/convert/idx: plain and gzip round trips, bad magic, truncated and over-long files.
 #include "io/convert/idx.h"
 
 #include <gtest/gtest.h>

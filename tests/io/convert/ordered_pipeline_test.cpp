@@ -1,5 +1,5 @@
-// Tests for io/ordered_pipeline: consumption in index order whatever the producers' timing, the
-// window bound, and errors from either side stopping the pipeline.
+// Tests for io/convert/ordered_pipeline: consumption in index order whatever the producers' timing,
+// the window bound, and errors from either side stopping the pipeline.
 #include "io/convert/ordered_pipeline.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Tests for io/split_shards: file naming, rolling to a new file, all-or-nothing on failure.
+// Tests for io/convert/split_shards: file naming, rolling to a new file, all-or-nothing on failure.
 #include "io/convert/split_shards.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
-// Tests for io/sprites: the factor grid (count, ranges, index round trip), pixel spot checks of
-// the renderer (a square's area, the square's 90-degree symmetry, no shape cut at the borders)
-// and the RGB variant's colours.
+// Tests for io/convert/sprites: the factor grid (count, ranges, index round trip), pixel spot
+// checks of the renderer (a square's area, the square's 90-degree symmetry, no shape cut at the
+// borders) and the RGB variant's colours.
 #include "io/convert/sprites.h"
 
 #include <gtest/gtest.h>

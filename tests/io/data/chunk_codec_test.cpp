@@ -1,6 +1,6 @@
-// Tests for io/chunk_codec: chunks read as stored and decoded in our code equal what HDF5 itself
-// decodes, for every filter combination distvae writes, skipped optional filters included; our
-// Fletcher32 equals HDF5's; damage is detected.
+// Tests for io/data/chunk_codec: chunks read as stored and decoded in our code equal what HDF5
+// itself decodes, for every filter combination distvae writes, skipped optional filters included;
+// our Fletcher32 equals HDF5's; damage is detected.
 #include "io/data/chunk_codec.h"
 
 #include <gtest/gtest.h>

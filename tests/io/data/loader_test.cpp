@@ -1,6 +1,6 @@
-// Tests for io/loader: the batches are exactly the plan's images (pixels encode the image index),
-// preload on and off agree, the chunk cache stays within the window with one read per chunk,
-// failures surface from next(), and destruction mid-epoch does not hang.
+// Tests for io/data/loader: the batches are exactly the plan's images (pixels encode the image
+// index), preload on and off agree, the chunk cache stays within the window with one read per
+// chunk, failures surface from next(), and destruction mid-epoch does not hang.
 #include "io/data/loader.h"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-// Tests for io/shard_plan: every image at most once per epoch across ranks, equal steps, the tail
-// rule, window locality, determinism, and the errors.
+// Tests for io/data/shard_plan: every image at most once per epoch across ranks, equal steps, the
+// tail rule, window locality, determinism, and the errors.
 #include "io/data/shard_plan.h"
 
 #include <gtest/gtest.h>

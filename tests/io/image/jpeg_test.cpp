@@ -1,4 +1,4 @@
-// Tests for io/jpeg: round trips within JPEG's error, DCT-scaled decoding sizes and accuracy,
+// Tests for io/image/jpeg: round trips within JPEG's error, DCT-scaled decoding sizes and accuracy,
 // corrupt and truncated files rejected with the file named.
 #include "io/image/jpeg.h"
 

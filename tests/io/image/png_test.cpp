@@ -1,4 +1,4 @@
-// Tests for io/png: gray and RGB round trips, conversions of other PNG kinds, corrupt files.
+// Tests for io/image/png: gray and RGB round trips, conversions of other PNG kinds, corrupt files.
 #include "io/image/png.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Tests for io/resize: the area filter's exact block means and fractional weights, the
+// Tests for io/image/resize: the area filter's exact block means and fractional weights, the
 // antialiased bilinear filter, constants preserved, centre crops.
 #include "io/image/resize.h"
 

@@ -1,9 +1,9 @@
 // Distributed equivalence of the adversarial families through the trainer's own step
-// (launch/train_step): N ranks x B/N images reproduce one process x B images for the implicit-
-// prior VAE (encoder, decoder and T(z), also with T bounded) and the GAN (generator, D(x) and the
-// proximal snapshot, also with instance noise): the main networks' gradients after the first step
-// (float, to 1e-5), and every network's parameters after 20 Adam steps with the discriminator
-// updated in between (to 1e-3).
+// (launch/train/train_step): N ranks x B/N images reproduce one process x B images for the
+// implicit-prior VAE (encoder, decoder and T(z), also with T bounded) and the GAN (generator, D(x)
+// and the proximal snapshot, also with instance noise): the main networks' gradients after the
+// first step (float, to 1e-5), and every network's parameters after 20 Adam steps with the
+// discriminator updated in between (to 1e-3).
 #include <gtest/gtest.h>
 
 #include <algorithm>

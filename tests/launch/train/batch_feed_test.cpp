@@ -1,6 +1,6 @@
-// Tests for launch/batch_feed: the step sees exactly the loader's batches and noise keys, in the
-// loader's order, across epochs and a resumed (skipped) start, also when the backend's upload is
-// truly asynchronous (a backend that copies only in upload_wait, as a GPU's copy engine may).
+// Tests for launch/train/batch_feed: the step sees exactly the loader's batches and noise keys, in
+// the loader's order, across epochs and a resumed (skipped) start, also when the backend's upload
+// is truly asynchronous (a backend that copies only in upload_wait, as a GPU's copy engine may).
 #include "launch/train/batch_feed.h"
 
 #include <gtest/gtest.h>
