@@ -8,8 +8,11 @@
 #
 #   bench/portable_vs_native.sh                          # MLP and conv VAE, 1 and 2 threads
 #   REPEATS=9 THREADS="1" CONFIGS="fmnist_vae_mlp" bench/portable_vs_native.sh
+# Any two builds compare the same way (the second must exist then), e.g. before and after a change:
+#   NATIVE=../old/build LABELS="after before" bench/portable_vs_native.sh
 # Environment: BUILD, NATIVE, REPEATS (5), THREADS ("1 2"), CONFIGS ("fmnist_vae_mlp
-# fmnist_vae_conv"), STEPS (timed steps per run, default 300).
+# fmnist_vae_conv"), STEPS (timed steps per run, default 300), LABELS (the two builds' names in
+# the table, default "portable native").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,6 +22,7 @@ repeats=${REPEATS:-5}
 threads_list=${THREADS:-1 2}
 configs=${CONFIGS:-fmnist_vae_mlp fmnist_vae_conv}
 steps=${STEPS:-300}
+read -r label_a label_b <<<"${LABELS:-portable native}"
 
 [[ -x $build/launch/distvae ]] || { echo "portable_vs_native.sh: $build/launch/distvae not built" >&2; exit 1; }
 if [[ ! -x $native/launch/distvae ]]; then
@@ -43,7 +47,8 @@ echo "CPU: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(nproc) c
 for b in "$build" "$native"; do
   echo "$b: $("$b/launch/distvae" --version | grep -E '^(cpu|build)' | paste -sd ';' | sed 's/;/; /g')"
 done
-printf '\n%-16s %7s  %-26s %-26s %s\n' config threads "portable images/s" "native images/s" portable/native
+printf '\n%-16s %7s  %-26s %-26s %s\n' config threads "$label_a images/s" "$label_b images/s" \
+  "$label_a/$label_b"
 for config in $configs; do
   for t in $threads_list; do
     p=() n=()
