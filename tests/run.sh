@@ -93,8 +93,12 @@ fi
 if [[ -x $cuda_root/bin/nvcc ]]; then
   cuda_check "$cuda_root"
 else
-  echo "CUDA configuration not checked: no CUDA toolkit here (no $cuda_root/bin/nvcc, no nvcc on" \
-    "PATH; set DISTVAE_CUDA_ROOT to check one)"
+  if [[ -n ${DISTVAE_CUDA_ROOT:-} ]]; then
+    why="DISTVAE_CUDA_ROOT=$cuda_root has no bin/nvcc"
+  else
+    why="no $cuda_root/bin/nvcc, no nvcc on PATH; set DISTVAE_CUDA_ROOT to check one"
+  fi
+  echo "CUDA configuration not checked: no CUDA toolkit here ($why)"
 fi
 
 stage "thread sanitizer build: the loader test only"
