@@ -45,7 +45,7 @@ check_error() {
   if [[ $rc -eq 0 ]]; then
     problems+=("exit code 0, expected an error")
   elif [[ $rc -eq 124 ]]; then
-    problems+=("timed out after ${TIMEOUT}s (hang)")
+    problems+=("timed out (exit 124 from timeout(1): a hang)")
   elif [[ $rc -ge 128 ]]; then
     problems+=("exit code $rc: killed by signal $((rc - 128))")
   fi
@@ -465,16 +465,21 @@ else
 fi
 
 # Two trainings on one run directory: the second stops at once, naming the first's PID; after
-# the first is SIGKILLed, --resume works at once (the kernel released the lock).
+# the first is SIGKILLed, --resume works at once (the kernel released the lock). "At once" without
+# a timed assertion (a loaded machine slows any start): the first is stopped (SIGSTOP) meanwhile,
+# so a second that waited on it in any way would run into the 30 s timeout instead.
 "$DISTVAE" train "$TINY" --run-dir runs/busy --quiet --set train.threads=1 \
   --set train.epochs=100000 --set train.checkpoint_every_steps=4 --set data.validation= &
 first=$!
 for _ in $(seq 200); do ls runs/busy/checkpoints/ckpt-* >/dev/null 2>&1 && break; sleep 0.05; done
+kill -STOP "$first"
 t0=$(date +%s.%N)
-check_error "a second training on a run directory in use" "runs/busy is in use" \
-  "PID $first" -- "$DISTVAE" train "$TINY" --run-dir runs/busy "${FAST[@]}" --resume
-check_that "the second training stopped within a second" \
-  awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { exit !(b - a < 1.0) }'
+check_error "a second training on a run directory in use (the first one stopped)" \
+  "runs/busy is in use" "PID $first" -- timeout 30 "$DISTVAE" train "$TINY" --run-dir runs/busy \
+  "${FAST[@]}" --resume
+echo "      (the second training ended $(awk -v a="$t0" -v b="$(date +%s.%N)" \
+  'BEGIN { printf "%.2f", b - a }') s after it started)"
+kill -CONT "$first"
 kill -KILL "$first"
 wait "$first" 2>/dev/null
 check_that "after kill -9 of the first, --resume starts at once (no stale lock)" \
