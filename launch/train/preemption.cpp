@@ -18,22 +18,26 @@ namespace distvae {
 namespace {
 std::atomic<int> g_preempt{0};  // lock-free, so the handler may set it
 std::atomic<bool> g_armed{false};
-std::atomic<int> g_interrupts{0};  // SIGINTs received while armed
+std::atomic<bool> g_announce{false};  // this process says what a Ctrl-C does (rank 0)
+std::atomic<int> g_interrupts{0};     // SIGINTs received while armed
 
 extern "C" void on_preempt_signal(int) {
   g_preempt.store(1, std::memory_order_relaxed);
 }
 
 // Armed: the first Ctrl-C stops the run like SIGTERM, with a checkpoint; the second exits now.
+// A launcher (srun) may hand the SIGINT to every rank: only rank 0 says so.
 void on_interrupt() {
+  const bool say = g_announce.load();
   if (g_interrupts.fetch_add(1) == 0) {
     g_preempt.store(1);
-    std::fprintf(stderr,
-                 "\ndistvae: Ctrl-C: stopping after this step to write a checkpoint (continue "
-                 "with --resume); press Ctrl-C again to exit at once without one\n");
+    if (say)
+      std::fprintf(stderr,
+                   "\ndistvae: Ctrl-C: stopping after this step to write a checkpoint (continue "
+                   "with --resume); press Ctrl-C again to exit at once without one\n");
     return;
   }
-  std::fprintf(stderr, "\ndistvae: second Ctrl-C: exiting now, without a checkpoint\n");
+  if (say) std::fprintf(stderr, "\ndistvae: second Ctrl-C: exiting now, without a checkpoint\n");
   std::fflush(stderr);
   _exit(130);  // 128 + SIGINT, as a shell reports an interrupted program
 }
@@ -76,7 +80,8 @@ void start_signal_thread() {
   });
 }
 
-void arm_preemption() {
+void arm_preemption(bool announce) {
+  g_announce.store(announce);
   g_armed.store(true);
   // For threads that do not block the signals (start_signal_thread was not called first, as in
   // tests that train in-process): a handler that only sets the flag.

@@ -20,8 +20,9 @@ constexpr int kExitNonFinite = 4;
 // 2-rank run stopped by SIGTERM corrupted its heap when the signal landed on an arbitrary thread).
 // Until arm_preemption(), a signal there ends the process as its default action would.
 void start_signal_thread();
-// From now on the signals only set the flag (the trainer, once it can checkpoint).
-void arm_preemption();
+// From now on the signals only set the flag (the trainer, once it can checkpoint). ANNOUNCE: this
+// process (rank 0) prints what a Ctrl-C does; the others stay quiet.
+void arm_preemption(bool announce);
 bool preemption_requested();
 
 // Under SLURM (SLURM_JOB_ID set), asks the scheduler to requeue this job; returns whether

@@ -773,7 +773,7 @@ int train(const Config& c, const TrainOptions& o, Communicator& launch_comm) {
   const StartPoint start = open_run_dir(run);
   print_start(run, place);
   run.t_checkpoint = Clock::now();
-  arm_preemption();
+  arm_preemption(run.root);
   const int end_epoch = o.stop_after_epochs > 0
                             ? std::min(c.train.epochs, start.epoch + o.stop_after_epochs)
                             : c.train.epochs;

@@ -18,6 +18,15 @@ e2e_skip() {
   exit 77
 }
 e2e_cleanup=":"
+# The pid of the process that is MPI rank $2 of the run in directory $1 (not mpirun, not timeout).
+rank_pid() {
+  local p
+  for p in $(pgrep -f -- "--run-dir $1"); do
+    if tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+      echo "$p"; return
+    fi
+  done
+}
 e2e_setup() {
   local name=$1 build=$2
   src=$3

@@ -2,7 +2,8 @@
 # Ctrl-C at a terminal: the run gets a pseudo-terminal (script(1)) and a ^C typed into it
 # mid-epoch. The first ^C must stop the run like SIGTERM (a checkpoint inside the epoch, exit 75,
 # a message saying how to continue), --resume must end bitwise equal (h5diff, exact) to an
-# uninterrupted run, and a second ^C must exit at once (130) saying there is no checkpoint.
+# uninterrupted run, and a second ^C must exit at once (130) saying there is no checkpoint. Under
+# mpirun, a SIGINT to each rank gives one checkpoint, exit 75 and one message.
 # Run by ctest: bash THIS BUILD SOURCE
 source "$(dirname "$0")/common.bash"
 e2e_setup interrupt "$1" "$2"
@@ -58,4 +59,20 @@ rc=$?
 [[ $rc -eq 130 ]] || { tail -5 C.out | cat -v; fail "run after two Ctrl-C exited $rc, expected 130"; }
 grep -q "second Ctrl-C: exiting now, without a checkpoint" C.out || fail "no second-Ctrl-C message"
 echo "PASS  two Ctrl-C: exit 130 at once, said so"
-echo "3 passed, 0 failed"
+# Two ranks, each sent SIGINT, as srun forwards a Ctrl-C to every task: one checkpoint, exit 75,
+# and the Ctrl-C message once (rank 0's), not once per rank.
+mkdir -p D
+timeout 300 mpirun "${as_root[@]}" --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "$distvae" train \
+  "${run[@]}" --run-dir D >D.out 2>&1 &
+launcher=$!
+for _ in $(seq 600); do [[ -s D/metrics.jsonl ]] && break; sleep 0.05; done
+ranks=("$(rank_pid D 0)" "$(rank_pid D 1)")
+[[ -n ${ranks[0]} && -n ${ranks[1]} ]] || fail "the 2 ranks' processes not found: ${ranks[*]}"
+kill -INT "${ranks[@]}"
+wait "$launcher"
+rc=$?
+[[ $rc -eq 75 ]] || { tail -5 D.out; fail "2 ranks after SIGINT to each exited $rc, expected 75"; }
+n=$(grep -c "Ctrl-C: stopping after this step" D.out)
+[[ $n -eq 1 ]] || fail "the Ctrl-C message was printed $n times by 2 ranks, expected once"
+echo "PASS  SIGINT to both of 2 ranks: exit 75, the message once"
+echo "4 passed, 0 failed"

@@ -6,16 +6,6 @@ e2e_cleanup='pkill -KILL -f -- "--run-dir $tmp/"'
 e2e_setup rank-failure "$1" "$2"
 passed=0 failed=0
 
-# The pid of the process that is MPI rank $2 of the run in directory $1.
-rank_pid() {
-  local p
-  for p in $(pgrep -f -- "--run-dir $1"); do
-    if tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
-      echo "$p"; return
-    fi
-  done
-}
-
 # case NAME SIGNAL EXPECTED-TEXT
 check() {
   local name=$1 sig=$2 want=$3 dir=$tmp/$1
