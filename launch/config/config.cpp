@@ -285,7 +285,8 @@ void add_data_keys(std::vector<KeyInfo>& k) {
       {"auto", "on", "off"}, "Hold the training set in memory (auto: when it is under 2 GiB)."));
   k.push_back(number<int64_t>(
       "data.max_images", [](Config& c) -> int64_t& { return c.data.max_images; }, 0, kBig,
-      "Use only the first N training images (0: all)."));
+      "Use only the first N training images, rounded down to whole chunks, at least one (0: "
+      "all)."));
   k.push_back(number<int>(
       "data.loader_threads", [](Config& c) -> int& { return c.data.loader_threads; }, 1, 64,
       "Threads per rank decompressing streamed chunks (preload off): the loader thread plus "

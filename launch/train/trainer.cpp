@@ -252,7 +252,8 @@ struct Run {
   int64_t skipped = 0;   // steps skipped for non-finite values (train.on_nonfinite: skip)
   int64_t consecutive_skipped = 0;
   Clock::time_point t_checkpoint = Clock::now();
-  bool saved_at_step_end = false;  // the last step of an epoch already wrote its checkpoint
+  bool saved_at_step_end = false;       // the last step of an epoch already wrote its checkpoint
+  bool preempted_at_epoch_end = false;  // exit once the epoch has ended (validation, report)
 };
 
 // Rank 0 prints, unless --quiet; the other ranks stay quiet.
@@ -621,6 +622,17 @@ std::optional<int> skip_for_nonfinite(Run& run, const std::string& bad, const St
   return std::nullopt;
 }
 
+// Preemption's exit, once the checkpoint after step STEPS of EPOCH (0-based) is written.
+int exit_preempted(Run& run, int epoch, int64_t steps) {
+  run.comm.barrier();
+  const bool requeued = run.root && run.c.train.requeue && request_slurm_requeue();
+  say(run,
+      "preempted: checkpoint written at epoch %d, step %lld%s; exiting with code %d "
+      "(continue with --resume)\n",
+      epoch + 1, (long long)steps, requeued ? ", job requeued" : "", kExitPreempted);
+  return kExitPreempted;
+}
+
 bool timed_checkpoint_due(const Run& run) {
   const double minutes = run.c.train.checkpoint_minutes;
   return minutes > 0 && seconds_since(run.t_checkpoint) >= 60.0 * minutes;
@@ -638,13 +650,13 @@ std::optional<int> checkpoint_or_preempt(Run& run, const StepAgreement& f, const
     run.t_checkpoint = Clock::now();
   }
   if (!f.preempt) return std::nullopt;
-  run.comm.barrier();
-  const bool requeued = run.root && c.train.requeue && request_slurm_requeue();
-  say(run,
-      "preempted: checkpoint written at epoch %d, step %lld%s; exiting with code %d "
-      "(continue with --resume)\n",
-      at.epoch + 1, (long long)(at.s + 1), requeued ? ", job requeued" : "", kExitPreempted);
-  return kExitPreempted;
+  // At an epoch's last step the epoch still ends (validation ELBO, grids, report) before the exit:
+  // the resumed run starts at the next epoch and would never do them.
+  if (at.epoch_end()) {
+    run.preempted_at_epoch_end = true;
+    return std::nullopt;
+  }
+  return exit_preempted(run, at.epoch, at.s + 1);
 }
 
 // One step: the batch, forward and backward, the end-of-step agreement, then the update or the
@@ -727,7 +739,11 @@ std::optional<int> train_epoch(Run& run, int epoch, const StartPoint& start, boo
     if (const std::optional<int> code = train_step(run, sums, StepAt{epoch, s, steps_per_epoch}))
       return code;
   run.progress.end_epoch();
-  return finish_epoch(run, epoch, seconds_since(t_epoch), last);
+  if (const std::optional<int> code = finish_epoch(run, epoch, seconds_since(t_epoch), last))
+    return code;
+  // Preempted at the run's very last step, the run is complete: it ends as usual.
+  if (run.preempted_at_epoch_end && !last) return exit_preempted(run, epoch, steps_per_epoch);
+  return std::nullopt;
 }
 
 }  // namespace
