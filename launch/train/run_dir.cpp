@@ -62,8 +62,13 @@ RunDirLock::RunDirLock(const std::string& dir) {
   }
   const std::string me = "host " + host_name() + ", PID " + std::to_string(::getpid()) +
                          ", started " + local_time("%Y-%m-%d %H:%M:%S") + "\n";
-  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != ssize_t(me.size()))
-    throw std::runtime_error(path + ": cannot record the lock's holder: " + std::strerror(errno));
+  errno = 0;
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != ssize_t(me.size())) {
+    const std::string why = errno ? std::strerror(errno) : "short write";
+    ::close(fd_);  // a constructor that throws runs no destructor: release the lock here
+    fd_ = -1;
+    throw std::runtime_error(path + ": cannot record the lock's holder: " + why);
+  }
 }
 
 RunDirLock::~RunDirLock() {
