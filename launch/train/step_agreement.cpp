@@ -1,6 +1,7 @@
 // The step-boundary flags and their one all-reduce (sum: a flag is set when any rank set it).
 #include "launch/train/step_agreement.h"
 
+#include <algorithm>
 #include <cmath>
 #include <span>
 
@@ -25,6 +26,8 @@ enum StepFlag {
 std::string nonfinite_terms(const double (&v)[kNumFlags], bool gan,
                             std::span<const TrainedNet> main) {
   std::string t;
+  if (std::all_of(v + kBadReconstruction, v + kNumFlags, [](double f) { return f == 0; }))
+    return t;  // the usual step: no text built, nothing allocated
   auto add = [&](int flag, const std::string& what) {
     if (v[flag] > 0) t += (t.empty() ? "" : ", ") + what;
   };
