@@ -578,28 +578,23 @@ void write_record(Run& run, RecordSums& sums, const StepAt& at) {
   sums = new_sums(*run.data.loader);
 }
 
-int stop_for_nonfinite(const Run& run, const std::string& bad) {
-  const auto kept = list_checkpoints(run.o.run_dir);
-  if (run.root)
-    std::fprintf(stderr,
-                 "distvae: error: step %lld: non-finite %s; stopping without updating the "
-                 "parameters (train.on_nonfinite: stop); last good checkpoint: %s\n",
-                 (long long)(run.step + 1), bad.c_str(),
+// Stops the run with the non-finite exit code, writing no checkpoint of the broken model: rank 0
+// says WHY and names the last good checkpoint.
+int stop_nonfinite(const Run& run, const std::string& why) {
+  if (run.root) {
+    const std::vector<std::string> kept = list_checkpoints(run.o.run_dir);
+    std::fprintf(stderr, "distvae: error: %s; last good checkpoint: %s\n", why.c_str(),
                  kept.empty() ? "none" : kept.front().c_str());
+  }
   return kExitNonFinite;
 }
 
-// A run that skipping cannot save (train.on_nonfinite: skip): stop with the non-finite exit code,
-// writing no checkpoint of the broken model.
+// A run that skipping cannot save (train.on_nonfinite: skip).
 int stop_dead_run(const Run& run, const std::string& why) {
-  const auto kept = list_checkpoints(run.o.run_dir);
-  if (run.root)
-    std::fprintf(stderr,
-                 "distvae: error: %s: an update has broken the model and skipping steps cannot "
-                 "recover it; stopping without a checkpoint (lower optim.lr or set "
-                 "optim.grad_clip); last good checkpoint: %s\n",
-                 why.c_str(), kept.empty() ? "none" : kept.front().c_str());
-  return kExitNonFinite;
+  return stop_nonfinite(run, why +
+                                 ": an update has broken the model and skipping steps cannot "
+                                 "recover it; stopping without a checkpoint (lower optim.lr or "
+                                 "set optim.grad_clip)");
 }
 
 // train.on_nonfinite: skip -- this step changes nothing. Skipping is for the odd bad batch: when
@@ -678,7 +673,10 @@ std::optional<int> train_step(Run& run, RecordSums& sums, const StepAt& at) {
     run.trainee.update_main(epochs_done / c.train.epochs);
     add_step(run, sums, r);
   } else if (c.train.on_nonfinite == "stop") {
-    return stop_for_nonfinite(run, f.nonfinite);
+    return stop_nonfinite(run, "step " + std::to_string(run.step + 1) + ": non-finite " +
+                                   f.nonfinite +
+                                   "; stopping without updating the parameters "
+                                   "(train.on_nonfinite: stop)");
   } else if (const std::optional<int> code = skip_for_nonfinite(run, f.nonfinite, at)) {
     return code;
   }
