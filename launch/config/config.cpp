@@ -578,15 +578,19 @@ void check_unique_keys(const YAML::Node& node, const std::string& path, const st
     for (size_t i = 0; i < node.size(); ++i)
       check_unique_keys(node[i], path + "[" + std::to_string(i) + "]", source);
   if (!node.IsMap()) return;
-  std::map<std::string, int> line_of;
+  std::map<std::string, YAML::Mark> first_at;
   for (const auto& kv : node) {
     const std::string key = kv.first.Scalar();
     const std::string full = path.empty() ? key : path + "." + key;
-    const int line = kv.first.Mark().line + 1;
-    const auto [it, fresh] = line_of.emplace(key, line);
-    if (!fresh)
-      throw ConfigError(source + ": " + full + " is written twice (lines " +
-                        std::to_string(it->second) + " and " + std::to_string(line) +
+    const YAML::Mark at = kv.first.Mark();
+    const auto [it, fresh] = first_at.emplace(key, at);
+    const YAML::Mark& was = it->second;
+    if (!fresh)  // a one-line value (--set, flow style) by columns
+      throw ConfigError(source + ": " + full + " is written twice (" +
+                        (was.line != at.line ? "lines " + std::to_string(was.line + 1) + " and " +
+                                                   std::to_string(at.line + 1)
+                                             : "columns " + std::to_string(was.column + 1) +
+                                                   " and " + std::to_string(at.column + 1)) +
                         "); keep one");
     check_unique_keys(kv.second, full, source);
   }
@@ -637,6 +641,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source,
     } catch (const YAML::Exception& e) {
       throw ConfigError("--set " + o + ": cannot parse the value: " + e.msg);
     }
+    check_unique_keys(v, path, "--set " + o);
     try {
       k->set(c, v);
     } catch (const ConfigError& e) {

@@ -514,6 +514,9 @@ check_error "a YAML key written twice" "model.latent is written twice (lines 2 a
 { cat "$TINY"; printf 'model:\n  latent: 4\n'; } >bad/dup-section.yaml
 check_error "a YAML section written twice" "model is written twice" \
   -- "$DISTVAE" config check bad/dup-section.yaml
+check_error "a key written twice inside a --set value" \
+  "model.encoder[0].out is written twice" -- "$DISTVAE" config check "$TINY" \
+  --set "model.encoder=[{type: linear, out: 8, out: 16}]"
 check_error "config check: a decoder that cannot make the data's images" "decoder" "need 784" \
   -- "$DISTVAE" config check "$SOURCE_DIR/configs/sprites_vae_conv.yaml" \
   --set "data.train=data/fmnist-train-*.h5"
