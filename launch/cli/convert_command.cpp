@@ -80,13 +80,17 @@ void print_splits(const ConvertSummary& s) {
   }
 }
 
-// Runs plan -> convert (each rank its shards) -> barrier -> finish (rank 0) on every rank of the
-// job. `convert` returns this rank's work, `finish` prints the summary.
+// Runs plan (rank 0 first) -> convert (each rank its shards) -> barrier -> finish (rank 0) on
+// every rank of the job. `convert` returns this rank's work, `finish` prints the summary.
 int run_job(bool quiet, const std::function<void(int rank, int world)>& plan,
             const std::function<ShardWork()>& convert, const std::function<void()>& finish) {
   return run_mpi_job([&](Communicator& comm) {
     const auto t0 = Clock::now();
-    plan(comm.rank(), comm.size());
+    // Rank 0 plans first: planning removes what --overwrite replaces, and another rank's removal
+    // must not race with a shard rank 0 is already writing in its place.
+    if (comm.rank() == 0) plan(0, comm.size());
+    comm.barrier();
+    if (comm.rank() != 0) plan(comm.rank(), comm.size());
     const ShardWork w = convert();
     double totals[3] = {double(w.written), double(w.resumed), double(w.images)};
     if (comm.size() > 1) comm.allreduce(totals, 3, ReduceOp::sum);  // also waits for all ranks
