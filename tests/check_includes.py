@@ -11,6 +11,7 @@ is 1 if there is one. The layers, lowest first:
   core/backends        reference (the oracle), cpu, dnnl, and cuda/ (a CUDA build), one layer
   core/models          vae, gan, discriminator, ais: networks and objectives over a Backend
   dist                 communicators and gradient sync: buffers, not layers
+  io/file              a file written whole or not at all (tmp, fsync, rename)
   io/hdf5, io/image    HDF5 helpers, shards and checkpoints; 8-bit images and their codecs
   io/data              reading datasets for training: shards, shard plan, loader, batches
   io/convert           offline converters to HDF5 shards
@@ -34,11 +35,12 @@ BELOW = {
     "core/backends": ["core"],
     "core/models": ["core"],
     "dist": ["core"],
-    "io/hdf5": [],
+    "io/file": [],
+    "io/hdf5": ["io/file"],
     "io/image": [],
     "io/data": ["core", "io/hdf5"],
-    "io/convert": ["core", "io/hdf5", "io/image"],
-    "io/output": ["io/image"],
+    "io/convert": ["core", "io/file", "io/hdf5", "io/image"],
+    "io/output": ["io/file", "io/image"],
     "launch/config": ["core"],
     "launch/train": ["core", "core/backends", "core/models", "dist", "io/hdf5", "io/image",
                      "io/data", "io/output", "launch/config"],

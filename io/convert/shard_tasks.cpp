@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "io/convert/split_shards.h"
+#include "io/file/atomic_file.h"
 #include "io/hdf5/completion_marker.h"
 #include "io/hdf5/h5_tables.h"
 #include "io/hdf5/h5_util.h"
@@ -77,15 +78,7 @@ std::string empty_marker_path(const ShardTask& t) {
 }
 
 void write_empty_marker(const ShardTask& t, const std::string& skipped_text) {
-  const std::string path = empty_marker_path(t), tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << t.key << "\n" << skipped_text;
-    f.flush();
-    if (!f) throw std::runtime_error(tmp + ": cannot write the empty-shard marker");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error(tmp + ": cannot rename to " + path);
+  replace_file(empty_marker_path(t), t.key + "\n" + skipped_text);
 }
 
 ShardState shard_state(const ShardTask& t, std::string* why) {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "io/file/atomic_file.h"
 #include "io/hdf5/h5_util.h"
 
 namespace distvae {
@@ -32,7 +33,7 @@ void fsync_path(const std::string& path, bool directory) {
 }
 
 // The whole HDF5 file, built in memory (HDF5's core driver, no backing store): HDF5 never writes
-// to the disk, so a full disk is met by write_bytes' own write(), not half-way through a
+// to the disk, so a full disk is met by replace_file's own write(), not half-way through a
 // library call that leaves HDF5 unable to close the file (HDF5 1.10 then crashes at exit).
 std::vector<char> file_image(const Checkpoint& ck, const std::string& where) {
   H5Handle fapl(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), where));
@@ -65,48 +66,24 @@ std::string megabytes(uint64_t bytes) {
   return s;
 }
 
-// Writes bytes to tmp and syncs them; on any failure removes tmp and throws, saying why.
-void write_bytes(const std::string& tmp, const std::string& path, const std::vector<char>& bytes) {
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0)
-    throw std::runtime_error("cannot create " + tmp + " to write checkpoint " + path + ": " +
-                             std::strerror(errno));
-  size_t done = 0;
-  int error = 0;
-  while (done < bytes.size() && error == 0) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n > 0)
-      done += size_t(n);
-    else if (n < 0 && errno != EINTR)
-      error = errno;
-  }
-  if (error == 0 && ::fsync(fd) != 0) error = errno;
-  ::close(fd);
-  if (error == 0) return;
-  ::unlink(tmp.c_str());  // a partial file must not keep the disk full
-  if (error == ENOSPC || error == EDQUOT) {
-    std::error_code ec;
-    const std::filesystem::path dir = std::filesystem::path(tmp).parent_path();
-    const auto free = std::filesystem::space(dir.empty() ? "." : dir, ec).available;
-    throw std::runtime_error("no space left on device while writing checkpoint " + path + " (" +
-                             megabytes(bytes.size()) + " MB needed, " +
-                             (ec ? std::string("?") : megabytes(free)) + " MB free)");
-  }
-  throw std::runtime_error("cannot write checkpoint " + path + ": " + std::strerror(error) +
-                           " (after " + megabytes(done) + " of " + megabytes(bytes.size()) +
-                           " MB; the partial file was removed)");
-}
-
 }  // namespace
 
 void write_checkpoint(const std::string& path, const Checkpoint& ck) {
   H5QuietErrors quiet;
-  const std::string tmp = path + ".tmp";
-  write_bytes(tmp, path, file_image(ck, path));
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(tmp + ": cannot rename to " + path + ": " + std::strerror(error));
+  const std::vector<char> image = file_image(ck, path);
+  try {
+    replace_file(path, {image.data(), image.size()});
+  } catch (const FileWriteError& e) {
+    if (e.error != ENOSPC && e.error != EDQUOT)
+      throw std::runtime_error("cannot write checkpoint " + path + ": " + std::strerror(e.error) +
+                               " (after " + megabytes(e.written) + " of " +
+                               megabytes(image.size()) + " MB; nothing was left there)");
+    std::error_code ec;
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    const auto free = std::filesystem::space(dir.empty() ? "." : dir, ec).available;
+    throw std::runtime_error("no space left on device while writing checkpoint " + path + " (" +
+                             megabytes(image.size()) + " MB needed, " +
+                             (ec ? std::string("?") : megabytes(free)) + " MB free)");
   }
   const std::filesystem::path dir = std::filesystem::path(path).parent_path();
   fsync_path(dir.empty() ? "." : dir.string(), true);

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "io/file/atomic_file.h"
+
 namespace distvae {
 
 namespace fs = std::filesystem;
@@ -23,15 +25,9 @@ std::string completion_marker_path(const std::string& shard_path) {
 
 void write_completion_marker(const std::string& marker,
                              const std::map<std::string, std::string>& keys) {
-  const std::string tmp = marker + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& [name, key] : keys) out << name << '\t' << key << '\n';
-    out.flush();
-    if (!out) throw std::runtime_error(tmp + ": cannot write the conversion's completion marker");
-  }
-  if (std::rename(tmp.c_str(), marker.c_str()) != 0)
-    throw std::runtime_error(tmp + ": cannot rename to " + marker);
+  std::string text;
+  for (const auto& [name, key] : keys) text += name + '\t' + key + '\n';
+  replace_file(marker, text);
 }
 
 std::map<std::string, std::string> read_completion_marker(const std::string& marker) {

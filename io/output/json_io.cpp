@@ -11,6 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "io/file/atomic_file.h"
+
 namespace distvae {
 
 namespace {
@@ -113,18 +115,7 @@ std::string dump_line(const Json& j) {
 }
 
 void write_json_file(const std::string& path, const Json& j) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    if (!f) throw std::runtime_error(tmp + ": cannot open for writing");
-    f << dump_line(j) << '\n';
-    f.flush();
-    if (!f) throw std::runtime_error(tmp + ": cannot write (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec)
-    throw std::runtime_error(path + ": cannot rename " + tmp + " into place: " + ec.message());
+  replace_file(path, dump_line(j) + '\n');
 }
 
 Json read_json_file(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "io/file/atomic_file.h"
 #include "io/output/json_io.h"
 
 namespace distvae {
@@ -55,15 +56,7 @@ int64_t move_records_after(const std::string& path, int64_t step, int64_t epochs
   out_aside << moved;
   out_aside.flush();
   if (!out_aside) throw std::runtime_error(aside + ": cannot write the set-aside metrics records");
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << kept;
-    out.flush();
-    if (!out) throw std::runtime_error(tmp + ": cannot rewrite the metrics log");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error(tmp + ": cannot rename to " + path);
+  replace_file(path, kept);
   return count;
 }
 

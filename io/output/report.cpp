@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "io/file/atomic_file.h"
 #include "io/output/json_io.h"
 
 namespace distvae {
@@ -423,13 +424,8 @@ std::string write_report(const std::string& run_dir) {
   if (fs::exists(dir / "config.yaml"))
     h << "<h2>Config</h2>\n<pre>" << escape(slurp((dir / "config.yaml").string())) << "</pre>\n";
   h << "<h2>Machine</h2>\n<p>" << escape(machine_summary()) << "</p>\n</body></html>\n";
-  const std::string out = (dir / "report.html").string(), tmp = out + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << h.str();
-    if (!f) throw std::runtime_error(tmp + ": cannot write the report");
-  }
-  fs::rename(tmp, out);
+  const std::string out = (dir / "report.html").string();
+  replace_file(out, h.str());
   return out;
 }
 
