@@ -412,14 +412,17 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
     throw std::runtime_error(o.checkpoint +
                              " is a gan: the only evaluation of a gan is sample quality; ask for "
                              "it with --quality N (e.g. --quality 10000)");
-  const std::string pattern = eval_data_pattern(o, c);
-  const int64_t max_images = o.max_images >= 0 ? o.max_images : c.eval.max_images;
-  const ImageSet set = load_image_set(pattern, max_images, "--data");
-  require_same_images(set.geom, pattern, m, o.checkpoint);
   const bool implicit = m.model.vae && m.model.vae->prior_kind() == PriorKind::implicit;
   if (o.normalize_prior && !implicit)
     throw std::runtime_error("--normalize-prior: " + o.checkpoint + " is a " + c.model.family +
                              "; only implicit_prior_vae has a learned prior to normalize");
+  if (o.ratio_check > 0 && !implicit)  // before the data and the likelihood passes
+    throw std::runtime_error("--ratio-check: " + o.checkpoint + " is a " + c.model.family +
+                             "; only implicit_prior_vae has a density ratio to check");
+  const std::string pattern = eval_data_pattern(o, c);
+  const int64_t max_images = o.max_images >= 0 ? o.max_images : c.eval.max_images;
+  const ImageSet set = load_image_set(pattern, max_images, "--data");
+  require_same_images(set.geom, pattern, m, o.checkpoint);
   EvalReport r;
   r.family = c.model.family, r.images = set.count;
   r.bits_per_nat = 1.0 / (double(set.geom.pixels()) * std::log(2.0));
@@ -438,11 +441,7 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
   ImageSet train;
   if ((o.ratio_check > 0 || o.quality_images > 0) && root)
     train = load_image_set(c.data.train, c.data.max_images, "data.train");
-  if (o.ratio_check > 0 && root) {
-    if (!implicit)
-      throw std::runtime_error("--ratio-check: needs an implicit_prior_vae checkpoint");
-    r.ratio = ratio_check(m, train, o.ratio_check);
-  }
+  if (o.ratio_check > 0 && root) r.ratio = ratio_check(m, train, o.ratio_check);
   if (o.quality_images > 0 && root)
     r.quality = eval_quality(o, m, set, train, r.normalizer ? &*r.normalizer : nullptr);
   if (root && !o.out_json.empty()) write_json_file(o.out_json, eval_json(r));

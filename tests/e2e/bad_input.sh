@@ -498,6 +498,10 @@ check_error "eval --iw 0" "--iw" "1 to 1000000" -- "$DISTVAE" eval --checkpoint 
 check_error "eval --iw -3" "--iw" "1 to 1000000" -- "$DISTVAE" eval --checkpoint "$CK" --iw -3
 check_error "eval --max-images -5" "--max-images" "not in range" \
   -- "$DISTVAE" eval --checkpoint "$CK" --max-images -5
+# Refused before any likelihood pass: with --iw 1000 over every test image that would take minutes.
+check_error "eval --ratio-check on a vae checkpoint" "--ratio-check" "is a vae" \
+  "only implicit_prior_vae" -- timeout 20 "$DISTVAE" eval --checkpoint "$CK" --ratio-check 100 \
+  --iw 1000
 check_error "train --stop-after-epochs -1" "--stop-after-epochs" "not in range" \
   -- "$DISTVAE" train "$TINY" --run-dir runs/neg "${FAST[@]}" --stop-after-epochs -1
 GAN_FAST=(--quiet --set train.epochs=1 --set train.threads=1 --set data.max_images=256
