@@ -212,16 +212,6 @@ std::vector<std::vector<float>> synthetic_batches(const Config& c, int rank, siz
   return host;
 }
 
-VaeStepArgs bench_step_args(const Config& c, Communicator& comm) {
-  VaeStepArgs args;  // as the trainer sets them, after KL warm-up (beta does not change the cost)
-  args.seed = uint64_t(c.train.seed);
-  args.beta = c.objective.beta;
-  args.free_bits = c.objective.free_bits;
-  args.global_batch = int64_t(c.train.batch) * comm.size();
-  args.allreduce_sum = [&comm](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
-  return args;
-}
-
 // The timed steps: seconds per phase (the mean over ranks of their sums over the steps), the
 // slowest rank's wall time, and this rank's count of steps that skipped the update.
 struct StepTimes {
@@ -238,7 +228,8 @@ StepTimes time_steps(const BenchOptions& o, const Config& c, Trainee& trainee, B
   const std::vector<std::vector<float>> host = synthetic_batches(c, comm.rank(), size_t(B) * D);
   float* x_dev = be.alloc(size_t(B) * D);
   std::vector<uint64_t> key(static_cast<size_t>(B));
-  VaeStepArgs args = bench_step_args(c, comm);
+  VaeStepArgs args = step_args(c, comm);
+  args.beta = c.objective.beta;  // after KL warm-up (beta does not change the cost)
   StepTimes t;
   auto run_step = [&](int64_t s, bool timed) {
     // Keys as the trainer's (epoch * N + image index) for one long epoch: every image use distinct.

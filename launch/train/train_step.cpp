@@ -10,6 +10,15 @@
 
 namespace distvae {
 
+VaeStepArgs step_args(const Config& c, Communicator& comm) {
+  VaeStepArgs args;
+  args.seed = uint64_t(c.train.seed);
+  args.free_bits = c.objective.free_bits;
+  args.global_batch = int64_t(c.train.batch) * comm.size();
+  args.allreduce_sum = [&comm](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
+  return args;
+}
+
 OptimizerConfig optimizer_config(const OptimConfig& o) {
   OptimizerConfig c;
   c.kind = o.kind;

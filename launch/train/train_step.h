@@ -39,6 +39,11 @@ struct StepResult {
 // A network's optimizer section of the config as core's optimizer takes it.
 OptimizerConfig optimizer_config(const OptimConfig& o);
 
+// The step's arguments from the config, for `distvae train` and `distvae bench` alike: seed, free
+// bits, the global batch and the all-reduce of the loss sums. beta stays 1 (the caller sets it:
+// the trainer per step for KL warm-up).
+VaeStepArgs step_args(const Config& c, Communicator& comm);
+
 class Trainee {
  public:
   // B: images per rank per step. Broadcasts rank 0's initial parameters to every rank.

@@ -278,15 +278,6 @@ void beat(Run& run) {
   if (run.watchdog) run.watchdog->beat();
 }
 
-VaeStepArgs step_args(const Config& c, Communicator& comm) {
-  VaeStepArgs args;
-  args.seed = uint64_t(c.train.seed);
-  args.free_bits = c.objective.free_bits;
-  args.global_batch = int64_t(c.train.batch) * comm.size();
-  args.allreduce_sum = [&comm](double* v, size_t n) { comm.allreduce(v, n, ReduceOp::sum); };
-  return args;
-}
-
 // Where training starts: after the newest usable checkpoint with --resume, else at the beginning.
 struct StartPoint {
   bool resumed = false;
