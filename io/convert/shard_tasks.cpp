@@ -14,6 +14,7 @@
 #include "io/hdf5/completion_marker.h"
 #include "io/hdf5/h5_tables.h"
 #include "io/hdf5/h5_util.h"
+#include "io/hdf5/shard_name.h"
 
 namespace distvae {
 namespace {
@@ -30,19 +31,6 @@ std::string read_marker_key(const std::string& path, std::string* rest) {
     *rest = s.str();
   }
   return key;
-}
-
-// The index of <prefix>-<split>-NNNNN.h5, or -1 if `name` is not such a file.
-int64_t shard_index(const std::string& name, const std::string& stem) {
-  if (name.size() != stem.size() + 8 || name.compare(0, stem.size(), stem) != 0 ||
-      name.compare(name.size() - 3, 3, ".h5") != 0)
-    return -1;
-  int64_t v = 0;
-  for (size_t i = stem.size(); i < stem.size() + 5; ++i) {
-    if (name[i] < '0' || name[i] > '9') return -1;
-    v = v * 10 + (name[i] - '0');
-  }
-  return v;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "io/hdf5/completion_marker.h"
 #include "io/hdf5/h5_util.h"
+#include "io/hdf5/shard_name.h"
 
 namespace distvae {
 namespace {
@@ -24,13 +25,7 @@ std::vector<std::string> existing_shards(const std::string& out_dir, const std::
   if (!fs::is_directory(out_dir, ec)) return found;
   const std::string stem = prefix + "-" + split + "-";
   for (const fs::directory_entry& e : fs::directory_iterator(out_dir)) {
-    const std::string name = e.path().filename().string();
-    if (name.size() != stem.size() + 8 || name.compare(0, stem.size(), stem) != 0 ||
-        name.compare(name.size() - 3, 3, ".h5") != 0)
-      continue;
-    const std::string digits = name.substr(stem.size(), 5);
-    if (std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      found.push_back(e.path().string());
+    if (shard_index(e.path().filename().string(), stem) >= 0) found.push_back(e.path().string());
   }
   std::sort(found.begin(), found.end());
   return found;

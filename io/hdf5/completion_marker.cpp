@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "io/file/atomic_file.h"
+#include "io/hdf5/shard_name.h"
 
 namespace distvae {
 
@@ -13,14 +14,9 @@ namespace fs = std::filesystem;
 
 std::string completion_marker_path(const std::string& shard_path) {
   const fs::path p(shard_path);
-  const std::string name = p.filename().string();
-  // <prefix>-<split>-NNNNN.h5: a dash, five digits and ".h5" at the end
-  if (name.size() < 10 || name.compare(name.size() - 3, 3, ".h5") != 0) return "";
-  const size_t dash = name.size() - 9;
-  if (name[dash] != '-') return "";
-  for (size_t i = dash + 1; i < dash + 6; ++i)
-    if (name[i] < '0' || name[i] > '9') return "";
-  return (p.parent_path() / (name.substr(0, dash) + ".done")).string();
+  const std::string stem = shard_stem(p.filename().string());  // "<prefix>-<split>-"
+  if (stem.empty()) return "";
+  return (p.parent_path() / (stem.substr(0, stem.size() - 1) + ".done")).string();
 }
 
 void write_completion_marker(const std::string& marker,
