@@ -15,14 +15,16 @@ fail() { echo "FAIL: $*"; exit 1; }
 q() { printf '%q ' "$@"; }
 
 # A terminal for DIR's run (extra train options after --), and KEYS... typed into it 0.05 s
-# apart once a step was logged. Returns the run's exit code.
+# apart once a step was logged. Returns the run's exit code. The shell script(1) starts (\$SHELL,
+# or /bin/sh where unset, as under CI) execs distvae: dash, left waiting as its parent, takes the
+# same ^C from the terminal and itself reports 130 for a run that exited 75.
 on_terminal() {
   local dir=$1 keys=() fd pid rc
   shift
   while [[ $# -gt 0 && $1 != -- ]]; do keys+=("$1"); shift; done
   shift
   mkfifo "$dir.keys"
-  timeout 300 script -qec "$(q "$distvae" train "${run[@]}" "$@" --run-dir "$dir")" /dev/null \
+  timeout 300 script -qec "exec $(q "$distvae" train "${run[@]}" "$@" --run-dir "$dir")" /dev/null \
     <"$dir.keys" >"$dir.out" 2>&1 &
   pid=$!
   exec {fd}>"$dir.keys"  # the terminal's keyboard, open until the run has ended
