@@ -70,7 +70,9 @@ std::string megabytes(uint64_t bytes) {
 
 void write_checkpoint(const std::string& path, const Checkpoint& ck) {
   H5QuietErrors quiet;
-  const std::vector<char> image = file_image(ck, path);
+  Checkpoint versioned = ck;
+  versioned.ints["format_version"] = kCheckpointFormat;
+  const std::vector<char> image = file_image(versioned, path);
   try {
     replace_file(path, {image.data(), image.size()});
   } catch (const FileWriteError& e) {
@@ -96,6 +98,15 @@ Checkpoint read_file(const std::string& path) {
   const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (fid < 0) throw CheckpointCorrupt(path + ": not a readable HDF5 checkpoint (truncated?)");
   H5Handle file(fid);
+  // First, so that a newer layout is named as such rather than met as a missing array.
+  if (h5_has_attr(file.get(), "format_version", path)) {
+    const int64_t v = h5_read_int_attr(file.get(), "format_version", path);
+    if (v > kCheckpointFormat)
+      throw CheckpointTooNew(path + ": written by a newer distvae (checkpoint format " +
+                             std::to_string(v) + "; this build reads formats 1 to " +
+                             std::to_string(kCheckpointFormat) +
+                             "): use that version, or a build of it, to read it");
+  }
   Checkpoint ck;
   H5G_info_t info;
   H5_CHECK(H5Gget_info(file.get(), &info), path);
@@ -150,6 +161,8 @@ Checkpoint read_checkpoint(const std::string& path) {
   try {
     return read_file(path);
   } catch (const CheckpointCorrupt&) {
+    throw;
+  } catch (const CheckpointTooNew&) {
     throw;
   } catch (const std::exception& e) {
     throw CheckpointCorrupt(e.what());

@@ -11,6 +11,11 @@
 
 namespace distvae {
 
+// The layout's version (docs/checkpoint.md), written as the root attribute format_version. 1: no
+// such attribute (before the "model" description); 2: with it. A reader takes every version up to
+// its own and refuses a newer one (CheckpointTooNew).
+inline constexpr int64_t kCheckpointFormat = 2;
+
 struct Checkpoint {
   std::map<std::string, std::vector<float>> arrays;  // e.g. "encoder.values", "encoder.adam_m"
   std::map<std::string, int64_t> ints;               // e.g. "step", "epoch"
@@ -28,12 +33,19 @@ struct CheckpointCorrupt : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A checkpoint written by a newer distvae, in a format this build does not know: never passed
+// over or partly read, and the message says which versions this build reads.
+struct CheckpointTooNew : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Writes path.tmp, then renames it to path. On failure the temporary file is removed, path and
 // every other file are left as they were, and the error says why; a full disk reads "no space
 // left on device while writing checkpoint PATH (N MB needed, M MB free)".
 void write_checkpoint(const std::string& path, const Checkpoint& ck);
-// Reads and verifies every array's checksum. Throws CheckpointUnreadable or CheckpointCorrupt,
-// naming the file (and the array on a checksum mismatch).
+// ints["format_version"] is set to kCheckpointFormat.
+// Reads and verifies every array's checksum. Throws CheckpointUnreadable, CheckpointTooNew or
+// CheckpointCorrupt, naming the file (and the array on a checksum mismatch).
 Checkpoint read_checkpoint(const std::string& path);
 
 }  // namespace distvae

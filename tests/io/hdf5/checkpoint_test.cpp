@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "io/hdf5/h5_util.h"
 #include "tests/io/io_test_util.h"
 
 namespace distvae {
@@ -31,9 +32,43 @@ TEST(Checkpoint, RoundTripIsExact) {
   write_checkpoint(dir / "ck.h5", sample());
   const Checkpoint back = read_checkpoint(dir / "ck.h5");
   EXPECT_EQ(back.arrays, sample().arrays);
-  EXPECT_EQ(back.ints, sample().ints);
+  Checkpoint want = sample();
+  want.ints["format_version"] = kCheckpointFormat;  // every write records the format
+  EXPECT_EQ(back.ints, want.ints);
   EXPECT_EQ(back.strings, sample().strings);
   EXPECT_FALSE(std::filesystem::exists(dir / "ck.h5.tmp"));
+}
+
+// The file's format_version replaced by v, or removed (v < 0), as another distvae would write it.
+void set_format_version(const std::string& path, int64_t v) {
+  H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+  ASSERT_GE(file.get(), 0);
+  ASSERT_GE(H5Adelete(file.get(), "format_version"), 0);
+  if (v >= 0) h5_write_int_attr(file.get(), "format_version", v, path);
+}
+
+TEST(Checkpoint, FormatOneWithoutAVersionIsRead) {
+  TempDir dir;
+  write_checkpoint(dir / "ck.h5", sample());
+  set_format_version(dir / "ck.h5", -1);
+  const Checkpoint back = read_checkpoint(dir / "ck.h5");
+  EXPECT_EQ(back.arrays, sample().arrays);
+  EXPECT_EQ(back.ints, sample().ints);
+}
+
+TEST(Checkpoint, NewerFormatIsRefusedSayingSo) {
+  TempDir dir;
+  write_checkpoint(dir / "ck.h5", sample());
+  set_format_version(dir / "ck.h5", kCheckpointFormat + 1);
+  try {
+    read_checkpoint(dir / "ck.h5");
+    FAIL() << "a newer format was read";
+  } catch (const CheckpointTooNew& e) {
+    const std::string want =
+        "written by a newer distvae (checkpoint format " + std::to_string(kCheckpointFormat + 1) +
+        "; this build reads formats 1 to " + std::to_string(kCheckpointFormat) + ")";
+    EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+  }
 }
 
 TEST(Checkpoint, MissingFileIsUnreadableNotCorrupt) {
