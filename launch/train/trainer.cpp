@@ -33,6 +33,7 @@
 #include "io/output/metrics_log.h"
 #include "io/output/report.h"
 #include "launch/train/batch_feed.h"
+#include "launch/train/model_description.h"
 #include "launch/train/model_setup.h"
 #include "launch/train/preemption.h"
 #include "launch/train/progress.h"
@@ -467,6 +468,7 @@ void save_checkpoint(Run& run, int epochs_done, int64_t step_in_epoch) {
   ck.ints["world"] = run.comm.size();
   ck.strings["run_id"] = run.run_id;
   ck.strings["config"] = dump_config(c);
+  ck.strings["model"] = model_description(run.trainee.model(), c, g);
   ck.ints["image.height"] = g.height, ck.ints["image.width"] = g.width;
   ck.ints["image.channels"] = g.channels;
   const std::vector<std::string> kept = list_checkpoints(run.o.run_dir);
