@@ -107,7 +107,10 @@ void register_sample(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("sample", "Decode samples z ~ N(0, I) into a PNG grid");
   cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint file")->required();
   cmd->add_option("--n", o->n, "Number of samples")->check(CLI::Range(1, 4096));
-  cmd->add_option("--out", o->out_png, "Output PNG")->required();
+  cmd->add_option("--out", o->out_png,
+                  "Output PNG grid; or, for a name ending in .h5, an HDF5 file of the draws z (n x "
+                  "latent) and the images (n x C*H*W floats in [0, 1], channel-major)")
+      ->required();
   cmd->add_option("--seed", o->seed, "Seed of the z draws")->check(CLI::NonNegativeNumber);
   cmd->add_option("--prior", o->prior,
                   "standard: z ~ N(0, I); learned: the implicit prior p(z) exp(T(z)) / Z (AIS "

@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "io/data/image_set.h"
 #include "io/hdf5/checkpoint.h"
+#include "io/hdf5/matrix_file.h"
 #include "io/image/image.h"
 #include "io/image/png.h"
 #include "io/output/json_io.h"
@@ -281,6 +282,8 @@ Json eval_json(const EvalReport& r) {
   const double iw = r.likelihood ? r.likelihood->iw : 0.0;
   if (const auto& f = r.likelihood) {
     put_eval_number(json, "elbo", f->elbo);
+    put_eval_number(json, "log_px_given_z", f->log_px_given_z);
+    put_eval_number(json, "kl", f->kl);
     put_eval_number(json, "iw_log_likelihood", f->iw);
     put_value(json, "iw_samples", r.iw_samples);
     put_value(json, "active_units", f->active);
@@ -463,8 +466,15 @@ int sample(const SampleOptions& o, Communicator& comm) {
   if (comm.rank() != 0) return 0;
   ImageSet train;
   if (o.prior == "aggregate") train = load_image_set(m.config.data.train, 0, "data.train");
-  const std::vector<float> img =
-      generate(m, prior_draws(m, o.prior, o.n, uint64_t(o.seed), &pn, &train), o.n);
+  const std::vector<float> z = prior_draws(m, o.prior, o.n, uint64_t(o.seed), &pn, &train);
+  const std::vector<float> img = generate(m, z, o.n);
+  if (o.out_png.size() > 3 && o.out_png.ends_with(".h5")) {
+    write_float_matrices(o.out_png, {{"z", o.n, m.config.model.latent, z.data()},
+                                     {"images", o.n, g.pixels(), img.data()}});
+    std::printf("wrote %d draws z and their images (%s prior) to %s\n", o.n, o.prior.c_str(),
+                o.out_png.c_str());
+    return 0;
+  }
   const int cols = int(std::ceil(std::sqrt(double(o.n))));
   write_png(o.out_png,
             make_grid(img.data(), o.n, int(g.channels), int(g.height), int(g.width), cols, 2));
