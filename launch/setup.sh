@@ -16,7 +16,7 @@ PACKAGES=(
   libcli11-dev
   nlohmann-json3-dev
   dataset-fashion-mnist
-  python3
+  python3 python3-numpy python3-h5py   # python/distvae_reader.py and its test
   chromium
 )
 

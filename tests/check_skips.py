@@ -12,6 +12,8 @@ that independently of the test:
   netns         accepted when network namespaces cannot be made here (`ip netns add` fails)
   mount         accepted when a tmpfs cannot be mounted here
   cuda-device   accepted when this machine has no NVIDIA GPU
+  module:NAME   accepted when Debian's /usr/bin/python3 cannot import NAME (torch: launch/setup.sh
+                does not install it, bench/compare.sh does)
   data, command:NAME, slurmd
                 never accepted: tests/run.sh ran launch/setup.sh, which installs the datasets,
                 the programs and SLURM, so a test that says they are missing found a broken install
@@ -75,6 +77,10 @@ def judge(tag):
     if tag == "cuda-device":
         gpu = has_gpu()
         return (not gpu, "nvidia-smi lists a GPU here" if gpu else "no GPU here")
+    if tag.startswith("module:"):
+        name = tag.split(":", 1)[1]
+        ok = runs(["/usr/bin/python3", "-c", f"import {name}"])
+        return (not ok, f"/usr/bin/python3 imports {name} here" if ok else f"no {name} module here")
     if tag == "data" or tag == "slurmd" or tag.startswith("command:"):
         return (False, "launch/setup.sh installs it, so this test should have run")
     return (False, f"unknown skip tag [{tag}]")
