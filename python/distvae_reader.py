@@ -9,7 +9,8 @@ this reads is docs/checkpoint.md; the networks come from the checkpoint's "model
     images, labels = dr.load_images("data/fmnist-test-*.h5")   # (N, C, H, W) in [0, 1]
     mu, logvar = m.encode(images)                               # posterior means, log-variances
     logits = m.decode(mu)                                       # decoder output (bernoulli: logits)
-    elbo = m.elbo(m.binarize_for_eval(raw_images))              # what `distvae eval` averages
+    raw, _ = dr.load_raw_images("data/fmnist-test-*.h5")        # stored uint8 (N, H, W, C)
+    elbo, log_px_given_z, kl = m.elbo(m.binarize_for_eval(raw))  # what `distvae eval` averages
 
 Every number is computed the way distvae computes it, in float64 from the stored float32 values;
 the random draws (dynamic binarization, reparameterization noise, z ~ N(0, I)) are distvae's own
@@ -90,7 +91,7 @@ def binarize(images_u8, seed, keys):
 
 def load_images(pattern, max_images=None):
     """The shards matching pattern, in distvae's order (sorted names): (N, C, H, W) intensities in
-    [0, 1] and the labels (None when the shards have none). raw=True keeps the stored uint8 HWC."""
+    [0, 1] and the labels (None when the shards have none)."""
     raw, labels = load_raw_images(pattern, max_images)
     return raw.astype(np.float64).transpose(0, 3, 1, 2) / 255.0, labels
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# python/distvae_reader.py against the distvae command (tests/python/reader_check.py), on five
+# python/distvae_reader.py against the distvae command (tests/python/reader_check.py), on six
 # briefly trained models that between them hold every layer kind and activation: the tiny MLP VAE,
 # the conv VAE, a VAE with batch norms, a Gaussian learned-variance likelihood, estimator A and two
-# samples, the implicit prior (a capped T(z)) and the DCGAN. Then checkpoints of other formats: one
+# samples, the implicit prior (a capped T(z)), the adversarial autoencoder and the DCGAN. Then checkpoints of other formats: one
 # of format 1 (no model description; what distvae wrote before it) is still read by distvae and
 # refused by the reader with a message, and one of a newer format is refused by both.
 # Run by ctest: bash THIS BUILD SOURCE
@@ -68,8 +68,9 @@ check tiny "$src/configs/fmnist_vae_tiny.yaml"
 check conv "$src/configs/fmnist_vae_conv.yaml"
 check zoo zoo.yaml
 check implicit "$src/configs/fmnist_implicit_prior.yaml" --set model.latent=8
+check aae "$src/configs/fmnist_aae.yaml" --set model.latent=8
 check gan "$src/configs/fmnist_gan_dcgan.yaml"
-echo "PASS  the reader matches distvae on 5 models"
+echo "PASS  the reader matches distvae on 6 models"
 
 # The README's example, as written, in a directory laid out as after launch/demo.sh (the tiny
 # model's checkpoint in place of the demo's).

@@ -44,7 +44,8 @@ if m.family != "gan":
     with h5py.File(f"{out}/enc.h5", "r") as h:
         mu_d, lv_d = h["mu"][...], h["logvar"][...]
     n = min(len(raw), 1000)
-    mu, lv = m.encode(raw[:n].astype(np.float64).transpose(0, 3, 1, 2) / 255.0)
+    x_int = raw[:n].astype(np.float64).transpose(0, 3, 1, 2) / 255.0  # as distvae encode sees them
+    mu, lv = m.encode(x_int)
     close("encoder mu", mu, mu_d[:n], 1e-5)
     close("encoder logvar", lv, lv_d[:n], 1e-5)
     ev = json.load(open(f"{out}/eval.json"))
@@ -65,8 +66,7 @@ else:
     close("to_torch() sampled images", np.clip(t.generate(z), 0, 1) if m.family == "gan" else t.decode_mean(z),
           images, 1e-5)
     if ev is not None:
-        close("to_torch() encoder mu", t.encode(raw[:n].astype(np.float64).transpose(0, 3, 1, 2) / 255.0)[0],
-              mu_d[:n], 1e-5)
+        close("to_torch() encoder mu", t.encode(x_int)[0], mu_d[:n], 1e-5)
         close("to_torch() mean ELBO vs distvae eval", t.elbo(x)[0].mean(), ev["elbo"], 1e-3)
 
 sys.exit(1 if failed else 0)
