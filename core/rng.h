@@ -141,6 +141,9 @@ constexpr uint32_t gan_gen_noise = 12;   // per image use: z of the generator st
 constexpr uint32_t ais = 13;             // per AIS chain: initial state, momenta, accept draws
 constexpr uint32_t gan_disc_instance_noise = 14;  // per image use: D-step instance noise
 constexpr uint32_t gan_gen_instance_noise = 15;   // per image use: G-step instance noise
+constexpr uint32_t ais_marginal = 16;             // per (image, chain): AIS for log p(x), as ais
+constexpr uint32_t bdmc = 17;                     // per simulated image: its z and x (BDMC)
+constexpr uint32_t ais_pilot = 18;                // per (image, pilot chain): AIS step-size pilots
 constexpr uint32_t test = 0xFFFF;                 // tests only
 }  // namespace rng_purpose
 

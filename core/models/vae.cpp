@@ -338,6 +338,28 @@ void Vae<T>::decode_mean(const T* z_host, int B, float* out_host) {
   for (size_t i = 0; i < n; ++i) out_host[i] = float(std::clamp(double(h[i]), 0.0, 1.0));
 }
 
+template <class T>
+void Vae<T>::decode_output(const T* z_host, int B, T* out_host) {
+  be_.to_device(z_host, z_, size_t(B) * spec_.latent);
+  const Network<T>& d = decoder_;
+  be_.to_host(decoder_.forward(z_, B), out_host, size_t(B) * d.output_shape().numel());
+}
+
+template <class T>
+void Vae<T>::marginal_log_factor(const T* z_host, const T* x, int B, double* f, T* df_host) {
+  const size_t BL = size_t(B) * spec_.latent;
+  be_.to_device(z_host, z_, BL);
+  likelihood(x, B, true, T(1));  // dout_ = d log p(x|z) / d out
+  be_.copy(decoder_.backward(dout_, B, false, true), dz_, BL);
+  be_.to_host(ll_, host_b_.data(), size_t(B));
+  for (int i = 0; i < B; ++i) f[i] = double(host_b_[size_t(i)]);
+  if (prior_ == PriorKind::implicit) {  // cost = -T(z): dz += -1 * d cost / dz = dT/dz
+    prior_cost_(z_, B, T(-1), dz_, host_cost_.data());
+    for (int i = 0; i < B; ++i) f[i] -= host_cost_[size_t(i)];
+  }
+  be_.to_host(dz_, df_host, BL);
+}
+
 template class Vae<float>;
 template class Vae<double>;
 

@@ -105,6 +105,12 @@ class Vae {
   void encode(const T* x, int B, T* mu_host, T* logvar_host);
   // Decoder means (B, C*H*W) in [0, 1] to host, for z (B, latent) given on the host.
   void decode_mean(const T* z_host, int B, float* out_host);
+  // The decoder's output itself (B, C*H*W, or 2 C*H*W with a learned variance) to host.
+  void decode_output(const T* z_host, int B, T* out_host);
+  // AIS's annealed factor for log p(x) (core/models/ais.h): f(z) = log p(x|z), plus T(z) for the
+  // implicit prior (its unnormalized density is N(0, I) e^T), per row into f (host) and df/dz into
+  // df (B, latent; host), for z (B, latent; host) and the rows' images x (B, C*H*W; backend).
+  void marginal_log_factor(const T* z_host, const T* x, int B, double* f, T* df_host);
 
  private:
   // The whole forward pass (and, with g, the backward pass); per-image figures when asked.
