@@ -252,7 +252,7 @@ inline std::unique_ptr<Vae<double>> make_vae(ReferenceBackend<double>& be, Estim
   return std::make_unique<Vae<double>>(be, spec, kMaxBatch);
 }
 
-double* slice(Network<double>& net, const std::string& name, size_t want) {
+inline double* slice(Network<double>& net, const std::string& name, size_t want) {
   for (size_t i = 0; i < net.params().slices().size(); ++i) {
     const ParamSlice& s = net.params().slices()[i];
     if (s.name == name) {
