@@ -65,7 +65,9 @@ void add_ais_options(CLI::App* cmd, AisOptions& ais) {
       ->check(CLI::Range(1, 1 << 24));
   cmd->add_option("--ais-leapfrog", ais.leapfrog, "Leapfrog steps per HMC transition")
       ->check(CLI::Range(1, 1000));
-  cmd->add_option("--ais-step", ais.step_size, "Initial HMC step size (adapted per chain)")
+  cmd->add_option("--ais-step", ais.step_size,
+                  "Initial HMC step size (adapted by pilot chains, whose step sizes the others "
+                  "then follow)")
       ->check(CLI::Range(1e-6, 10.0));
 }
 
@@ -97,6 +99,24 @@ void register_eval(CLI::App& app, int& exit_code) {
   add_ais_options(cmd, o->ais);
   cmd->add_option("--ais-runs", o->ais_runs, "Independent AIS runs (their spread is reported)")
       ->check(CLI::Range(1, 100));
+  cmd->add_option(
+         "--ais", o->marginal.chains,
+         "VAE families: log p(x) of every image by annealed importance sampling from the "
+         "prior with this many chains per image (e.g. 16), HMC transitions (--ais-leapfrog, "
+         "--ais-step); images split over the ranks")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--ais-schedule", o->marginal.temperatures,
+                  "Temperatures of --ais and --bdmc (default 1000)")
+      ->check(CLI::Range(1, 1 << 24));
+  cmd->add_option("--bdmc", o->marginal.bdmc,
+                  "VAE and aae: simulate N images from the model and bound their mean log p(x) "
+                  "from below (forward AIS) and above (reverse AIS from the z that made each "
+                  "image) at --ais-schedule / 8, / 4, / 2 and itself, stopping where the gap "
+                  "falls below --bdmc-target")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--bdmc-target", o->marginal.bdmc_target,
+                  "The BDMC gap in nats a schedule should close (default 1)")
+      ->check(CLI::Range(1e-6, 1e6));
   cmd->callback([o, &exit_code] {
     exit_code = run_mpi_job([&](Communicator& comm) { return evaluate(*o, comm); });
   });

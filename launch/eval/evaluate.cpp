@@ -274,6 +274,9 @@ struct EvalReport {
   int ais_chains = 0;
   std::vector<RatioFigures> ratio;      // --ratio-check
   std::vector<QualityFigures> quality;  // --quality
+  std::optional<AisFigures> ais;        // --ais
+  std::vector<BdmcRow> bdmc;            // --bdmc
+  double bdmc_target = 0;
 };
 
 // eval.json: every figure of the report, built here and nowhere else, as one JSON object.
@@ -304,6 +307,32 @@ Json eval_json(const EvalReport& r) {
     put_eval_number(json, std::string("ratio_mae_") + x.from, x.mae);
     put_eval_number(json, std::string("ratio_mean_t_") + x.from, x.mean_t);
     put_eval_number(json, std::string("ratio_mean_exact_") + x.from, x.mean_exact);
+  }
+  if (const auto& a = r.ais) {
+    Json j = {
+        {"images", a->images}, {"chains_per_image", a->chains}, {"temperatures", a->temperatures}};
+    put_eval_number(j, "log_likelihood", a->log_px);
+    if (const auto& pn = r.normalizer)
+      put_eval_number(j, "log_likelihood_normalized", a->log_px - pn->log_z);
+    put_eval_number(j, "std_error", a->std_error);
+    put_eval_number(j, "ess", a->ess);
+    put_eval_number(j, "acceptance", a->acceptance);
+    put_eval_number(j, "seconds_per_image", a->seconds_per_image);
+    put_value(json, "ais_log_likelihood", std::move(j));
+  }
+  if (!r.bdmc.empty()) {
+    Json rows = Json::array();
+    for (const BdmcRow& b : r.bdmc) {
+      Json j = {{"temperatures", b.temperatures}};
+      put_eval_number(j, "lower", b.lower);
+      put_eval_number(j, "upper", b.upper);
+      put_eval_number(j, "gap", b.upper - b.lower);
+      put_eval_number(j, "lower_std_error", b.lower_se);
+      put_eval_number(j, "upper_std_error", b.upper_se);
+      rows.push_back(std::move(j));
+    }
+    put_value(json, "bdmc", std::move(rows));
+    put_eval_number(json, "bdmc_target", r.bdmc_target);
   }
   if (!r.quality.empty()) {
     Json figures = Json::array();
@@ -394,6 +423,52 @@ std::vector<QualityFigures> eval_quality(const EvalOptions& o, LoadedModel& m, c
   return all;
 }
 
+// --ais and --bdmc into r; rank 0 prints.
+void eval_marginal(const EvalOptions& o, EvalReport& r, const ImageSet& set, bool implicit,
+                   Communicator& comm) {
+  const bool root = comm.rank() == 0;
+  MarginalOptions mo = o.marginal;
+  mo.leapfrog = o.ais.leapfrog, mo.step_size = o.ais.step_size;
+  if (mo.chains > 0) {
+    if (root)
+      std::printf(
+          "AIS log p(x): %d chains per image (after %d pilot chains), %d temperatures, %d "
+          "leapfrog steps\n",
+          mo.chains, AisOptions{}.pilot, mo.temperatures, mo.leapfrog);
+    const AisFigures a = ais_log_likelihood(o.checkpoint, set, mo, comm, root);
+    r.ais = a;
+    if (root) {
+      std::printf(
+          "ais log-likelihood          %.3f nats  (+- %.3f standard error; ESS %.1f of %d "
+          "per image; acceptance %.2f; %.2f s/image on rank 0)%s\n",
+          a.log_px, a.std_error, a.ess, a.chains, a.acceptance, a.seconds_per_image,
+          implicit ? " (unnormalized: log Z + log p(x))" : "");
+      if (r.normalizer)
+        std::printf("ais log-likelihood normalized %.3f nats = %.3f - log Z\n",
+                    a.log_px - r.normalizer->log_z, a.log_px);
+    }
+  }
+  if (mo.bdmc > 0) {
+    if (mo.chains == 0) mo.chains = 16;
+    if (root)
+      std::printf("BDMC: %d images simulated from the model, %d chains each way per image\n",
+                  mo.bdmc, mo.chains);
+    r.bdmc = bdmc_bounds(o.checkpoint, mo, comm, root);
+    r.bdmc_target = mo.bdmc_target;
+    if (root) {
+      const BdmcRow& b = r.bdmc.back();
+      if (b.upper - b.lower < mo.bdmc_target)
+        std::printf("BDMC gap %.3f < %.3f nats at %d temperatures\n", b.upper - b.lower,
+                    mo.bdmc_target, b.temperatures);
+      else
+        std::printf(
+            "BDMC gap %.3f is still above %.3f nats at %d temperatures: raise "
+            "--ais-schedule\n",
+            b.upper - b.lower, mo.bdmc_target, b.temperatures);
+    }
+  }
+}
+
 std::string eval_data_pattern(const EvalOptions& o, const Config& c) {
   return !o.data.empty()           ? o.data
          : o.split == "test"       ? c.data.test
@@ -422,6 +497,13 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
   if (o.ratio_check > 0 && !implicit)  // before the data and the likelihood passes
     throw std::runtime_error("--ratio-check: " + o.checkpoint + " is a " + c.model.family +
                              "; only implicit_prior_vae has a density ratio to check");
+  if ((o.marginal.chains > 0 || o.marginal.bdmc > 0) && !m.model.vae)
+    throw std::runtime_error(std::string(o.marginal.chains > 0 ? "--ais" : "--bdmc") + ": " +
+                             o.checkpoint + " is a gan, which has no likelihood p(x|z) to anneal");
+  if (o.marginal.bdmc > 0 && implicit)  // its prior cannot be sampled exactly
+    throw std::runtime_error("--bdmc: " + o.checkpoint +
+                             " is an implicit_prior_vae, whose prior p(z) exp(T(z)) / Z has no "
+                             "exact sampler to simulate data from; use --ais --normalize-prior");
   const std::string pattern = eval_data_pattern(o, c);
   const int64_t max_images = o.max_images >= 0 ? o.max_images : c.eval.max_images;
   const ImageSet set = load_image_set(pattern, max_images, "--data");
@@ -439,6 +521,7 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
   if (o.normalize_prior)
     r.normalizer =
         eval_normalizer(o, m, r.likelihood ? r.likelihood->iw : 0.0, r.bits_per_nat, comm);
+  if (o.marginal.chains > 0 || o.marginal.bdmc > 0) eval_marginal(o, r, set, implicit, comm);
   // Read once for the checks below: the images the model trained on (data.max_images of them),
   // which also keeps a large set's float copy within memory.
   ImageSet train;

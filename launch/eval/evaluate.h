@@ -8,6 +8,7 @@
 #include "core/models/ais.h"
 #include "core/models/vae.h"
 #include "dist/communicator.h"
+#include "launch/eval/marginal_likelihood.h"
 
 namespace distvae {
 
@@ -40,6 +41,8 @@ struct EvalOptions {
   int ais_runs = 3;
   int quality_images = 0;  // > 0: MMD and class coverage of this many generated images
   int ratio_check = 0;     // > 0: T against the exact aggregated posterior at this many draws
+  // --ais (chains > 0) and --bdmc (bdmc > 0); the leapfrog steps and step size come from ais.
+  MarginalOptions marginal;
 };
 
 // Images and AIS chains are split over the communicator's ranks; rank 0 prints.
