@@ -56,7 +56,15 @@ T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x,
 
   T* db = (param_grads && l.has_bias) ? ps.grad(l.bias) : nullptr;
   const T* w = ps.value(l.weight);
-  if (l.kind == LayerKind::batchnorm) {
+  if (l.kind == LayerKind::batchnorm && !bn->training) {
+    // Evaluation mode: mean and invstd are the running averages, constants of x, so
+    // dx = gamma invstd dy: the kernel's batch terms vanish with zero sums (count 1). Input
+    // gradients only (AIS's dz through a generator); Network::backward refuses param_grads here.
+    if (!dx_buf) return nullptr;
+    be.fill(bn->dsums, 2 * size_t(l.C), T(0));
+    be.fill(bn->dsums + 2 * size_t(l.C), 1, T(1));
+    be.batchnorm_backward_data(x, dy, bn->mean, bn->invstd, w, bn->dsums, dx_buf, B, l.C, l.S);
+  } else if (l.kind == LayerKind::batchnorm) {
     // dgamma = sum dy xhat, dbeta = sum dy over this rank's values (the gradient all-reduce adds
     // the ranks); dx needs the global sums, as every value moved the batch statistics.
     const size_t C = size_t(l.C);

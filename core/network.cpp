@@ -324,10 +324,10 @@ const T* Network<T>::forward(const T* x, int B) {
 template <class T>
 const T* Network<T>::backward(T* dout, int B, bool param_grads, bool need_dx,
                               const GradReadyFn& on_ready) {
-  if (!forward_training_ && has_batchnorm())
+  if (!forward_training_ && has_batchnorm() && param_grads)
     throw std::logic_error(name_ +
-                           ": backward after an evaluation-mode forward (batch norm needs the "
-                           "batch statistics; call set_training(true) first)");
+                           ": parameter gradients after an evaluation-mode forward (batch norm's "
+                           "need the batch statistics; call set_training(true) first)");
   T* dy = dout;
   for (size_t i = layers_.size(); i-- > 0;) {
     const Layer& l = layers_[i];

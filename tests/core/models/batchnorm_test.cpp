@@ -115,7 +115,7 @@ TEST_F(BatchNormNet, RunningAveragesFollowTheBatchesAndEvaluationUsesThem) {
   EXPECT_NEAR(net.forward(x3.data(), 1)[0], first, 1e-15);
 }
 
-TEST_F(BatchNormNet, BackwardNeedsATrainingForward) {
+TEST_F(BatchNormNet, ParameterGradientsNeedATrainingForward) {
   const std::vector<double> x = normals(7, n, 1.0, 0.0);
   net.forward(x.data(), kB);  // evaluation mode, the default
   std::vector<double> dy(n, 1.0);
@@ -123,6 +123,37 @@ TEST_F(BatchNormNet, BackwardNeedsATrainingForward) {
   net.set_training(true);
   net.forward(x.data(), kB);
   EXPECT_NE(net.backward(dy.data(), kB, true, true), nullptr);
+}
+
+// In evaluation mode the layer is affine in x (running averages): its input gradient against
+// central finite differences of L = sum w . y for fixed random weights w.
+TEST_F(BatchNormNet, EvaluationModeInputGradientMatchesFiniteDifferences) {
+  net.set_training(true);
+  const std::vector<double> warm = normals(8, n, 2.0, 1.0);
+  net.forward(warm.data(), kB);  // running averages away from (0, 1)
+  net.set_training(false);
+  std::vector<double> x = normals(9, n, 1.5, -0.5);
+  const std::vector<double> w = normals(10, n, 1.0, 0.0);
+  auto loss = [&] {
+    const double* y = net.forward(x.data(), kB);
+    double s = 0;
+    for (size_t i = 0; i < n; ++i) s += w[i] * y[i];
+    return s;
+  };
+  loss();
+  std::vector<double> dy = w;
+  const double* dx = net.backward(dy.data(), kB, false, true);
+  ASSERT_NE(dx, nullptr);
+  const std::vector<double> got(dx, dx + n);
+  for (size_t i = 0; i < n; i += 7) {
+    const double keep = x[i], h = 1e-5;
+    x[i] = keep + h;
+    const double up = loss();
+    x[i] = keep - h;
+    const double down = loss();
+    x[i] = keep;
+    EXPECT_NEAR(got[i], (up - down) / (2 * h), 1e-8) << "element " << i;
+  }
 }
 
 TEST_F(BatchNormNet, RunningAveragesAreSavedStateOutsideTheGradients) {
