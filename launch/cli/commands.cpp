@@ -114,6 +114,12 @@ void register_eval(CLI::App& app, int& exit_code) {
                   "image) at --ais-schedule / 8, / 4, / 2 and itself, stopping where the gap "
                   "falls below --bdmc-target")
       ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--ais-gaussian", o->marginal.gaussian_sigma,
+                  "--ais and --bdmc with p(x|z) = N(x; mean(z), SIGMA^2 I) on the intensities: the "
+                  "decoder's mean (a Bernoulli decoder's sigmoid) or a gan's generator output, so "
+                  "that GANs and VAEs are compared on one scale; choose SIGMA by the best "
+                  "log-likelihood on --split validation")
+      ->check(CLI::Range(1e-6, 1e6));
   cmd->add_option("--bdmc-target", o->marginal.bdmc_target,
                   "The BDMC gap in nats a schedule should close (default 1)")
       ->check(CLI::Range(1e-6, 1e6));

@@ -486,10 +486,11 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
     throw std::runtime_error("--iw: " + o.checkpoint +
                              " is a gan, which has no likelihood to bound; evaluate its samples "
                              "with --quality N");
-  if (m.model.gan && o.quality_images == 0)
+  if (m.model.gan && o.quality_images == 0 && o.marginal.chains == 0 && o.marginal.bdmc == 0)
     throw std::runtime_error(o.checkpoint +
-                             " is a gan: the only evaluation of a gan is sample quality; ask for "
-                             "it with --quality N (e.g. --quality 10000)");
+                             " is a gan: a gan is evaluated by sample quality (--quality N, e.g. "
+                             "--quality 10000) or, under a Gaussian observation model, by AIS "
+                             "(--ais N --ais-gaussian SIGMA)");
   const bool implicit = m.model.vae && m.model.vae->prior_kind() == PriorKind::implicit;
   if (o.normalize_prior && !implicit)
     throw std::runtime_error("--normalize-prior: " + o.checkpoint + " is a " + c.model.family +
@@ -497,9 +498,12 @@ int evaluate(const EvalOptions& o, Communicator& comm) {
   if (o.ratio_check > 0 && !implicit)  // before the data and the likelihood passes
     throw std::runtime_error("--ratio-check: " + o.checkpoint + " is a " + c.model.family +
                              "; only implicit_prior_vae has a density ratio to check");
-  if ((o.marginal.chains > 0 || o.marginal.bdmc > 0) && !m.model.vae)
+  if ((o.marginal.chains > 0 || o.marginal.bdmc > 0) && m.model.gan &&
+      o.marginal.gaussian_sigma <= 0)
     throw std::runtime_error(std::string(o.marginal.chains > 0 ? "--ais" : "--bdmc") + ": " +
-                             o.checkpoint + " is a gan, which has no likelihood p(x|z) to anneal");
+                             o.checkpoint +
+                             " is a gan, which has no likelihood p(x|z) of its own; give one with "
+                             "--ais-gaussian SIGMA");
   if (o.marginal.bdmc > 0 && implicit)  // its prior cannot be sampled exactly
     throw std::runtime_error("--bdmc: " + o.checkpoint +
                              " is an implicit_prior_vae, whose prior p(z) exp(T(z)) / Z has no "

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 
@@ -51,6 +52,64 @@ std::string clock_text(double s) {
   return b;
 }
 
+// What AIS anneals through: the loaded VAE itself, or, with a Gaussian observation model, a VAE
+// built around the decoder's (or generator's) layers with a sigmoid appended to a Bernoulli
+// decoder's logits and the likelihood N(x; mean, sigma^2 I), its parameters copied over. The
+// appended sigmoid fuses into the last layer, so the parameter layouts are the same.
+struct Annealed {
+  std::unique_ptr<Vae<float>> own;
+  Vae<float>* vae = nullptr;
+};
+
+Annealed annealed_model(LoadedModel& m, const std::string& checkpoint, double sigma,
+                        const char* flag) {
+  Annealed a;
+  const Config& c = m.config;
+  if (sigma <= 0) {
+    if (m.model.gan)
+      throw std::runtime_error(std::string(flag) + ": " + checkpoint +
+                               " is a gan, which has no likelihood p(x|z) of its own; give one "
+                               "with --ais-gaussian SIGMA");
+    a.vae = m.model.vae.get();
+    return a;
+  }
+  if (m.model.latent_disc && m.model.vae->prior_kind() == PriorKind::implicit)
+    throw std::runtime_error("--ais-gaussian: " + checkpoint +
+                             " is an implicit_prior_vae; the Gaussian observation model is for "
+                             "vae, aae and gan");
+  if (m.model.vae && c.model.gaussian_variance == "learned")
+    throw std::runtime_error("--ais-gaussian: " + checkpoint +
+                             " has a learned-variance decoder; its own likelihood is already "
+                             "Gaussian (leave --ais-gaussian out)");
+  Network<float>& from = m.model.gan ? m.model.gan->generator() : m.model.vae->decoder();
+  VaeSpec spec;
+  spec.image = Shape{m.geom.channels, m.geom.height, m.geom.width};
+  spec.latent = c.model.latent;
+  spec.decoder = m.model.gan ? c.model.generator : c.model.decoder;
+  if (m.model.vae && c.model.likelihood == "bernoulli") {
+    LayerSpec sigmoid;
+    sigmoid.type = "sigmoid";
+    spec.decoder.push_back(sigmoid);
+  }
+  spec.likelihood.kind = Likelihood::gaussian;
+  spec.likelihood.fixed_logvar = 2 * std::log(sigma);
+  a.own = std::make_unique<Vae<float>>(*m.backend, spec, from.max_batch());
+  Network<float>& to = a.own->decoder();
+  const auto& a_slices = to.params().slices();
+  const auto& b_slices = from.params().slices();
+  const bool same = a_slices.size() == b_slices.size() &&
+                    std::equal(a_slices.begin(), a_slices.end(), b_slices.begin(),
+                               [](const ParamSlice& x, const ParamSlice& y) {
+                                 return x.offset == y.offset && x.shape == y.shape;
+                               });
+  if (!same)
+    throw std::logic_error("--ais-gaussian: the observation model's parameters differ from " +
+                           from.name() + "'s");
+  m.backend->copy(from.params().values(), to.params().values(), from.params().values_size());
+  a.vae = a.own.get();
+  return a;
+}
+
 // This rank's block [first, last) of n images.
 std::pair<int64_t, int64_t> my_block(int64_t n, const Communicator& comm) {
   return {n * comm.rank() / comm.size(), n * (comm.rank() + 1) / comm.size()};
@@ -61,12 +120,14 @@ std::pair<int64_t, int64_t> my_block(int64_t n, const Communicator& comm) {
 AisFigures ais_log_likelihood(const std::string& checkpoint, const ImageSet& set,
                               const MarginalOptions& o, Communicator& comm, bool print) {
   LoadedModel m = load_model_checkpoint(checkpoint, o.rows);
-  Vae<float>& vae = require_vae(m, checkpoint, "--ais");
+  const Annealed annealed = annealed_model(m, checkpoint, o.gaussian_sigma, "--ais");
+  Vae<float>& vae = *annealed.vae;
   const Config& c = m.config;
   const int64_t D = set.geom.pixels(), N = set.count;
   const auto [first, last] = my_block(N, comm);
   const int per_call = std::max(1, o.rows / o.chains);  // images per AIS call: one progress line
-  const int64_t bin_seed = c.data.binarize == "dynamic" ? c.eval.binarize_seed : -1;
+  const int64_t bin_seed =
+      c.data.binarize == "dynamic" && o.gaussian_sigma <= 0 ? c.eval.binarize_seed : -1;
   std::vector<float> x(size_t(per_call) * D);
   std::vector<int64_t> idx(static_cast<size_t>(per_call));
   ImageSums sums;
@@ -148,7 +209,8 @@ void simulate(Vae<float>& vae, int64_t first, int n, uint64_t seed, std::vector<
 std::vector<BdmcRow> bdmc_bounds(const std::string& checkpoint, const MarginalOptions& o,
                                  Communicator& comm, bool print) {
   LoadedModel m = load_model_checkpoint(checkpoint, o.rows);
-  Vae<float>& vae = require_vae(m, checkpoint, "--bdmc");
+  const Annealed annealed = annealed_model(m, checkpoint, o.gaussian_sigma, "--bdmc");
+  Vae<float>& vae = *annealed.vae;
   const int L = m.config.model.latent, C = o.chains;
   const auto [first, last] = my_block(o.bdmc, comm);
   const int n = int(last - first);

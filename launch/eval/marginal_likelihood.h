@@ -21,6 +21,10 @@ struct MarginalOptions {
   int rows = 1024;           // chains evaluated together (the decoder's batch)
   int bdmc = 0;              // simulated images for BDMC; 0: none
   double bdmc_target = 1.0;  // the gap (nats) a schedule should close
+  // > 0: p(x|z) = N(x; mean(z), sigma^2 I) on the intensities (not binarized), mean(z) the
+  // decoder's mean or the generator's output, so that a GAN and a VAE are on one scale (Wu et al.
+  // 2017); 0: the model's own likelihood.
+  double gaussian_sigma = 0;
   uint64_t seed = 1;
 };
 
@@ -34,8 +38,9 @@ struct AisFigures {
 };
 
 // The images as distvae eval sees them (binarized with eval.binarize_seed when the config
-// binarizes), split into contiguous blocks over the ranks; rank 0 prints progress and an ETA. The
-// model is loaded from the checkpoint with batches of o.rows chains.
+// binarizes and no gaussian_sigma is given), split into contiguous blocks over the ranks; rank 0
+// prints progress and an ETA. The model is loaded from the checkpoint with batches of o.rows
+// chains. A gan needs gaussian_sigma.
 AisFigures ais_log_likelihood(const std::string& checkpoint, const ImageSet& set,
                               const MarginalOptions& o, Communicator& comm, bool print);
 
