@@ -48,7 +48,6 @@ LogNormalizer image_estimate(const AisChains& a, int i, int chains) {
 AisOptions options() {
   AisOptions o;
   o.chains = 64, o.temperatures = 2000, o.leapfrog = 5, o.step_size = 0.1, o.seed = 7;
-  o.purpose = rng_purpose::ais_marginal;
   return o;
 }
 
