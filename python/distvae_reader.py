@@ -373,12 +373,13 @@ def _torch_network(net, torch, dtype):
     """torch.nn.Sequential of net's layers; the weights copied, deconv weights transposed to
     ConvTranspose2d's (Cin, Cout, K, K)."""
     nn = torch.nn
+    reshape = _reshape_class(torch)
     mods = []
 
     def t(s):
         return torch.as_tensor(net.param(s), dtype=dtype)
 
-    mods.append(_Reshape(net.input))
+    mods.append(reshape(net.input))
     for l in net.desc["layers"]:
         kind, inp, out = l["kind"], l["in"], l["out"]
         if kind == "linear":
@@ -395,7 +396,7 @@ def _torch_network(net, torch, dtype):
             m.running_mean.data = t(l["running_mean"])
             m.running_var.data = t(l["running_var"])
         elif kind == "view":
-            m = _Reshape(out)
+            m = reshape(out)
         else:
             m = None
         if m is not None and kind != "view":
@@ -416,10 +417,10 @@ def _torch_activation(nn, name, alpha):
             "softplus": nn.Softplus(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid()}[name]
 
 
-def _reshape_module():
-    import torch
-
+def _reshape_class(torch):
     class Reshape(torch.nn.Module):
+        """x -> (batch,) + shape: distvae's flatten and reshape layers, and a network's input."""
+
         def __init__(self, shape):
             super().__init__()
             self.shape = tuple(shape)
@@ -427,10 +428,6 @@ def _reshape_module():
         def forward(self, x):
             return x.reshape((x.shape[0],) + self.shape)
     return Reshape
-
-
-def _Reshape(shape):
-    return _reshape_module()(shape)
 
 
 def load(path):

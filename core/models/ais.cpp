@@ -136,36 +136,38 @@ AisOptions pilot_options(const AisOptions& o, int per_group) {
   return p;
 }
 
+// n values of backend memory, released however the function that holds it ends.
+template <class T>
+struct Scratch {
+  Backend<T>& be;
+  T* p;
+  Scratch(Backend<T>& b, size_t n) : be(b), p(b.alloc(n)) {}
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { be.release(p); }
+};
+
 }  // namespace
 
 template <class T>
 AisChains ais_chains(Discriminator<T>& t, int latent, const AisOptions& o) {
   Backend<T>& be = t.backend();
   const int rows = t.net().max_batch();
-  T* u = be.alloc(size_t(rows) * latent);
-  T* du = be.alloc(size_t(rows) * latent);
+  const Scratch<T> u(be, size_t(rows) * latent), du(be, size_t(rows) * latent);
   const AisLogFactor<T> f = [&](const T* z, int n, int64_t, double* value, T* grad) {
     const size_t nL = size_t(n) * latent;
-    be.to_device(z, u, nL);
-    be.fill(du, nL, T(0));
-    t.output_and_input_grad(u, n, DiscOutput::logit, T(1), du, value);
-    be.to_host(du, grad, nL);
+    be.to_device(z, u.p, nL);
+    be.fill(du.p, nL, T(0));
+    t.output_and_input_grad(u.p, n, DiscOutput::logit, T(1), du.p, value);
+    be.to_host(du.p, grad, nL);
   };
-  AisChains out;
-  try {
-    AisOptions pilot = pilot_options(o, o.pilot);
-    pilot.first_chain = 0, pilot.chains = o.pilot;  // one group: every rank runs the same pilot
-    const std::vector<double> schedule =
-        pilot_schedule(ais_run(f, latent, rows, pilot), 1, o.pilot, o.temperatures);
-    AisOptions main = o;
-    main.step_of = [&](int64_t, int s) { return schedule[size_t(s - 1)]; };
-    out = ais_run(f, latent, rows, main);
-  } catch (...) {
-    be.release(u), be.release(du);
-    throw;
-  }
-  be.release(u), be.release(du);
-  return out;
+  AisOptions pilot = pilot_options(o, o.pilot);
+  pilot.first_chain = 0, pilot.chains = o.pilot;  // one group: every rank runs the same pilot
+  const std::vector<double> schedule =
+      pilot_schedule(ais_run(f, latent, rows, pilot), 1, o.pilot, o.temperatures);
+  AisOptions main = o;
+  main.step_of = [&](int64_t, int s) { return schedule[size_t(s - 1)]; };
+  return ais_run(f, latent, rows, main);
 }
 
 template <class T>
@@ -173,36 +175,28 @@ AisChains ais_marginal(Vae<T>& vae, const T* images, int n, const AisOptions& o,
   Backend<T>& be = vae.backend();
   const int rows = vae.decoder().max_batch(), L = vae.spec().latent, K = o.temperatures;
   const size_t D = size_t(vae.image_size());
-  T* x = be.alloc(size_t(rows) * D);
+  const Scratch<T> x(be, size_t(rows) * D);
   // A run of per_image chains per image: the factor's rows belong to image chain / per_image.
   auto run = [&](const AisOptions& a, int per_image, const T* from) {
     const AisLogFactor<T> f = [&](const T* z, int m, int64_t chain0, double* value, T* grad) {
       for (int i = 0; i < m; ++i)
-        be.to_device(images + size_t((chain0 + i) / per_image) * D, x + size_t(i) * D, D);
-      vae.marginal_log_factor(z, x, m, value, grad);
+        be.to_device(images + size_t((chain0 + i) / per_image) * D, x.p + size_t(i) * D, D);
+      vae.marginal_log_factor(z, x.p, m, value, grad);
     };
     AisOptions all = a;
     all.chains = n * per_image;
     return ais_run(f, L, rows, all, from);
   };
-  AisChains out;
-  try {
-    const std::vector<double> schedule =
-        pilot_schedule(run(pilot_options(o, o.pilot), o.pilot, nullptr), n, o.pilot, K);
-    AisOptions main = o;
-    main.purpose = rng_purpose::ais_marginal;
-    // Reversed, step s anneals at beta_{K-s}, where the pilot's forward step K - s did.
-    main.step_of = [&](int64_t chain, int s) {
-      const int fwd = start ? std::max(1, K - s) : s;
-      return schedule[size_t(chain / o.chains) * K + size_t(fwd - 1)];
-    };
-    out = run(main, o.chains, start);
-  } catch (...) {
-    be.release(x);
-    throw;
-  }
-  be.release(x);
-  return out;
+  const std::vector<double> schedule =
+      pilot_schedule(run(pilot_options(o, o.pilot), o.pilot, nullptr), n, o.pilot, K);
+  AisOptions main = o;
+  main.purpose = rng_purpose::ais_marginal;
+  // Reversed, step s anneals at beta_{K-s}, where the pilot's forward step K - s did.
+  main.step_of = [&](int64_t chain, int s) {
+    const int fwd = start ? std::max(1, K - s) : s;
+    return schedule[size_t(chain / o.chains) * K + size_t(fwd - 1)];
+  };
+  return run(main, o.chains, start);
 }
 
 LogNormalizer log_normalizer(const std::vector<double>& log_w) {

@@ -341,8 +341,7 @@ void Vae<T>::decode_mean(const T* z_host, int B, float* out_host) {
 template <class T>
 void Vae<T>::decode_output(const T* z_host, int B, T* out_host) {
   be_.to_device(z_host, z_, size_t(B) * spec_.latent);
-  const Network<T>& d = decoder_;
-  be_.to_host(decoder_.forward(z_, B), out_host, size_t(B) * d.output_shape().numel());
+  be_.to_host(decoder_.forward(z_, B), out_host, size_t(B) * decoder_.output_shape().numel());
 }
 
 template <class T>
