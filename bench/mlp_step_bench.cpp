@@ -186,7 +186,7 @@ int run_bench(const Options& o) {
   std::printf("threads: %d (OMP_NUM_THREADS=%s); median of %d repeats x %d iterations\n", threads,
               env ? env : "unset", o.repeats, o.iters);
   std::printf(
-      "step = forward + backward (param grads accumulate, no dx for layer 1, no zeroing, "
+      "step = forward + backward (param grads overwritten, no dx for layer 1, "
       "no optimizer); %.1f MFLOP per step in %zu GEMMs\n\n",
       step_flops * 1e-6, gemms.size());
 
@@ -194,7 +194,7 @@ int run_bench(const Options& o) {
   auto step = [&] {
     net.forward(x.data(), B);
     std::memcpy(dy.data(), dy0.data(), dy.size() * sizeof(float));
-    net.backward(dy.data(), B, /*param_grads=*/true, /*need_dx=*/false);
+    net.backward(dy.data(), B, ParamGrads::overwrite, /*need_dx=*/false);
   };
   const double t_step = time_per_call(step, o.iters, o.repeats);
   const double step_gflops = step_flops / t_step * 1e-9;
@@ -233,7 +233,7 @@ int run_bench(const Options& o) {
       if (l > 0)
         be->linear_backward_data(g, w[size_t(l)].data(), grad[size_t(l)].data(), B, In, Out);
       be->linear_backward_weights(act[size_t(l)].data(), g, dw[size_t(l)].data(),
-                                  db[size_t(l)].data(), B, In, Out);
+                                  db[size_t(l)].data(), B, In, Out, GradWrite::overwrite);
     }
   };
   const double t_seq = time_per_call(sequence, o.iters, o.repeats);
@@ -268,7 +268,8 @@ int run_bench(const Options& o) {
         break;
       case Gemm::bwd_weights:
         f = [&] {
-          be->linear_backward_weights(xin.data(), dout.data(), dwt.data(), dbt.data(), B, In, Out);
+          be->linear_backward_weights(xin.data(), dout.data(), dwt.data(), dbt.data(), B, In, Out,
+                                      GradWrite::overwrite);
         };
         break;
     }

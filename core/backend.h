@@ -21,6 +21,11 @@ struct ConvGeom {
   int K = 1, stride = 1, pad = 0;
 };
 
+// How a weight-gradient call writes dw and db: overwrite (dw = ...) for the first backward pass of
+// a step, which spares zeroing the buffer and reading it back; accumulate (dw += ...) for the
+// passes after it (several samples, a discriminator's two classes).
+enum class GradWrite { overwrite, accumulate };
+
 struct AdamArgs {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double weight_decay = 0.0;  // decoupled (AdamW): p -= lr * wd * p
@@ -57,21 +62,21 @@ class Backend {
                               ActSpec act) = 0;
   // dx (B, In) = dy (B, Out) . w (Out, In)            [overwrites dx]
   virtual void linear_backward_data(const T* dy, const T* w, T* dx, int B, int In, int Out) = 0;
-  // dw (Out, In) += dy^T . x;  db (Out) += sum_b dy   [accumulates; db may be null]
+  // dw (Out, In) (+)= dy^T . x;  db (Out) (+)= sum_b dy   [as `write` says; db may be null]
   virtual void linear_backward_weights(const T* x, const T* dy, T* dw, T* db, int B, int In,
-                                       int Out) = 0;
+                                       int Out, GradWrite write) = 0;
 
   // y = act(conv(x, w) + b)
   virtual void conv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeom& g,
                               ActSpec act) = 0;
   virtual void conv2d_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) = 0;
-  virtual void conv2d_backward_weights(const T* x, const T* dy, T* dw, T* db,
-                                       const ConvGeom& g) = 0;  // accumulates
+  virtual void conv2d_backward_weights(const T* x, const T* dy, T* dw, T* db, const ConvGeom& g,
+                                       GradWrite write) = 0;
   virtual void deconv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeom& g,
                                 ActSpec act) = 0;
   virtual void deconv2d_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) = 0;
-  virtual void deconv2d_backward_weights(const T* x, const T* dy, T* dw, T* db,
-                                         const ConvGeom& g) = 0;  // accumulates
+  virtual void deconv2d_backward_weights(const T* x, const T* dy, T* dw, T* db, const ConvGeom& g,
+                                         GradWrite write) = 0;
 
   // ---- elementwise ----
   // y = act(x); x == y allowed.

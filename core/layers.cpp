@@ -48,12 +48,15 @@ const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const 
 
 template <class T>
 T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, const T* y, T* dy,
-                  T* dx_buf, int B, bool param_grads, const BatchNormRun<T>* bn) {
+                  T* dx_buf, int B, ParamGrads grads, const BatchNormRun<T>* bn) {
   if (l.kind == LayerKind::view) return dy;
   if (l.act.kind != Act::none)  // dL/d(pre-activation) = dy * act'(from y), in place
     be.act_backward(y, dy, dy, size_t(B) * size_t(l.out.numel()), l.act);
   if (l.kind == LayerKind::activation) return dy;
 
+  const bool param_grads = grads != ParamGrads::none;
+  const GradWrite write =
+      grads == ParamGrads::accumulate ? GradWrite::accumulate : GradWrite::overwrite;
   T* db = (param_grads && l.has_bias) ? ps.grad(l.bias) : nullptr;
   const T* w = ps.value(l.weight);
   if (l.kind == LayerKind::batchnorm && !bn->training) {
@@ -69,7 +72,10 @@ T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x,
     // the ranks); dx needs the global sums, as every value moved the batch statistics.
     const size_t C = size_t(l.C);
     be.batchnorm_backward_sums(x, dy, bn->mean, bn->invstd, bn->dsums, B, l.C, l.S);
-    if (param_grads) {
+    if (param_grads && write == GradWrite::overwrite) {
+      be.copy(bn->dsums + C, ps.grad(l.weight), C);
+      be.copy(bn->dsums, db, C);
+    } else if (param_grads) {
       be.axpy(C, T(1), bn->dsums + C, ps.grad(l.weight));
       be.axpy(C, T(1), bn->dsums, db);
     }
@@ -80,15 +86,15 @@ T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x,
     // dy: (B, Out)  w: (Out, In)  dx: (B, In)
     const int In = int(l.in[0]), Out = int(l.out[0]);
     if (dx_buf) be.linear_backward_data(dy, w, dx_buf, B, In, Out);
-    if (param_grads) be.linear_backward_weights(x, dy, ps.grad(l.weight), db, B, In, Out);
+    if (param_grads) be.linear_backward_weights(x, dy, ps.grad(l.weight), db, B, In, Out, write);
   } else if (l.kind == LayerKind::conv2d) {
     const ConvGeom g = with_batch(l.geom, B);
     if (dx_buf) be.conv2d_backward_data(dy, w, dx_buf, g);
-    if (param_grads) be.conv2d_backward_weights(x, dy, ps.grad(l.weight), db, g);
+    if (param_grads) be.conv2d_backward_weights(x, dy, ps.grad(l.weight), db, g, write);
   } else {  // deconv2d
     const ConvGeom g = with_batch(l.geom, B);
     if (dx_buf) be.deconv2d_backward_data(dy, w, dx_buf, g);
-    if (param_grads) be.deconv2d_backward_weights(x, dy, ps.grad(l.weight), db, g);
+    if (param_grads) be.deconv2d_backward_weights(x, dy, ps.grad(l.weight), db, g, write);
   }
   return dx_buf;
 }
@@ -98,9 +104,10 @@ template const float* layer_forward(Backend<float>&, ParamStore<float>&, const L
 template const double* layer_forward(Backend<double>&, ParamStore<double>&, const Layer&,
                                      const double*, double*, int, const BatchNormRun<double>*);
 template float* layer_backward(Backend<float>&, ParamStore<float>&, const Layer&, const float*,
-                               const float*, float*, float*, int, bool, const BatchNormRun<float>*);
+                               const float*, float*, float*, int, ParamGrads,
+                               const BatchNormRun<float>*);
 template double* layer_backward(Backend<double>&, ParamStore<double>&, const Layer&, const double*,
-                                const double*, double*, double*, int, bool,
+                                const double*, double*, double*, int, ParamGrads,
                                 const BatchNormRun<double>*);
 
 }  // namespace distvae

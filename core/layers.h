@@ -70,13 +70,17 @@ template <class T>
 const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B,
                        const BatchNormRun<T>* bn = nullptr);
 
+// Whether a backward pass computes parameter gradients, and if so how it writes them into the
+// store: overwrite for the first pass of a step (no zeroing first), accumulate for those after it.
+enum class ParamGrads { none, overwrite, accumulate };
+
 // Backward of one layer. dy = dL/dy for the layer's output y (B, out); it is overwritten in place
 // by the fused activation's derivative (computed from y). Returns dL/dx: a view layer or an
 // activation returns dy itself; linear/conv/deconv write dx_buf (skipped when dx_buf is null, as
-// for a network's first layer) and, when param_grads, accumulate dL/dw and dL/db in the store.
+// for a network's first layer) and write or add dL/dw and dL/db in the store, as grads says.
 // A batch norm's dx is that of the batch statistics too, so it must follow a training forward.
 template <class T>
 T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, const T* y, T* dy,
-                  T* dx_buf, int B, bool param_grads, const BatchNormRun<T>* bn = nullptr);
+                  T* dx_buf, int B, ParamGrads grads, const BatchNormRun<T>* bn = nullptr);
 
 }  // namespace distvae

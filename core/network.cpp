@@ -322,8 +322,9 @@ const T* Network<T>::forward(const T* x, int B) {
 }
 
 template <class T>
-const T* Network<T>::backward(T* dout, int B, bool param_grads, bool need_dx,
+const T* Network<T>::backward(T* dout, int B, ParamGrads grads, bool need_dx,
                               const GradReadyFn& on_ready) {
+  const bool param_grads = grads != ParamGrads::none;
   if (!forward_training_ && has_batchnorm() && param_grads)
     throw std::logic_error(name_ +
                            ": parameter gradients after an evaluation-mode forward (batch norm's "
@@ -335,7 +336,7 @@ const T* Network<T>::backward(T* dout, int B, bool param_grads, bool need_dx,
     const T* x = i == 0 ? x_ : outputs_[i - 1];
     // Without need_dx, the first parametered layer's input gradient is never used.
     T* dx_buf = (!need_dx && i == first_param_) ? nullptr : (dy == grad_a_ ? grad_b_ : grad_a_);
-    dy = layer_backward(be_, params_, l, x, outputs_[i], dy, dx_buf, B, param_grads, &bn_[i]);
+    dy = layer_backward(be_, params_, l, x, outputs_[i], dy, dx_buf, B, grads, &bn_[i]);
     if (param_grads && on_ready && has_params(l.kind)) on_ready(params_.slices()[l.weight].offset);
   }
   return need_dx ? dy : nullptr;

@@ -66,9 +66,11 @@ class Network {
   // x: (B, input) must stay valid until backward. Returns y: (B, output), owned by the network.
   const T* forward(const T* x, int B);
   // dout: (B, output) = dL/dy, overwritten. Returns dL/dx (B, input) when need_dx, else null.
-  // With param_grads, accumulates parameter gradients and reports them through on_ready. After an
-  // evaluation-mode forward, a network with batch norms gives input gradients only.
-  const T* backward(T* dout, int B, bool param_grads, bool need_dx,
+  // Writes or adds the parameter gradients, as grads says, and reports each layer's through
+  // on_ready when final. Overwrite for a step's first backward pass: every parameter's gradient
+  // is written, so the store needs no zeroing. After an evaluation-mode forward, a network with
+  // batch norms gives input gradients only.
+  const T* backward(T* dout, int B, ParamGrads grads, bool need_dx,
                     const GradReadyFn& on_ready = nullptr);
 
  private:

@@ -122,14 +122,19 @@ struct KeyHash {
   }
 };
 
-Key conv_key(Op op, const ConvGeom& g, ActSpec act, bool bias) {
+// write: how a weight-gradient entry writes dw and db (forward and backward-data entries:
+// overwrite, unused).
+Key conv_key(Op op, const ConvGeom& g, ActSpec act, bool bias,
+             GradWrite write = GradWrite::overwrite) {
   return Key{{static_cast<int64_t>(op), g.B, g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.K, g.stride,
-              g.pad, static_cast<int64_t>(act.kind), std::bit_cast<uint32_t>(act.alpha), bias}};
+              g.pad, static_cast<int64_t>(act.kind), std::bit_cast<uint32_t>(act.alpha), bias,
+              static_cast<int64_t>(write)}};
 }
 
-Key linear_key(Op op, int B, int In, int Out, ActSpec act, bool bias) {
+Key linear_key(Op op, int B, int In, int Out, ActSpec act, bool bias,
+               GradWrite write = GradWrite::overwrite) {
   return Key{{static_cast<int64_t>(op), B, In, Out, static_cast<int64_t>(act.kind),
-              std::bit_cast<uint32_t>(act.alpha), bias}};
+              std::bit_cast<uint32_t>(act.alpha), bias, static_cast<int64_t>(write)}};
 }
 
 Key act_key(Op op, size_t n, ActSpec act) {
@@ -401,12 +406,14 @@ Entry build_linear_bwd_data(const dnnl::engine& eng, int B, int In, int Out) {
   return eb.done();
 }
 
-Entry build_linear_bwd_weights(const dnnl::engine& eng, int B, int In, int Out) {
+Entry build_linear_bwd_weights(const dnnl::engine& eng, int B, int In, int Out, GradWrite write) {
   Md dyt = Md({Out, B}, f32, memory::dims{1, Out});  // dy (B, Out) read as dy^T (Out, B)
   Md x = plain({B, In}, Tag::ab);
   Md dw = plain({Out, In}, Tag::ab);
-  // dw (Out, In) += dy^T (Out, B) . x (B, In)   [the sum post-op accumulates in place]
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(dyt, x, dw), make_attr({}, true), eng);
+  // dw (Out, In) (+)= dy^T (Out, B) . x (B, In)   [a sum post-op accumulates in place; brgemm
+  // pays for it with a pass over dw, 7% of an MLP VAE step on AVX-512]
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(dyt, x, dw),
+                                  make_attr({}, write == GradWrite::accumulate), eng);
   EntryBuilder eb(eng);
   memory dym = eb.bind(dyt), xm = eb.bind(x), dwm = eb.bind(dw);
   eb.step(pd, {{DNNL_ARG_SRC, dym}, {DNNL_ARG_WEIGHTS, xm}, {DNNL_ARG_DST, dwm}});
@@ -501,11 +508,12 @@ Entry build_conv_bwd_data(const dnnl::engine& eng, const ConvGeom& g) {
 }
 
 template <class Kind>
-Entry build_conv_bwd_weights(const dnnl::engine& eng, const ConvGeom& g, bool bias) {
+Entry build_conv_bwd_weights(const dnnl::engine& eng, const ConvGeom& g, bool bias,
+                             GradWrite write) {
   ConvMds m = conv_mds(g, Kind::bwd_weights, Kind::deconv);
-  // dw (Cout, Cin, K, K) += sum over b and positions of dy * x;  db (Cout) += sum over b, Ho, Wo
-  // of dy. oneDNN overwrites its outputs, so they go to entry-owned buffers that reorders with a
-  // sum post-op then add into the caller's dw and db.
+  // dw (Cout, Cin, K, K) (+)= sum over b and positions of dy * x;  db (Cout) (+)= sum over b, Ho,
+  // Wo of dy. oneDNN overwrites its outputs: to accumulate, they go to entry-owned buffers that
+  // reorders with a sum post-op then add into the caller's dw and db.
   const ConvMds a = with_any_activations(m);
   auto d = bias ? typename Kind::BwdWeights::desc(Kind::alg, a.x, any_weights(g), m.b, a.y,
                                                   m.strides, m.pl, m.pr)
@@ -517,9 +525,12 @@ Entry build_conv_bwd_weights(const dnnl::engine& eng, const ConvGeom& g, bool bi
   memory x = eb.bind(m.x), dy = eb.bind(m.y), dw = eb.bind(m.w),
          db = bias ? eb.bind(m.b) : memory();
   memory xi = eb.input_as(x, pd.src_desc()), dyi = eb.input_as(dy, pd.diff_dst_desc());
-  memory dwi = eb.accumulator_for(dw, pd.diff_weights_desc());
+  const bool acc = write == GradWrite::accumulate;
+  memory dwi = acc ? eb.accumulator_for(dw, pd.diff_weights_desc())
+                   : eb.output_as(dw, pd.diff_weights_desc());
   if (bias) {
-    memory dbi = eb.accumulator_for(db, pd.diff_bias_desc());
+    memory dbi =
+        acc ? eb.accumulator_for(db, pd.diff_bias_desc()) : eb.output_as(db, pd.diff_bias_desc());
     eb.step(pd, {{DNNL_ARG_SRC, xi},
                  {DNNL_ARG_DIFF_DST, dyi},
                  {DNNL_ARG_DIFF_WEIGHTS, dwi},
@@ -568,9 +579,10 @@ DISTVAE_ISA_CLONES void add_channel_bias(const float* b, float* y, int B, int C,
     }
 }
 
-// db (Out) += sum_b dy (B, Out): a linear layer's bias gradient, B * Out adds, not worth a
+// db (Out) (+)= sum_b dy (B, Out): a linear layer's bias gradient, B * Out adds, not worth a
 // primitive.
-DISTVAE_ISA_CLONES void add_row_sums(const float* dy, float* db, int B, int Out) {
+DISTVAE_ISA_CLONES void row_sums(const float* dy, float* db, int B, int Out, GradWrite write) {
+  if (write == GradWrite::overwrite) std::fill(db, db + Out, 0.0f);
   for (int i = 0; i < B; ++i) {
     const float* row = dy + size_t(i) * Out;
     for (int o = 0; o < Out; ++o) db[o] += row[o];
@@ -627,13 +639,14 @@ struct DnnlBackend::Impl {
   }
 
   template <class Kind>
-  void conv_bwd_weights(const float* x, const float* dy, float* dw, float* db, const ConvGeom& g) {
+  void conv_bwd_weights(const float* x, const float* dy, float* dw, float* db, const ConvGeom& g,
+                        GradWrite write) {
     const bool bias = db != nullptr;
     guarded(
         op_name(Kind::bwd_weights), [&] { return describe_conv(g, {}, bias); },
         [&] {
-          Entry& e = get(conv_key(Kind::bwd_weights, g, {}, bias),
-                         [&] { return build_conv_bwd_weights<Kind>(eng, g, bias); });
+          Entry& e = get(conv_key(Kind::bwd_weights, g, {}, bias, write),
+                         [&] { return build_conv_bwd_weights<Kind>(eng, g, bias, write); });
           if (bias)
             run(e, strm, {x, dy, dw, db});
           else
@@ -681,16 +694,17 @@ void DnnlBackend::linear_backward_data(const float* dy, const float* w, float* d
 }
 
 void DnnlBackend::linear_backward_weights(const float* x, const float* dy, float* dw, float* db,
-                                          int B, int In, int Out) {
+                                          int B, int In, int Out, GradWrite write) {
   guarded(
       op_name(Op::linear_bwd_weights),
       [&] { return describe_linear(B, In, Out, {}, db != nullptr); },
       [&] {
-        Entry& e = impl_->get(linear_key(Op::linear_bwd_weights, B, In, Out, {}, false),
-                              [&] { return build_linear_bwd_weights(impl_->eng, B, In, Out); });
+        Entry& e =
+            impl_->get(linear_key(Op::linear_bwd_weights, B, In, Out, {}, false, write),
+                       [&] { return build_linear_bwd_weights(impl_->eng, B, In, Out, write); });
         run(e, impl_->strm, {dy, x, dw});
       });
-  if (db) add_row_sums(dy, db, B, Out);
+  if (db) row_sums(dy, db, B, Out, write);
 }
 
 void DnnlBackend::conv2d_forward(const float* x, const float* w, const float* b, float* y,
@@ -704,8 +718,8 @@ void DnnlBackend::conv2d_backward_data(const float* dy, const float* w, float* d
 }
 
 void DnnlBackend::conv2d_backward_weights(const float* x, const float* dy, float* dw, float* db,
-                                          const ConvGeom& g) {
-  impl_->conv_bwd_weights<ConvKind>(x, dy, dw, db, g);
+                                          const ConvGeom& g, GradWrite write) {
+  impl_->conv_bwd_weights<ConvKind>(x, dy, dw, db, g, write);
 }
 
 void DnnlBackend::deconv2d_forward(const float* x, const float* w, const float* b, float* y,
@@ -725,8 +739,8 @@ void DnnlBackend::deconv2d_backward_data(const float* dy, const float* w, float*
 }
 
 void DnnlBackend::deconv2d_backward_weights(const float* x, const float* dy, float* dw, float* db,
-                                            const ConvGeom& g) {
-  impl_->conv_bwd_weights<DeconvKind>(x, dy, dw, db, g);
+                                            const ConvGeom& g, GradWrite write) {
+  impl_->conv_bwd_weights<DeconvKind>(x, dy, dw, db, g, write);
 }
 
 void DnnlBackend::act_forward(const float* x, float* y, size_t n, ActSpec act) {

@@ -19,6 +19,14 @@ namespace {
 
 constexpr double kLog2Pi = 1.8378770664093454835606594728112;
 
+// A weight-gradient call adds into dw and db; to overwrite, it adds into zeros.
+template <class T>
+void start_grads(T* dw, size_t n_w, T* db, int n_b, GradWrite write) {
+  if (write == GradWrite::accumulate) return;
+  std::fill(dw, dw + n_w, T(0));
+  if (db) std::fill(db, db + n_b, T(0));
+}
+
 template <class T>
 T apply_act(T x, ActSpec a) {
   switch (a.kind) {
@@ -120,8 +128,9 @@ void ReferenceBackend<T>::linear_backward_data(const T* dy, const T* w, T* dx, i
 
 template <class T>
 void ReferenceBackend<T>::linear_backward_weights(const T* x, const T* dy, T* dw, T* db, int B,
-                                                  int In, int Out) {
-  // dw: (Out, In) += dy^T . x   db: (Out) += sum_i dy
+                                                  int In, int Out, GradWrite write) {
+  // dw: (Out, In) += dy^T . x   db: (Out) += sum_i dy   (after zeroing both to overwrite)
+  start_grads(dw, size_t(Out) * In, db, Out, write);
   for (int o = 0; o < Out; ++o) {
     for (int k = 0; k < In; ++k) {
       double s = 0;
@@ -195,8 +204,9 @@ void ReferenceBackend<T>::conv2d_backward_data(const T* dy, const T* w, T* dx, c
 
 template <class T>
 void ReferenceBackend<T>::conv2d_backward_weights(const T* x, const T* dy, T* dw, T* db,
-                                                  const ConvGeom& g) {
+                                                  const ConvGeom& g, GradWrite write) {
   // dw: (Cout, Cin, K, K) += sum_{n, oh, ow} dy * x   db: (Cout) += sum dy
+  start_grads(dw, size_t(g.Cout) * g.Cin * g.K * g.K, db, g.Cout, write);
   for (int co = 0; co < g.Cout; ++co) {
     for (int ci = 0; ci < g.Cin; ++ci)
       for (int kh = 0; kh < g.K; ++kh)
@@ -279,8 +289,9 @@ void ReferenceBackend<T>::deconv2d_backward_data(const T* dy, const T* w, T* dx,
 
 template <class T>
 void ReferenceBackend<T>::deconv2d_backward_weights(const T* x, const T* dy, T* dw, T* db,
-                                                    const ConvGeom& g) {
+                                                    const ConvGeom& g, GradWrite write) {
   // dw (Cout, Cin, K, K) += sum_{n, ih, iw} dy[oh = ih*s - p + kh] * x
+  start_grads(dw, size_t(g.Cout) * g.Cin * g.K * g.K, db, g.Cout, write);
   for (int co = 0; co < g.Cout; ++co) {
     for (int ci = 0; ci < g.Cin; ++ci)
       for (int kh = 0; kh < g.K; ++kh)

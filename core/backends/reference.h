@@ -24,16 +24,18 @@ class ReferenceBackend : public Backend<T> {
   void linear_forward(const T* x, const T* w, const T* b, T* y, int B, int In, int Out,
                       ActSpec act) override;
   void linear_backward_data(const T* dy, const T* w, T* dx, int B, int In, int Out) override;
-  void linear_backward_weights(const T* x, const T* dy, T* dw, T* db, int B, int In,
-                               int Out) override;
+  void linear_backward_weights(const T* x, const T* dy, T* dw, T* db, int B, int In, int Out,
+                               GradWrite write) override;
   void conv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeom& g,
                       ActSpec act) override;
   void conv2d_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) override;
-  void conv2d_backward_weights(const T* x, const T* dy, T* dw, T* db, const ConvGeom& g) override;
+  void conv2d_backward_weights(const T* x, const T* dy, T* dw, T* db, const ConvGeom& g,
+                               GradWrite write) override;
   void deconv2d_forward(const T* x, const T* w, const T* b, T* y, const ConvGeom& g,
                         ActSpec act) override;
   void deconv2d_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) override;
-  void deconv2d_backward_weights(const T* x, const T* dy, T* dw, T* db, const ConvGeom& g) override;
+  void deconv2d_backward_weights(const T* x, const T* dy, T* dw, T* db, const ConvGeom& g,
+                                 GradWrite write) override;
 
   void act_forward(const T* x, T* y, size_t n, ActSpec act) override;
   void act_backward(const T* y, const T* dy, T* dx, size_t n, ActSpec act) override;

@@ -80,26 +80,25 @@ DiscStats Discriminator<T>::loss_and_grad(const T* u_q, const T* u_p, int B,
   const size_t F = size_t(input_size()), n = 2 * size_t(B);
   be_.fill(labels_, size_t(B), T(1));
   be_.fill(labels_ + B, size_t(B), T(0));
-  net_.params().zero_grads();
   // rows of u from row0 on: forward, per-class mean of the logistic loss (scale -1/B as each class
-  // has B rows), backward accumulating into the parameter gradients.
-  auto pass = [&](const T* u, size_t row0, int rows, const GradReadyFn& ready) {
+  // has B rows), backward writing or adding the parameter gradients.
+  auto pass = [&](const T* u, size_t row0, int rows, ParamGrads grads, const GradReadyFn& ready) {
     const T* t = cap_output(net_.forward(u, rows), size_t(rows));
     be_.bernoulli_log_lik(t, labels_ + row0, ll_ + row0, dlogits_ + row0, T(-1.0 / B), rows, 1);
     be_.to_host(t, host_t_.data() + row0, size_t(rows));
     be_.to_host(ll_ + row0, host_ll_.data() + row0, size_t(rows));
     cap_backward(dlogits_ + row0, size_t(rows));
-    net_.backward(dlogits_ + row0, rows, true, false, ready);
+    net_.backward(dlogits_ + row0, rows, grads, false, ready);
   };
   if (net_.has_batchnorm()) {
     // One class per pass, as in DCGAN: over a mixed batch, batch norm's statistics would tell D
     // which batch is which, and D on the generator's batch alone would no longer judge it.
-    pass(u_q, 0, B, nullptr);
-    pass(u_p, size_t(B), B, on_ready);
+    pass(u_q, 0, B, ParamGrads::overwrite, nullptr);
+    pass(u_p, size_t(B), B, ParamGrads::accumulate, on_ready);
   } else {
     be_.copy(u_q, both_, size_t(B) * F);
     be_.copy(u_p, both_ + size_t(B) * F, size_t(B) * F);
-    pass(both_, 0, int(n), on_ready);
+    pass(both_, 0, int(n), ParamGrads::overwrite, on_ready);
   }
   DiscStats s;
   int right = 0;
@@ -139,7 +138,7 @@ void Discriminator<T>::output_and_input_grad(const T* u, int B, DiscOutput f, T 
   }
   if (!du) return;
   cap_backward(dlogits_, n);
-  const T* dx = net_.backward(dlogits_, B, false, true);
+  const T* dx = net_.backward(dlogits_, B, ParamGrads::none, true);
   be_.axpy(n * size_t(input_size()), T(1), dx, du);
 }
 

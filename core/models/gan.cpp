@@ -127,8 +127,7 @@ GanGenStats Gan<T>::gen_step(int B, uint64_t seed, const uint64_t* keys,
     s.proximal = spec_.proximal / B * be_.sum_squares(diff_, n);
     be_.axpy(n, T(2 * spec_.proximal / B), diff_, dfake_);
   }
-  generator_.params().zero_grads();
-  generator_.backward(dfake_, B, true, false, on_ready);
+  generator_.backward(dfake_, B, ParamGrads::overwrite, false, on_ready);
   return s;
 }
 

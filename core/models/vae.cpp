@@ -157,8 +157,6 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
   const T scale = T(-1.0 / (double(B) * S));
   encode_to_buffers(x, B);
   if (grad) {
-    encoder_.params().zero_grads();
-    decoder_.params().zero_grads();
     be_.fill(dmu_, BL, T(0));
     be_.fill(dlogvar_, BL, T(0));
   }
@@ -190,7 +188,8 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
       continue;
     }
     const bool last = s == S - 1;
-    const T* dz = decoder_.backward(dout_, B, true, true, last ? g->decoder_ready : nullptr);
+    const ParamGrads grads = s == 0 ? ParamGrads::overwrite : ParamGrads::accumulate;
+    const T* dz = decoder_.backward(dout_, B, grads, true, last ? g->decoder_ready : nullptr);
     be_.copy(dz, dz_, BL);
     // The prior's cost enters the loss with the KL's weight: its z-gradient joins the decoder's.
     if (prior_cost_)
@@ -203,7 +202,7 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
   if (spec_.estimator == Estimator::B) kl_dim_min = analytic_kl(B, beta, g);
   if (grad) {
     be_.join_rows(dmu_, dlogvar_, dh_, B, Lat);
-    encoder_.backward(dh_, B, true, false, g->encoder_ready);
+    encoder_.backward(dh_, B, ParamGrads::overwrite, false, g->encoder_ready);
   }
   VaeStats st;
   st.images = B;
@@ -298,8 +297,7 @@ void Vae<T>::score_function_encoder_grad(const T* x, int B, uint64_t seed, const
   be_.to_device(dmu.data(), dmu_, BL);
   be_.to_device(dlv.data(), dlogvar_, BL);
   be_.join_rows(dmu_, dlogvar_, dh_, B, Lat);
-  encoder_.params().zero_grads();
-  encoder_.backward(dh_, B, true, false);
+  encoder_.backward(dh_, B, ParamGrads::overwrite, false);
 }
 
 template <class T>
@@ -349,7 +347,7 @@ void Vae<T>::marginal_log_factor(const T* z_host, const T* x, int B, double* f, 
   const size_t BL = size_t(B) * spec_.latent;
   be_.to_device(z_host, z_, BL);
   likelihood(x, B, true, T(1));  // dout_ = d log p(x|z) / d out
-  be_.copy(decoder_.backward(dout_, B, false, true), dz_, BL);
+  be_.copy(decoder_.backward(dout_, B, ParamGrads::none, true), dz_, BL);
   be_.to_host(ll_, host_b_.data(), size_t(B));
   for (int i = 0; i < B; ++i) f[i] = double(host_b_[size_t(i)]);
   if (prior_ == PriorKind::implicit) {  // cost = -T(z): dz += -1 * d cost / dz = dT/dz

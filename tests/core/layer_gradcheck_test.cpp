@@ -201,7 +201,7 @@ void gradcheck(const Case& c, int B) {
   loss();
   net.params().zero_grads();
   std::vector<double> dout = r;
-  const double* dx = net.backward(dout.data(), B, /*param_grads=*/true, /*need_dx=*/true);
+  const double* dx = net.backward(dout.data(), B, ParamGrads::accumulate, /*need_dx=*/true);
   ASSERT_NE(dx, nullptr);
   const std::vector<double> ana_dx(dx, dx + nx);
   const std::vector<double> ana_g(net.params().grads(), net.params().grads() + net.params().size());
@@ -348,7 +348,7 @@ TEST(NetworkBackward, WithoutParamGradsLeavesGradsUntouchedAndGivesSameDx) {
   net.forward(x.data(), B);
   net.params().zero_grads();
   std::vector<double> dout = r;
-  const double* dx = net.backward(dout.data(), B, true, true);
+  const double* dx = net.backward(dout.data(), B, ParamGrads::accumulate, true);
   const std::vector<double> dx_with(dx, dx + nx);
   ASSERT_GT(max_abs(net.params().grads(), np), 0.0);
 
@@ -356,21 +356,26 @@ TEST(NetworkBackward, WithoutParamGradsLeavesGradsUntouchedAndGivesSameDx) {
   const std::vector<double> sentinel = normals<double>(63, np);
   std::copy(sentinel.begin(), sentinel.end(), net.params().grads());
   dout = r;
-  dx = net.backward(dout.data(), B, /*param_grads=*/false, /*need_dx=*/true);
+  dx = net.backward(dout.data(), B, ParamGrads::none, /*need_dx=*/true);
   for (size_t i = 0; i < np; ++i) ASSERT_EQ(net.params().grads()[i], sentinel[i]) << "at " << i;
   for (size_t i = 0; i < nx; ++i) ASSERT_EQ(dx[i], dx_with[i]) << "dx at " << i;
 
   // need_dx = false returns null.
   dout = r;
-  EXPECT_EQ(net.backward(dout.data(), B, false, false), nullptr);
+  EXPECT_EQ(net.backward(dout.data(), B, ParamGrads::none, false), nullptr);
 }
 
-TEST(NetworkBackward, AccumulatesParamGrads) {
+// A step's first backward pass overwrites whatever the gradient buffer held (no zeroing first),
+// matching zero-then-add; a second pass adds to it. With a batch norm among the layers.
+TEST(NetworkBackward, OverwritesThenAccumulatesParamGrads) {
   ReferenceBackend<double> be;
   const int B = 2;
-  Network<double> net(be, "c", kContractNet.input, kContractNet.specs, B);
+  std::vector<LayerSpec> specs = kContractNet.specs;
+  specs.insert(specs.begin() + 1, batchnorm());
+  Network<double> net(be, "c", kContractNet.input, specs, B);
   net.init(12);
   randomize_biases(net, 70);
+  net.set_training(true);
   const size_t np = net.params().size();
   const std::vector<double> x = normals<double>(71, size_t(B) * size_t(net.input_shape().numel()));
   const std::vector<double> r = normals<double>(72, size_t(B) * size_t(net.output_shape().numel()));
@@ -378,13 +383,21 @@ TEST(NetworkBackward, AccumulatesParamGrads) {
   net.forward(x.data(), B);
   net.params().zero_grads();
   std::vector<double> dout = r;
-  net.backward(dout.data(), B, true, false);
+  net.backward(dout.data(), B, ParamGrads::accumulate, false);
   const std::vector<double> once(net.params().grads(), net.params().grads() + np);
+
+  const std::vector<double> garbage = normals<double>(73, np);
+  std::copy(garbage.begin(), garbage.end(), net.params().grads());
   dout = r;
-  net.backward(dout.data(), B, true, false);
+  net.backward(dout.data(), B, ParamGrads::overwrite, false);
+  EXPECT_LT(rel_err(net.params().grads(), once.data(), np), 1e-15) << "overwrite vs zero + add";
+
+  dout = r;
+  net.backward(dout.data(), B, ParamGrads::accumulate, false);
   std::vector<double> twice_expected(np);
   for (size_t i = 0; i < np; ++i) twice_expected[i] = 2 * once[i];
   for (const ParamSlice& s : net.params().slices()) {
+    if (!s.trainable) continue;  // batch norm's running averages: no gradient
     ASSERT_GT(max_abs(once.data() + s.offset, s.size), 0.0) << s.name;
     EXPECT_LT(rel_err(net.params().grads() + s.offset, twice_expected.data() + s.offset, s.size),
               1e-14)
@@ -436,8 +449,8 @@ void NetworkParity::parity(const Case& c, int B) {
   BackendBuffer da(be, r);
   std::vector<float> db = r;
   std::vector<float> dxa(nx);
-  be.to_host(a.backward(da.get(), B, true, true), dxa.data(), nx);
-  const float* dxb = b.backward(db.data(), B, true, true);
+  be.to_host(a.backward(da.get(), B, ParamGrads::accumulate, true), dxa.data(), nx);
+  const float* dxb = b.backward(db.data(), B, ParamGrads::accumulate, true);
   EXPECT_LT(rel_err(dxa.data(), dxb, nx), 1e-4) << "input gradient";
   std::vector<float> ga(a.params().size());
   be.to_host(a.params().grads(), ga.data(), ga.size());

@@ -97,7 +97,7 @@ TEST(NetworkFit, MlpWithAdamFitsRegression) {
     // L = mean (pred - y)^2  ->  dL/dpred = 2 (pred - y) / N
     for (int i = 0; i < kN; ++i) dout[size_t(i)] = 2.0f * (pred[i] - y[size_t(i)]) / float(kN);
     net.params().zero_grads();
-    net.backward(dout.data(), kN, /*param_grads=*/true, /*need_dx=*/false);
+    net.backward(dout.data(), kN, ParamGrads::accumulate, /*need_dx=*/false);
     optimizer_step(*be, cfg, opt.state(), net.params().values(), net.params().grads(),
                    net.params().size(), cfg.lr);
   }

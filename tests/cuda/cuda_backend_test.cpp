@@ -92,10 +92,11 @@ TEST(CudaBackendTest, ReductionsAndGradientsAreBitwiseRepeatable) {
   BackendBuffer x(be, normals(5, nx)), dy(be, normals(6, ny)), big(be, normals(7, 1 << 22));
   auto run = [&] {
     BackendBuffer dw(be, nw), db(be, size_t(g.Cout)), ll(be, size_t(g.B));
-    be.conv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g);
+    be.conv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g, GradWrite::accumulate);
     be.deconv2d_backward_weights(
         dy.get(), x.get(), dw.get(), db.get(),
-        ConvGeom{g.B, g.Cout, g.Ho, g.Wo, g.Cin, g.H, g.W, g.K, g.stride, g.pad});
+        ConvGeom{g.B, g.Cout, g.Ho, g.Wo, g.Cin, g.H, g.W, g.K, g.stride, g.pad},
+        GradWrite::accumulate);
     be.bernoulli_log_lik(x.get(), x.get(), ll.get(), nullptr, 1.0f, g.B, int(nx) / g.B);
     std::vector<float> out = dw.host(), b = db.host(), l = ll.host();
     out.insert(out.end(), b.begin(), b.end());

@@ -171,10 +171,11 @@ void CudaBackend::linear_backward_data(const float* dy, const float* w, float* d
 }
 
 void CudaBackend::linear_backward_weights(const float* x, const float* dy, float* dw, float* db,
-                                          int B, int In, int Out) {
-  matmul_.gemm(false, true, In, Out, B, x, In, dy, Out, dw, In, 1.0f, CUBLASLT_EPILOGUE_DEFAULT,
-               nullptr);
-  if (db) bias_grad(dy, db, B, Out, 1, stream_);
+                                          int B, int In, int Out, GradWrite write) {
+  const bool acc = write == GradWrite::accumulate;
+  matmul_.gemm(false, true, In, Out, B, x, In, dy, Out, dw, In, acc ? 1.0f : 0.0f,
+               CUBLASLT_EPILOGUE_DEFAULT, nullptr);
+  if (db) bias_grad(dy, db, B, Out, 1, acc, stream_);
 }
 
 // ---------------------------------------------------------------- convolution
@@ -191,9 +192,10 @@ void CudaBackend::conv2d_backward_data(const float* dy, const float* w, float* d
 }
 
 void CudaBackend::conv2d_backward_weights(const float* x, const float* dy, float* dw, float* db,
-                                          const ConvGeom& g) {
-  conv_.conv_backward_weights(x, dy, dw, g);
-  if (db) bias_grad(dy, db, g.B, g.Cout, g.Ho * g.Wo, stream_);
+                                          const ConvGeom& g, GradWrite write) {
+  const bool acc = write == GradWrite::accumulate;
+  conv_.conv_backward_weights(x, dy, dw, g, acc);
+  if (db) bias_grad(dy, db, g.B, g.Cout, g.Ho * g.Wo, acc, stream_);
 }
 
 void CudaBackend::deconv2d_forward(const float* x, const float* w, const float* b, float* y,
@@ -208,9 +210,10 @@ void CudaBackend::deconv2d_backward_data(const float* dy, const float* w, float*
 }
 
 void CudaBackend::deconv2d_backward_weights(const float* x, const float* dy, float* dw, float* db,
-                                            const ConvGeom& g) {
-  conv_.deconv_backward_weights(x, dy, dw, g);
-  if (db) bias_grad(dy, db, g.B, g.Cout, g.Ho * g.Wo, stream_);
+                                            const ConvGeom& g, GradWrite write) {
+  const bool acc = write == GradWrite::accumulate;
+  conv_.deconv_backward_weights(x, dy, dw, g, acc);
+  if (db) bias_grad(dy, db, g.B, g.Cout, g.Ho * g.Wo, acc, stream_);
 }
 
 // ---------------------------------------------------------------- elementwise

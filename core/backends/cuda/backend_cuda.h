@@ -48,18 +48,18 @@ class CudaBackend final : public Backend<float> {
   void linear_backward_data(const float* dy, const float* w, float* dx, int B, int In,
                             int Out) override;
   void linear_backward_weights(const float* x, const float* dy, float* dw, float* db, int B, int In,
-                               int Out) override;
+                               int Out, GradWrite write) override;
   void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvGeom& g,
                       ActSpec act) override;
   void conv2d_backward_data(const float* dy, const float* w, float* dx, const ConvGeom& g) override;
   void conv2d_backward_weights(const float* x, const float* dy, float* dw, float* db,
-                               const ConvGeom& g) override;
+                               const ConvGeom& g, GradWrite write) override;
   void deconv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvGeom& g,
                         ActSpec act) override;
   void deconv2d_backward_data(const float* dy, const float* w, float* dx,
                               const ConvGeom& g) override;
   void deconv2d_backward_weights(const float* x, const float* dy, float* dw, float* db,
-                                 const ConvGeom& g) override;
+                                 const ConvGeom& g, GradWrite write) override;
 
   void act_forward(const float* x, float* y, size_t n, ActSpec act) override;
   void act_backward(const float* y, const float* dy, float* dx, size_t n, ActSpec act) override;

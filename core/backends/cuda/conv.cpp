@@ -277,12 +277,12 @@ void Convolutions::conv_backward_data(const float* dy, const float* w, float* dx
 }
 
 void Convolutions::conv_backward_weights(const float* x, const float* dy, float* dw,
-                                         const ConvGeom& g) {
+                                         const ConvGeom& g, bool accumulate) {
   Plan& p = impl_->plan(Op::conv_bwd_weights, g);
-  // beta = 1: cuDNN adds into dw, the accumulation the interface asks for.
+  // beta = 1: cuDNN adds into dw; beta = 0 overwrites it.
   DISTVAE_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
       impl_->handle, &kOne, p.src, x, p.dst, dy, p.conv, cudnnConvolutionBwdFilterAlgo_t(p.algo),
-      impl_->workspace, p.workspace, &kOne, p.filter, dw));
+      impl_->workspace, p.workspace, accumulate ? &kOne : &kZero, p.filter, dw));
 }
 
 void Convolutions::deconv_forward(const float* x, const float* w, float* y, const ConvGeom& g) {
@@ -304,14 +304,14 @@ void Convolutions::deconv_backward_data(const float* dy, const float* w, float* 
 }
 
 void Convolutions::deconv_backward_weights(const float* x, const float* dy, float* dw,
-                                           const ConvGeom& g) {
+                                           const ConvGeom& g, bool accumulate) {
   Plan& p = impl_->plan(Op::deconv_bwd_weights, g);
   // d filter (Cin, Cout, K, K) = the underlying conv's filter gradient with src = dy, dst grad =
-  // x; then added into dw (Cout, Cin, K, K) with the channel axes swapped back.
+  // x; then written or added into dw (Cout, Cin, K, K) with the channel axes swapped back.
   DISTVAE_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
       impl_->handle, &kOne, p.src, dy, p.dst, x, p.conv, cudnnConvolutionBwdFilterAlgo_t(p.algo),
       impl_->workspace, p.workspace, &kZero, p.filter, p.swapped));
-  swap_leading_axes(p.swapped, dw, g.Cin, g.Cout, g.K * g.K, true, impl_->stream);
+  swap_leading_axes(p.swapped, dw, g.Cin, g.Cout, g.K * g.K, accumulate, impl_->stream);
 }
 
 }  // namespace distvae::cuda

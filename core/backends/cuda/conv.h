@@ -29,15 +29,17 @@ class Convolutions {
   void conv_forward(const float* x, const float* w, float* y, const ConvGeom& g);
   // dx (B, Cin, H, W) = conv^T(dy, w)                                          [overwrites dx]
   void conv_backward_data(const float* dy, const float* w, float* dx, const ConvGeom& g);
-  // dw (Cout, Cin, K, K) += dy (x) x                                           [accumulates]
-  void conv_backward_weights(const float* x, const float* dy, float* dw, const ConvGeom& g);
+  // dw (Cout, Cin, K, K) (+)= dy (x) x                           [accumulates or overwrites]
+  void conv_backward_weights(const float* x, const float* dy, float* dw, const ConvGeom& g,
+                             bool accumulate);
 
   // y (B, Cout, Ho, Wo) = deconv(x (B, Cin, H, W), w (Cout, Cin, K, K))        [overwrites y]
   void deconv_forward(const float* x, const float* w, float* y, const ConvGeom& g);
   // dx (B, Cin, H, W) = deconv^T(dy, w)                                        [overwrites dx]
   void deconv_backward_data(const float* dy, const float* w, float* dx, const ConvGeom& g);
-  // dw (Cout, Cin, K, K) += ...                                                [accumulates]
-  void deconv_backward_weights(const float* x, const float* dy, float* dw, const ConvGeom& g);
+  // dw (Cout, Cin, K, K) (+)= ...                                [accumulates or overwrites]
+  void deconv_backward_weights(const float* x, const float* dy, float* dw, const ConvGeom& g,
+                               bool accumulate);
 
   size_t cached_plans() const;
 

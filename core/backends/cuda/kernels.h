@@ -28,8 +28,10 @@ void act_backward(const float* y, const float* dy, float* dx, size_t n, ActSpec 
 // linear: (B, Out, 1); conv/deconv: (B, Cout, Ho * Wo).
 void bias_act(float* y, const float* b, int rows, int channels, int inner, ActSpec act,
               cudaStream_t s);
-// db[c] += sum over rows and inner of dy (rows, channels, inner); one block per channel.
-void bias_grad(const float* dy, float* db, int rows, int channels, int inner, cudaStream_t s);
+// db[c] = sum over rows and inner of dy (rows, channels, inner), added to db[c] when accumulate;
+// one block per channel.
+void bias_grad(const float* dy, float* db, int rows, int channels, int inner, bool accumulate,
+               cudaStream_t s);
 // out (c1, c0, kk) = in (c0, c1, kk) with the first two axes swapped; out += ... when accumulate.
 // Turns (Cout, Cin, K, K) deconv weights into the (Cin, Cout, K, K) filter cuDNN's transposed
 // convolution reads, and its filter gradient back.

@@ -52,8 +52,9 @@ __global__ void bias_act_kernel(float* y, const float* b, size_t n, int channels
   }
 }
 
-// One block per channel c: db[c] += sum_{r, i} dy[r, c, i], in double like the reference.
-__global__ void bias_grad_kernel(const float* dy, float* db, int rows, int channels, int inner) {
+// One block per channel c: db[c] (+)= sum_{r, i} dy[r, c, i], in double like the reference.
+__global__ void bias_grad_kernel(const float* dy, float* db, int rows, int channels, int inner,
+                                 bool accumulate) {
   const int c = blockIdx.x;
   const size_t count = size_t(rows) * size_t(inner);
   double acc = 0.0;
@@ -62,7 +63,7 @@ __global__ void bias_grad_kernel(const float* dy, float* db, int rows, int chann
     acc += double(dy[(r * size_t(channels) + size_t(c)) * size_t(inner) + i]);
   }
   const double total = block_sum(acc);
-  if (threadIdx.x == 0) db[c] += float(total);
+  if (threadIdx.x == 0) db[c] = (accumulate ? db[c] : 0.0f) + float(total);
 }
 
 // out (c1, c0, kk) = in (c0, c1, kk), indexed by the output element.
@@ -119,9 +120,11 @@ void bias_act(float* y, const float* b, int rows, int channels, int inner, ActSp
   DISTVAE_CUDA_CHECK_LAUNCH();
 }
 
-void bias_grad(const float* dy, float* db, int rows, int channels, int inner, cudaStream_t s) {
+void bias_grad(const float* dy, float* db, int rows, int channels, int inner, bool accumulate,
+               cudaStream_t s) {
   if (channels == 0) return;
-  bias_grad_kernel<<<unsigned(channels), kThreads, 0, s>>>(dy, db, rows, channels, inner);
+  bias_grad_kernel<<<unsigned(channels), kThreads, 0, s>>>(dy, db, rows, channels, inner,
+                                                           accumulate);
   DISTVAE_CUDA_CHECK_LAUNCH();
 }
 

@@ -99,16 +99,19 @@ void check_linear(Backend<float>& dn, ReferenceBackend<float>& rf, LinearCase c,
   rf.linear_backward_data(dy.data(), w.data(), dx_r.data(), c.B, c.In, c.Out);
   EXPECT_CLOSE(dx_dev.host(), dx_r, kGradTol);
 
-  // dw += dy^T . x; db += sum_b dy   [accumulates onto a non-zero start]
-  Vec dw0 = uniform(nw, seed + 5), db0 = uniform(c.Out, seed + 6);
-  Vec dw_r = dw0, db_r = db0;
-  BackendBuffer dw_dev(dn, dw0), db_dev(dn, db0);
-  float* dbr = bias ? db_r.data() : nullptr;
-  dn.linear_backward_weights(xd.get(), dyd.get(), dw_dev.get(), bias ? db_dev.get() : nullptr, c.B,
-                             c.In, c.Out);
-  rf.linear_backward_weights(x.data(), dy.data(), dw_r.data(), dbr, c.B, c.In, c.Out);
-  EXPECT_CLOSE(dw_dev.host(), dw_r, kGradTol);
-  if (bias) EXPECT_CLOSE(db_dev.host(), db_r, kGradTol);
+  // dw (+)= dy^T . x; db (+)= sum_b dy   [from a non-zero start: added to, or overwritten]
+  for (GradWrite write : {GradWrite::accumulate, GradWrite::overwrite}) {
+    SCOPED_TRACE(write == GradWrite::accumulate ? "accumulate" : "overwrite");
+    Vec dw0 = uniform(nw, seed + 5), db0 = uniform(c.Out, seed + 6);
+    Vec dw_r = dw0, db_r = db0;
+    BackendBuffer dw_dev(dn, dw0), db_dev(dn, db0);
+    float* dbr = bias ? db_r.data() : nullptr;
+    dn.linear_backward_weights(xd.get(), dyd.get(), dw_dev.get(), bias ? db_dev.get() : nullptr,
+                               c.B, c.In, c.Out, write);
+    rf.linear_backward_weights(x.data(), dy.data(), dw_r.data(), dbr, c.B, c.In, c.Out, write);
+    EXPECT_CLOSE(dw_dev.host(), dw_r, kGradTol);
+    if (bias) EXPECT_CLOSE(db_dev.host(), db_r, kGradTol);
+  }
 }
 
 TEST_P(BackendParity, LinearAllActivationsWithAndWithoutBias) {
@@ -139,14 +142,18 @@ TEST_P(BackendParity, LinearWithUnalignedParameters) {
   }
 }
 
-TEST_P(BackendParity, LinearBackwardWeightsAccumulates) {
+// A step's first pass overwrites whatever the buffers held; a second pass adds to it.
+TEST_P(BackendParity, LinearBackwardWeightsOverwritesThenAccumulates) {
   const int B = 6, In = 9, Out = 5;
   BackendBuffer x(be(), uniform(size_t(B) * In, 1)), dy(be(), uniform(size_t(B) * Out, 2));
-  BackendBuffer dw1(be(), size_t(Out) * In), db1(be(), Out), dw2(be(), size_t(Out) * In),
-      db2(be(), Out);
-  be().linear_backward_weights(x.get(), dy.get(), dw1.get(), db1.get(), B, In, Out);
-  be().linear_backward_weights(x.get(), dy.get(), dw2.get(), db2.get(), B, In, Out);
-  be().linear_backward_weights(x.get(), dy.get(), dw2.get(), db2.get(), B, In, Out);
+  BackendBuffer dw1(be(), uniform(size_t(Out) * In, 3)), db1(be(), uniform(Out, 4)),
+      dw2(be(), uniform(size_t(Out) * In, 5)), db2(be(), uniform(Out, 6));
+  be().linear_backward_weights(x.get(), dy.get(), dw1.get(), db1.get(), B, In, Out,
+                               GradWrite::overwrite);
+  be().linear_backward_weights(x.get(), dy.get(), dw2.get(), db2.get(), B, In, Out,
+                               GradWrite::overwrite);
+  be().linear_backward_weights(x.get(), dy.get(), dw2.get(), db2.get(), B, In, Out,
+                               GradWrite::accumulate);
   Vec twice_w = dw1.host(), twice_b = db1.host();
   for (float& v : twice_w) v *= 2.0f;
   for (float& v : twice_b) v *= 2.0f;
@@ -197,20 +204,23 @@ void check_conv(Backend<float>& dn, ReferenceBackend<float>& rf, const ConvGeom&
   }
   EXPECT_CLOSE(dx_d.host(), dx_r, kGradTol);
 
-  Vec dw0 = uniform(nw, seed + 5), db0 = uniform(g.Cout, seed + 6);
-  Vec dw_r = dw0, db_r = db0;
-  BackendBuffer dw_d(dn, dw0), db_d(dn, db0);
-  float* dbd = bias ? db_d.get() : nullptr;
-  float* dbr = bias ? db_r.data() : nullptr;
-  if (deconv) {
-    dn.deconv2d_backward_weights(xd.get(), dyd.get(), dw_d.get(), dbd, g);
-    rf.deconv2d_backward_weights(x.data(), dy.data(), dw_r.data(), dbr, g);
-  } else {
-    dn.conv2d_backward_weights(xd.get(), dyd.get(), dw_d.get(), dbd, g);
-    rf.conv2d_backward_weights(x.data(), dy.data(), dw_r.data(), dbr, g);
+  for (GradWrite write : {GradWrite::accumulate, GradWrite::overwrite}) {
+    SCOPED_TRACE(write == GradWrite::accumulate ? "accumulate" : "overwrite");
+    Vec dw0 = uniform(nw, seed + 5), db0 = uniform(g.Cout, seed + 6);
+    Vec dw_r = dw0, db_r = db0;
+    BackendBuffer dw_d(dn, dw0), db_d(dn, db0);
+    float* dbd = bias ? db_d.get() : nullptr;
+    float* dbr = bias ? db_r.data() : nullptr;
+    if (deconv) {
+      dn.deconv2d_backward_weights(xd.get(), dyd.get(), dw_d.get(), dbd, g, write);
+      rf.deconv2d_backward_weights(x.data(), dy.data(), dw_r.data(), dbr, g, write);
+    } else {
+      dn.conv2d_backward_weights(xd.get(), dyd.get(), dw_d.get(), dbd, g, write);
+      rf.conv2d_backward_weights(x.data(), dy.data(), dw_r.data(), dbr, g, write);
+    }
+    EXPECT_CLOSE(dw_d.host(), dw_r, kGradTol);
+    if (bias) EXPECT_CLOSE(db_d.host(), db_r, kGradTol);
   }
-  EXPECT_CLOSE(dw_d.host(), dw_r, kGradTol);
-  if (bias) EXPECT_CLOSE(db_d.host(), db_r, kGradTol);
 }
 
 // k3 s1 p1, k4 s2 p1, k5 s2 p2, k3 s3 p0, k1 s1 p0; odd sizes, batch 1, channels not a multiple of
@@ -260,7 +270,7 @@ TEST_P(BackendParity, Deconv2dFusedActivations) {
   for (ActSpec act : kActs) check_conv(be(), ref, g, act, true, true, seed += 10);
 }
 
-TEST_P(BackendParity, ConvAndDeconvBackwardWeightsAccumulate) {
+TEST_P(BackendParity, ConvAndDeconvBackwardWeightsOverwriteThenAccumulate) {
   for (bool deconv : {false, true}) {
     SCOPED_TRACE(deconv ? "deconv2d" : "conv2d");
     const ConvGeom g =
@@ -268,16 +278,17 @@ TEST_P(BackendParity, ConvAndDeconvBackwardWeightsAccumulate) {
     BackendBuffer x(be(), uniform(size_t(g.B) * g.Cin * g.H * g.W, 7));
     BackendBuffer dy(be(), uniform(size_t(g.B) * g.Cout * g.Ho * g.Wo, 8));
     const size_t nw = size_t(g.Cout) * g.Cin * g.K * g.K;
-    BackendBuffer dw1(be(), nw), db1(be(), g.Cout), dw2(be(), nw), db2(be(), g.Cout);
-    auto bwd = [&](BackendBuffer<float>& dw, BackendBuffer<float>& db) {
+    BackendBuffer dw1(be(), uniform(nw, 9)), db1(be(), uniform(g.Cout, 10)),
+        dw2(be(), uniform(nw, 11)), db2(be(), uniform(g.Cout, 12));
+    auto bwd = [&](BackendBuffer<float>& dw, BackendBuffer<float>& db, GradWrite write) {
       if (deconv)
-        be().deconv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g);
+        be().deconv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g, write);
       else
-        be().conv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g);
+        be().conv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g, write);
     };
-    bwd(dw1, db1);
-    bwd(dw2, db2);
-    bwd(dw2, db2);
+    bwd(dw1, db1, GradWrite::overwrite);
+    bwd(dw2, db2, GradWrite::overwrite);
+    bwd(dw2, db2, GradWrite::accumulate);
     Vec twice_w = dw1.host(), twice_b = db1.host();
     for (float& v : twice_w) v *= 2.0f;
     for (float& v : twice_b) v *= 2.0f;

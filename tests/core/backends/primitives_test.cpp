@@ -114,9 +114,10 @@ Outputs run_conv(Backend<T>& be, bool deconv, ConvPass pass) {
     case ConvPass::backward_weights: {
       BackendBuffer dw(be, normals(15, w_size(g))), db(be, normals(16, size_t(g.Cout)));
       if (deconv)
-        be.deconv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g);
+        be.deconv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g,
+                                     GradWrite::accumulate);
       else
-        be.conv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g);
+        be.conv2d_backward_weights(x.get(), dy.get(), dw.get(), db.get(), g, GradWrite::accumulate);
       return {{"dw", dw.host()}, {"db", db.host()}};
     }
   }
@@ -245,11 +246,18 @@ std::vector<Primitive> primitives() {
                  return Outputs{{"dx", dx.host()}};
                }});
   p.push_back({"linear_backward_weights", kGrad, [](auto& be) {
-                 BackendBuffer x(be, normals(20, kLB * kLIn)), dy(be, normals(23, kLB * kLOut)),
-                     dw(be, normals(25, kLOut * kLIn)), db(be, normals(26, kLOut));
-                 be.linear_backward_weights(x.get(), dy.get(), dw.get(), db.get(), kLB, kLIn,
-                                            kLOut);
-                 return Outputs{{"dw", dw.host()}, {"db", db.host()}};
+                 // Added to a non-zero start, and written over one.
+                 BackendBuffer x(be, normals(20, kLB * kLIn)), dy(be, normals(23, kLB * kLOut));
+                 Outputs out;
+                 for (GradWrite write : {GradWrite::accumulate, GradWrite::overwrite}) {
+                   BackendBuffer dw(be, normals(25, kLOut * kLIn)), db(be, normals(26, kLOut));
+                   be.linear_backward_weights(x.get(), dy.get(), dw.get(), db.get(), kLB, kLIn,
+                                              kLOut, write);
+                   const std::string how = write == GradWrite::accumulate ? "" : " overwritten";
+                   out["dw" + how] = dw.host();
+                   out["db" + how] = db.host();
+                 }
+                 return out;
                }});
 
   // ---- convolution ----

@@ -119,10 +119,10 @@ TEST_F(BatchNormNet, ParameterGradientsNeedATrainingForward) {
   const std::vector<double> x = normals(7, n, 1.0, 0.0);
   net.forward(x.data(), kB);  // evaluation mode, the default
   std::vector<double> dy(n, 1.0);
-  EXPECT_THROW(net.backward(dy.data(), kB, true, true), std::logic_error);
+  EXPECT_THROW(net.backward(dy.data(), kB, ParamGrads::accumulate, true), std::logic_error);
   net.set_training(true);
   net.forward(x.data(), kB);
-  EXPECT_NE(net.backward(dy.data(), kB, true, true), nullptr);
+  EXPECT_NE(net.backward(dy.data(), kB, ParamGrads::accumulate, true), nullptr);
 }
 
 // In evaluation mode the layer is affine in x (running averages): its input gradient against
@@ -142,7 +142,7 @@ TEST_F(BatchNormNet, EvaluationModeInputGradientMatchesFiniteDifferences) {
   };
   loss();
   std::vector<double> dy = w;
-  const double* dx = net.backward(dy.data(), kB, false, true);
+  const double* dx = net.backward(dy.data(), kB, ParamGrads::none, true);
   ASSERT_NE(dx, nullptr);
   const std::vector<double> got(dx, dx + n);
   for (size_t i = 0; i < n; i += 7) {
