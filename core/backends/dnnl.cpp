@@ -778,6 +778,18 @@ void DnnlBackend::act_backward(const float* y, const float* dy, float* dx, size_
       });
 }
 
+std::string dnnl_matmul_impl(int M, int K, int N) {
+  try {
+    const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    const Md x = plain({M, K}, Tag::ab), wt = Md({K, N}, f32, memory::dims{1, K}),
+             y = plain({M, N}, Tag::ab);
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(x, wt, y), make_attr(), eng)
+        .impl_info_str();
+  } catch (const dnnl::error& e) {
+    return std::string("none (") + e.what() + ")";
+  }
+}
+
 std::string dnnl_library_version() {
   const dnnl_version_t* v = dnnl_version();
   return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);

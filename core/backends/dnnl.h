@@ -60,6 +60,10 @@ class DnnlBackend final : public CpuBackend {
 // The instruction set oneDNN's kernels use on this CPU, e.g. "avx512_core_vnni".
 std::string dnnl_cpu_isa();
 
+// The oneDNN implementation linear_forward's matmul gets for (M, K) x (K, N) on this CPU, e.g.
+// "brg:avx512_core" or "gemm:jit".
+std::string dnnl_matmul_impl(int M, int K, int N);
+
 // The oneDNN library this program runs with, e.g. "2.7.3".
 std::string dnnl_library_version();
 

@@ -15,14 +15,18 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/backends/dnnl.h"
+#include "core/backends/isa_clones.h"
 #include "core/rng.h"
 #include "dist/nccl_communicator.h"
 #include "dist/world.h"
 #include "io/data/image_set.h"
+#include "launch/cli/bench_reference.h"
 #include "launch/cli/mpi_job.h"
+#include "launch/cli/version.h"
 #include "launch/config/config.h"
 #include "launch/eval/evaluate.h"
 #include "launch/train/model_setup.h"
@@ -83,72 +87,48 @@ ImageGeom infer_image(const Config& c, std::string* from) {
                            std::to_string(n) + " outputs per image; pass --image HxWxC");
 }
 
-// Multiply-adds x 2 of one sample through one layer, as Network::forward_flops_per_sample counts.
-double layer_flops(const Layer& l) {
-  if (l.kind == LayerKind::linear) return 2.0 * double(l.in[0]) * double(l.out[0]);
-  if (l.kind == LayerKind::conv2d)
-    return 2.0 * double(l.out.numel()) * l.geom.Cin * l.geom.K * l.geom.K;
-  if (l.kind == LayerKind::deconv2d)
-    return 2.0 * double(l.in.numel()) * l.geom.Cout * l.geom.K * l.geom.K;
-  return 0;
+// The latent discriminator T's n_disc updates of a step: both classes in one pass of 2B rows, or
+// a pass each when T has batch norms.
+NetUse disc_updates_use(const Config& c, Model& m, int B) {
+  const Network<float>& t = m.latent_disc->net();
+  const double n = c.objective.n_disc;
+  return t.has_batchnorm() ? NetUse{&t, B, 2 * n, true, false, true}
+                           : NetUse{&t, 2 * B, n, true, false, true};
 }
 
-// Seconds per call of the backend's linear_forward on (M, K) x (K, N): median of `loops` timed
-// loops of about `loop_s` each. A 1-value read-back ends each loop, so an asynchronous backend is
-// timed too.
-double matmul_seconds(Backend<float>& be, int M, int K, int N, int loops = 5,
-                      double loop_s = 0.05) {
-  float* x = be.alloc(size_t(M) * K);
-  float* w = be.alloc(size_t(N) * K);
-  float* y = be.alloc(size_t(M) * N);
-  be.fill(x, size_t(M) * K, 0.5f);
-  be.fill(w, size_t(N) * K, 0.01f);
-  float sink = 0;
-  auto loop = [&](int n) {
-    const auto t0 = Clock::now();
-    for (int i = 0; i < n; ++i) be.linear_forward(x, w, nullptr, y, M, K, N, ActSpec{});
-    be.to_host(y, &sink, 1);
-    return seconds(t0, Clock::now()) / n;
-  };
-  loop(10);  // primitive creation, first touch
-  const int iters = std::clamp(int(loop_s / std::max(loop(10), 1e-9)), 10, 100000);
-  std::vector<double> t;
-  for (int r = 0; r < loops; ++r) t.push_back(loop(iters));
-  std::sort(t.begin(), t.end());
-  be.release(x), be.release(w), be.release(y);
-  return t[t.size() / 2];
-}
-
-// Issue 9's machine limit for a VAE made of linear layers: every GEMM of one training step timed
-// alone as a plain matmul of its shape (M x K times K x N) and summed. Per layer (In -> Out) at
-// batch B: forward B x In x Out, input gradient B x Out x In (not for the encoder's first layer,
-// whose input is data), weight gradient Out x B x In. Empty when the model has other layers.
-struct GemmReference {
-  double flops = 0, seconds = 0;
-  int gemms = 0;
-};
-
-GemmReference gemm_reference(Backend<float>& be, Vae<float>& vae, int B) {
-  GemmReference r;
-  if (vae.spec().samples != 1) return {};  // the decoder would run at batch B * L
-  for (const Network<float>* net : {&vae.encoder(), &vae.decoder()}) {
-    bool first = net == &vae.encoder();
-    for (const Layer& l : net->layers()) {
-      if (l.kind == LayerKind::conv2d || l.kind == LayerKind::deconv2d) return {};
-      if (l.kind != LayerKind::linear) continue;
-      const int In = int(l.in[0]), Out = int(l.out[0]);
-      auto add = [&](int M, int K, int N) {
-        r.flops += 2.0 * M * K * N;
-        r.seconds += matmul_seconds(be, M, K, N, 3, 0.02);
-        ++r.gemms;
-      };
-      add(B, In, Out);
-      if (!first) add(B, Out, In);
-      add(Out, B, In);
-      first = false;
-    }
+// The heavy operations of one training step, network by network (see bench_reference.h): the
+// VAE families'. Empty for the GAN, whose discriminator passes depend on its batch norms.
+std::vector<NetUse> training_uses(const Config& c, Model& m, int B) {
+  std::vector<NetUse> u;
+  if (!m.vae) return u;
+  Vae<float>& vae = *m.vae;
+  const int S = vae.spec().samples;
+  u.push_back({&vae.encoder(), B, 1, true, false, true});
+  u.push_back({&vae.decoder(), B, double(S), true, true, true});  // dz feeds the encoder
+  if (m.latent_disc) {
+    u.push_back({&vae.encoder(), B, 1, false});  // q(z|x) for T's updates
+    u.push_back(disc_updates_use(c, m, B));
+    u.push_back(
+        {&m.latent_disc->net(), B, double(S), true, true, false});  // T(z), dT/dz in the loss
   }
-  return r;
+  return u;
+}
+
+// The importance-weighted evaluation's heavy operations per image: the ELBO pass over batches of
+// eval.iw_batch images, then one encoding and K decodings in passes of min(K, iw_batch) rows.
+std::vector<NetUse> iw_uses(const Config& c, Model& m, int K) {
+  Vae<float>& vae = *m.vae;
+  const int batch = c.eval.iw_batch, C = std::min(K, batch);
+  const double passes = double((K + C - 1) / C);
+  std::vector<NetUse> u{{&vae.encoder(), batch, 1.0 / batch, false},
+                        {&vae.decoder(), batch, 1.0 / batch, false},
+                        {&vae.encoder(), 1, 1, false},
+                        {&vae.decoder(), C, passes, false}};
+  if (m.latent_disc) {
+    u.push_back({&m.latent_disc->net(), batch, 1.0 / batch, false});
+    u.push_back({&m.latent_disc->net(), C, passes, false});
+  }
+  return u;
 }
 
 // Per-step times summed over the timed steps, in the order printed.
@@ -165,8 +145,8 @@ enum Phase {
 
 // The importance-weighted evaluation of `distvae eval` (likelihood_figures: ELBO, then K samples
 // per image) on `images` synthetic images, split over the ranks as eval splits them; rank 0 prints.
-int bench_iw(const BenchOptions& o, const Config& c, Model& model, const ImageGeom& g,
-             Communicator& comm, const LocalPlacement& place) {
+int bench_iw(const BenchOptions& o, const Config& c, Model& model, Backend<float>& be,
+             const ImageGeom& g, Communicator& comm, const LocalPlacement& place) {
   if (!model.vae)
     throw std::runtime_error("bench --iw: the config's model is a " + c.model.family +
                              "; the importance-weighted evaluation needs a VAE");
@@ -183,6 +163,9 @@ int bench_iw(const BenchOptions& o, const Config& c, Model& model, const ImageGe
       likelihood_figures(*model.vae, set, c, c.eval.iw_batch, o.iw, comm, false);
   comm.barrier();
   const double secs = seconds(t0, Clock::now());
+  // The GEMMs' seconds alone for this rank's share of the images (every rank at once).
+  const HeavyReference ref = heavy_reference(be, iw_uses(c, model, o.iw));
+  const double images_per_rank = double(o.images) / comm.size();
   if (comm.rank() != 0) return 0;
   std::printf(
       "distvae bench %s --iw %d: %lld synthetic images %lldx%lldx%lld, %d rank(s) x %d "
@@ -192,7 +175,14 @@ int bench_iw(const BenchOptions& o, const Config& c, Model& model, const ImageGe
   std::printf("seconds:              %.3f  (iw bound %.2f nats per image, untrained model)\n", secs,
               f.iw);
   std::printf("images/s:             %.2f\n", double(o.images) / secs);
-  std::printf("result: iw_images_per_s=%.3f seconds=%.3f\n", double(o.images) / secs, secs);
+  std::printf(
+      "GEMM reference:       %.1f GFLOP/s per rank  (%d distinct GEMMs of the ELBO pass, one "
+      "encoding and %d decodings per image, each timed alone: %.3f ms per image)\n",
+      ref.flops / ref.seconds * 1e-9, ref.ops, o.iw, ref.seconds * 1e3);
+  std::printf("evaluation at:        %.1f %% of it  (those GEMMs alone / the evaluation)\n",
+              100.0 * ref.seconds * images_per_rank / secs);
+  std::printf("result: iw_images_per_s=%.3f seconds=%.3f of_reference=%.1f\n",
+              double(o.images) / secs, secs, 100.0 * ref.seconds * images_per_rank / secs);
   return 0;
 }
 
@@ -273,7 +263,6 @@ StepTimes time_steps(const BenchOptions& o, const Config& c, Trainee& trainee, B
 struct FlopCounts {
   std::string nets_text;           // each network's forward MFLOP per image
   double per_image = 0;            // the count
-  double issue9_per_image = 0;     // issue 9's count (VAE families), else 0
   const Layer* largest = nullptr;  // the largest linear layer of any trained network
 };
 
@@ -293,14 +282,6 @@ FlopCounts count_flops(Trainee& trainee) {
         f.largest = &l;
   }
   f.per_image = 3 * fwd;
-  // Issue 9's GEMM count for the VAE families: the encoder's first layer computes no input
-  // gradient (x is data), so its backward-data GEMM is not counted.
-  if (Vae<float>* vae = trainee.model().vae.get())
-    for (const Layer& l : vae->encoder().layers())
-      if (layer_flops(l) > 0) {
-        f.issue9_per_image = f.per_image - layer_flops(l);
-        break;
-      }
   return f;
 }
 
@@ -338,11 +319,14 @@ std::vector<double> peak_memory_mib(Communicator& comm) {
 // Everything bench reports, gathered on every rank; rank 0 prints it.
 struct BenchFigures {
   StepTimes times;
+  int steps = 0;
   double step_s = 0, images_per_s = 0;
   FlopCounts flops;
   MatmulReference mm;
-  GemmReference gemm;
-  std::vector<double> peak;  // MiB per rank
+  double heavy_per_image = 0;    // FLOPs of the step's GEMMs and convolutions, per image
+  HeavyReference heavy;          // the same operations timed alone (no ops: none for the model)
+  double disc_update_flops = 0;  // one update of the latent discriminator (0: none)
+  std::vector<double> peak;      // MiB per rank
 };
 
 void print_setup(const BenchOptions& o, const Config& c, const ImageGeom& g,
@@ -362,21 +346,28 @@ void print_setup(const BenchOptions& o, const Config& c, const ImageGeom& g,
       B, world, B * world, be_name.c_str(), place.threads,
       o.threads > 0 ? "--threads" : place.threads_from.c_str(), o.warmup, o.steps);
   if (world > 1) std::printf("gradient all-reduce: %s\n", trainee.reduction().c_str());
+  std::printf("cpu: %s, %u logical CPUs; our loops run %s\n", cpu_model().c_str(),
+              std::thread::hardware_concurrency(), isa_clone_level());
+  if (c.train.backend == "dnnl" && flops.largest)
+    std::printf("oneDNN %s: %s kernels; matmul %dx%dx%d runs %s\n", dnnl_library_version().c_str(),
+                dnnl_cpu_isa().c_str(), B, int(flops.largest->in[0]), int(flops.largest->out[0]),
+                dnnl_matmul_impl(B, int(flops.largest->in[0]), int(flops.largest->out[0])).c_str());
   std::printf("forward MFLOP/image: %s; counted 3 x forward = %.3f MFLOP/image\n",
               flops.nets_text.c_str(), flops.per_image * 1e-6);
 }
 
-void print_throughput(const BenchFigures& f, int B, int world, int threads) {
-  const double flops_per_image = f.flops.per_image, issue9 = f.flops.issue9_per_image;
+void print_throughput(const BenchFigures& f, const Config& c, int world, int threads) {
+  const int B = c.train.batch;
+  const double flops_per_image = f.flops.per_image;
   std::printf("images/s:             %.1f\n", f.images_per_s);
   std::printf("step time:            %.3f ms\n", f.step_s * 1e3);
   std::printf("GFLOP/s:              %.1f  (3 x forward FLOPs per image x images/s, all ranks)\n",
               flops_per_image * f.images_per_s * 1e-9);
-  if (issue9 > 0)
+  if (f.heavy_per_image > 0)
     std::printf(
-        "GFLOP/s issue-9 count: %.1f  (%.3f MFLOP/image: no input gradient of the "
-        "encoder's first layer)\n",
-        issue9 * f.images_per_s * 1e-9, issue9 * 1e-6);
+        "GFLOP/s of GEMMs/convs: %.1f  (%.3f MFLOP/image the step runs: forwards, weight "
+        "gradients, input gradients but the data's)\n",
+        f.heavy_per_image * f.images_per_s * 1e-9, f.heavy_per_image * 1e-6);
   if (f.flops.largest) {
     std::printf(
         "matmul GFLOP/s:       %.1f  (backend linear_forward %dx%dx%d, MxKxN, per rank, "
@@ -387,15 +378,21 @@ void print_throughput(const BenchFigures& f, int B, int world, int threads) {
     std::printf("of matmul reference:  %.1f %%\n",
                 100.0 * flops_per_image * f.images_per_s * 1e-9 / f.mm.total);
   }
-  if (f.gemm.gemms > 0 && issue9 > 0) {
-    const double ref = f.gemm.flops / f.gemm.seconds * 1e-9;  // per rank
+  if (f.heavy.ops > 0) {
     std::printf(
-        "GEMM reference:       %.1f GFLOP/s per rank  (the step's %d GEMMs, each timed alone as "
-        "a matmul of its shape)\n",
-        ref, f.gemm.gemms);
-    std::printf("issue-9 count of it:  %.1f %%  (GEMM seconds alone / step seconds: %.1f %%)\n",
-                100.0 * issue9 * f.images_per_s / world * 1e-9 / ref,
-                100.0 * f.gemm.seconds / f.step_s);
+        "GEMM/conv reference:  %.1f GFLOP/s per rank  (the step's %d distinct GEMMs and "
+        "convolutions, each timed alone through the backend: %.3f ms per step)\n",
+        f.heavy.flops / f.heavy.seconds * 1e-9, f.heavy.ops, f.heavy.seconds * 1e3);
+    std::printf("step at:              %.1f %% of it  (those operations alone / the step)\n",
+                100.0 * f.heavy.seconds / f.step_s);
+  }
+  if (f.disc_update_flops > 0) {
+    const double per_update = f.times.phase[kDisc] / (double(c.objective.n_disc) * f.steps);
+    std::printf(
+        "discriminator update: %.1f GFLOP/s  (%.1f MFLOP in %.3f ms per update, %d per step: "
+        "forward, weight gradients, input gradients but the first layer's)\n",
+        f.disc_update_flops / per_update * 1e-9, f.disc_update_flops * 1e-6, per_update * 1e3,
+        c.objective.n_disc);
   }
 }
 
@@ -431,9 +428,11 @@ void print_memory_and_result(const BenchFigures& f) {
     std::printf("note: %d timed step(s) had non-finite values and skipped the update\n",
                 f.times.skipped);
   // One line for scripts (bench/compare.sh): the figures above, matmul summed over ranks.
-  std::printf("result: images_per_s=%.1f gflops=%.2f matmul_gflops=%.2f step_ms=%.3f\n",
-              f.images_per_s, f.flops.per_image * f.images_per_s * 1e-9, f.mm.total,
-              f.step_s * 1e3);
+  // of_reference: the step at that % of its GEMM/conv reference (0: no reference).
+  std::printf(
+      "result: images_per_s=%.1f gflops=%.2f matmul_gflops=%.2f step_ms=%.3f of_reference=%.1f\n",
+      f.images_per_s, f.flops.per_image * f.images_per_s * 1e-9, f.mm.total, f.step_s * 1e3,
+      f.heavy.ops > 0 ? 100.0 * f.heavy.seconds / f.step_s : 0.0);
 }
 
 int bench(const BenchOptions& o, Communicator& launch_comm) {
@@ -452,27 +451,32 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
   if (o.iw > 0) {  // buffers sized as distvae eval sizes them: passes of eval.iw_batch samples
     Model m = build_model(c, g, *backend, c.eval.iw_batch);
     m.init(uint64_t(c.train.seed));
-    return bench_iw(o, c, m, g, comm, place);
+    return bench_iw(o, c, m, *backend, g, comm, place);
   }
   const int B = c.train.batch, world = comm.size();
   Trainee trainee(c, g, *backend, comm, B);
   BenchFigures f;
   f.times = time_steps(o, c, trainee, *backend, comm, size_t(g.pixels()));
+  f.steps = o.steps;
   f.step_s = f.times.elapsed / o.steps;
   f.images_per_s = double(o.steps) * B * world / f.times.elapsed;
   f.flops = count_flops(trainee);
   f.mm = matmul_reference(*backend, f.flops.largest, B, comm);
-  // The implicit prior's and the GAN's extra networks have their own batches: only the plain VAE.
-  if (Model& model = trainee.model(); model.vae && !model.latent_disc) {
-    comm.barrier();
-    f.gemm = gemm_reference(*backend, *model.vae, B);
+  const std::vector<NetUse> uses = training_uses(c, trainee.model(), B);
+  if (!uses.empty()) {
+    comm.barrier();  // every rank at once, as in the steps
+    f.heavy = heavy_reference(*backend, uses);
+    f.heavy_per_image = f.heavy.flops / B;
   }
+  if (trainee.model().latent_disc)
+    f.disc_update_flops =
+        heavy_flops({disc_updates_use(c, trainee.model(), B)}) / c.objective.n_disc;
   f.peak = peak_memory_mib(comm);
   if (comm.rank() != 0) return 0;
   const std::string be_name =
       backend->name() == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : backend->name();
   print_setup(o, c, g, image_from, be_name, place, trainee, world, f.flops);
-  print_throughput(f, B, world, place.threads);
+  print_throughput(f, c, world, place.threads);
   print_breakdown(f, o.steps);
   print_memory_and_result(f);
   return 0;

@@ -16,17 +16,27 @@
 
 namespace distvae {
 
-namespace {
-
 std::string cpu_model() {
+  // The first CPU's "model name", with its family and model numbers: a virtual machine may name
+  // only the maker ("AMD EPYC"), and the numbers still tell the generation (AMD family 25: Zen 3
+  // and 4; 26: Zen 5).
   std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
-    }
-  return "unknown CPU";
+  std::string name, family, model;
+  for (std::string line; std::getline(in, line) && !line.empty();) {  // "key\t: value"
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    const size_t start = line.find_first_not_of(" \t", colon + 1);
+    const std::string v = start == std::string::npos ? "" : line.substr(start);
+    if (key == "model name") name = v;
+    if (key == "cpu family") family = v;
+    if (key == "model") model = v;
+  }
+  if (name.empty()) return "unknown CPU";
+  return family.empty() ? name : name + " (family " + family + ", model " + model + ")";
 }
+
+namespace {
 
 std::string compiler() {
 #if defined(__clang__)
@@ -43,6 +53,8 @@ std::string code_generation() {
   return "portable x86-64 (hot loops in AVX-512, AVX2 and baseline copies, chosen at load time)";
 #elif defined(DISTVAE_NATIVE_BUILD)
   return "native (-march=native: needs a CPU with the build machine's instruction sets)";
+#elif defined(DISTVAE_ARCH_BUILD)
+  return "-march=" DISTVAE_ARCH_BUILD " (everything compiled for that level, -DDISTVAE_ARCH)";
 #else
   return "compiler default target";
 #endif

@@ -10,6 +10,9 @@ namespace distvae {
 // launch/cli/build_info.cmake).
 const char* build_commit();
 
+// The CPU's model name from /proc/cpuinfo, e.g. "AMD EPYC 7B13".
+std::string cpu_model();
+
 // The lines `distvae --version` prints (no final newline).
 std::string version_text();
 

@@ -41,12 +41,31 @@ for cfg in sprites_vae_conv sprites_rgb_vae_conv sprites_gan_dcgan; do
   else bad "$cfg: exit $rc, missing ${missing:-nothing}"; echo "$out" | sed 's/^/    /'; fi
 done
 
-# The plain MLP VAE also gets the GEMM reference of its own shapes (17 GEMMs: 6 layers x 3,
-# without the encoder's first input gradient).
+# The GEMM/conv reference: the step's heavy operations, counted and timed. The counts are checked
+# against the layer sizes (2 FLOPs per multiply-add, forward, weight gradient, input gradient but
+# the data's): the MLP VAE's 17 GEMMs (6 layers x 3, less the encoder's first input gradient), and
+# one update of the implicit prior's T (32-256-256-1) over 2 x 128 rows.
+flops() {  # expression, decimals -> MFLOP as bench prints them
+  python3 -c "import sys; print(f'{eval(sys.argv[1]) * 1e-6:.{sys.argv[2]}f}')" "$1" "$2"
+}
+mlp=$(flops "2 * (3 * (784*512 + 512*256 + 256*64 + 32*256 + 256*512 + 512*784) - 784*512)" 3)
+t_update=$(flops "2 * 256 * (3 * (32*256 + 256*256 + 256) - 32*256)" 1)
 out=$("$distvae" bench "$src/configs/fmnist_vae_mlp.yaml" --steps 2 --warmup 1 --threads 1 2>&1)
-if [[ $out == *"the step's 17 GEMMs"* && $out == *"issue-9 count of it:"* ]]; then
-  ok "GEMM reference over the step's 17 GEMMs"
-else bad "GEMM reference"; echo "$out" | sed 's/^/    /'; fi
+if [[ $out == *"the step's 17 distinct GEMMs"* && $out == *"($mlp MFLOP/image the step runs"* &&
+      $out == *"step at:"* && $out == *"of_reference="* ]]; then
+  ok "MLP VAE: GEMM reference over the step's 17 GEMMs, $mlp MFLOP/image"
+else bad "MLP VAE GEMM reference (want $mlp MFLOP/image)"; echo "$out" | sed 's/^/    /'; fi
+out=$("$distvae" bench "$src/configs/fmnist_implicit_prior.yaml" --steps 2 --warmup 1 --threads 1 2>&1)
+if [[ $out == *"step at:"* && $out == *"GFLOP/s  ($t_update MFLOP in"* ]]; then
+  ok "implicit prior: reference and T's update ($t_update MFLOP)"
+else bad "implicit prior: reference or T's update (want $t_update MFLOP)"; echo "$out" | sed 's/^/    /'; fi
+out=$("$distvae" bench "$src/configs/fmnist_vae_conv.yaml" --steps 1 --warmup 1 --threads 1 2>&1)
+if [[ $out == *"GEMMs and convolutions, each timed alone"* && $out == *"step at:"* ]]; then
+  ok "conv VAE: GEMM/conv reference"
+else bad "conv VAE: GEMM/conv reference"; echo "$out" | sed 's/^/    /'; fi
+out=$("$distvae" bench "$src/configs/fmnist_gan_mlp.yaml" --steps 1 --warmup 1 --threads 1 2>&1)
+if [[ $out != *"step at:"* && $out == *"of_reference=0.0"* ]]; then ok "GAN: no reference, said as 0"
+else bad "GAN reference"; echo "$out" | sed 's/^/    /'; fi
 
 # --iw: the evaluation's code on synthetic images; the bound must not depend on the split over
 # ranks (each image's noise is keyed by its index), so 1 and 2 ranks print the same figure.
@@ -54,7 +73,8 @@ iw_bound() { sed -n 's/.*(iw bound \(-*[0-9.]*\) nats.*/\1/p' <<<"$1"; }
 out1=$("$distvae" bench "$src/configs/fmnist_vae_mlp.yaml" --iw 50 --images 12 --threads 1 \
        --set eval.iw_batch=4 2>&1); rc=$?
 b1=$(iw_bound "$out1")
-if [[ $rc -eq 0 && -n $b1 && $out1 == *"result: iw_images_per_s="* ]]; then ok "--iw: bound $b1"
+if [[ $rc -eq 0 && -n $b1 && $out1 == *"result: iw_images_per_s="* &&
+      $out1 == *"evaluation at:"* ]]; then ok "--iw: bound $b1, against its GEMM reference"
 else bad "--iw (exit $rc)"; echo "$out1" | sed 's/^/    /'; fi
 
 # Family-specific lines: the discriminator's share is measured (non-zero) where there is one.
