@@ -4,8 +4,8 @@ namespace distvae {
 
 const char* isa_clone_level() {
 #if !defined(DISTVAE_HAVE_ISA_CLONES)
-  return "this build's own target (built with -DDISTVAE_NATIVE=ON, or a compiler without "
-         "target_clones)";
+  return "this build's own target (built with -DDISTVAE_NATIVE=ON or -DDISTVAE_ARCH, or a "
+         "compiler without target_clones)";
 #else
   // The order of GCC's resolver: the most capable clone the CPU supports.
   __builtin_cpu_init();
