@@ -46,7 +46,17 @@ struct BenchOptions {
   std::string image;              // "HxWxC"; empty: inferred from the model's output shape
   int iw = 0;                     // > 0: time the importance-weighted evaluation, K = iw
   int64_t images = 1000;          // images for --iw
+  bool ops = false;               // print each operation of the GEMM/conv reference
 };
+
+// The reference's operations one per line: what, calls per step (or per image), time per call,
+// GFLOP/s alone.
+void print_ops(const HeavyReference& r, const char* per) {
+  std::printf("%-62s %8s %10s %9s\n", "operation (M x K x N)", per, "ms/call", "GFLOP/s");
+  for (const HeavyOp& op : r.each)
+    std::printf("%-62s %8.3g %10.4f %9.1f\n", op.what.c_str(), op.calls, op.seconds * 1e3,
+                op.flops / op.seconds * 1e-9);
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -181,6 +191,7 @@ int bench_iw(const BenchOptions& o, const Config& c, Model& model, Backend<float
       ref.flops / ref.seconds * 1e-9, ref.ops, o.iw, ref.seconds * 1e3);
   std::printf("evaluation at:        %.1f %% of it  (those GEMMs alone / the evaluation)\n",
               100.0 * ref.seconds * images_per_rank / secs);
+  if (o.ops) print_ops(ref, "/image");
   std::printf("result: iw_images_per_s=%.3f seconds=%.3f of_reference=%.1f\n",
               double(o.images) / secs, secs, 100.0 * ref.seconds * images_per_rank / secs);
   return 0;
@@ -478,6 +489,7 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
   print_setup(o, c, g, image_from, be_name, place, trainee, world, f.flops);
   print_throughput(f, c, world, place.threads);
   print_breakdown(f, o.steps);
+  if (o.ops && f.heavy.ops > 0) print_ops(f.heavy, "/step");
   print_memory_and_result(f);
   return 0;
 }
@@ -506,6 +518,8 @@ void register_bench_command(CLI::App& app, int& exit_code) {
                 "many samples per image, on --images synthetic images split over the ranks")
       ->check(CLI::Range(1, 1000000));
   b->add_option("--images", o->images, "Images for --iw")->check(CLI::Range(1, 100000000));
+  b->add_flag("--ops", o->ops,
+              "Also list each GEMM and convolution of the reference: calls, time alone, GFLOP/s");
   b->callback([o, &exit_code] {
     exit_code = run_mpi_job([&](Communicator& comm) { return bench(*o, comm); });
   });

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <string>
 
 namespace distvae {
 
@@ -97,6 +98,26 @@ double pass_seconds(Backend<float>& be, const Layer& l, int rows, Pass pass) {
       f, [&] { be.to_host(x, &sink, 1); }, kLoops, kLoopSeconds);
 }
 
+// "linear 784->512 forward (128 x 784 x 512)": M x K x N for linear layers, the geometry for
+// convolutions.
+std::string describe(const Layer& l, int rows, Pass pass) {
+  const char* p = pass == Pass::forward      ? "forward"
+                  : pass == Pass::input_grad ? "input gradient"
+                                             : "weight gradient";
+  auto s = [](int64_t v) { return std::to_string(v); };
+  if (l.kind == LayerKind::linear) {
+    const int64_t In = l.in[0], Out = l.out[0];
+    const std::string mkn = pass == Pass::forward      ? s(rows) + " x " + s(In) + " x " + s(Out)
+                            : pass == Pass::input_grad ? s(rows) + " x " + s(Out) + " x " + s(In)
+                                                       : s(Out) + " x " + s(rows) + " x " + s(In);
+    return "linear " + s(In) + "->" + s(Out) + " " + p + " (" + mkn + ")";
+  }
+  const ConvGeom& g = l.geom;
+  return std::string(l.kind == LayerKind::conv2d ? "conv2d " : "deconv2d ") + s(g.Cin) + "x" +
+         s(g.H) + "x" + s(g.W) + "->" + s(g.Cout) + "x" + s(g.Ho) + "x" + s(g.Wo) + " k" + s(g.K) +
+         " s" + s(g.stride) + " " + p + " (batch " + s(rows) + ")";
+}
+
 // Calls fn(layer, pass, count) for every heavy pass of `use` (count: passes per step).
 template <class Fn>
 void for_each_pass(const NetUse& use, Fn&& fn) {
@@ -135,7 +156,7 @@ double heavy_flops(const std::vector<NetUse>& uses) {
 HeavyReference heavy_reference(Backend<float>& be, const std::vector<NetUse>& uses) {
   // Key: kind, pass, rows and the layer's shape numbers; equal keys are timed once.
   using Key = std::array<int64_t, 12>;
-  std::map<Key, double> timed;
+  std::map<Key, size_t> timed;  // -> index in r.each
   HeavyReference r;
   for (const NetUse& u : uses)
     for_each_pass(u, [&](const Layer& l, Pass pass) {
@@ -144,11 +165,15 @@ HeavyReference heavy_reference(Backend<float>& be, const std::vector<NetUse>& us
                     g.Cout,          g.H,           g.W,    g.K,          g.stride,      g.pad};
       auto it = timed.find(key);
       if (it == timed.end()) {
-        it = timed.emplace(key, pass_seconds(be, l, u.rows, pass)).first;
+        it = timed.emplace(key, r.each.size()).first;
+        r.each.push_back({describe(l, u.rows, pass), pass_flops(l, u.rows),
+                          pass_seconds(be, l, u.rows, pass), 0});
         ++r.ops;
       }
-      r.seconds += u.passes * it->second;
-      r.flops += u.passes * pass_flops(l, u.rows);
+      HeavyOp& op = r.each[it->second];
+      op.calls += u.passes;
+      r.seconds += u.passes * op.seconds;
+      r.flops += u.passes * op.flops;
     });
   return r;
 }

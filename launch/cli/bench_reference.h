@@ -25,10 +25,18 @@ struct NetUse {
   bool weight_grads = true;
 };
 
+// One distinct operation: what and at which shape, e.g. "linear 784->512 weight gradient
+// (512 x 128 x 784)", its FLOPs and seconds per call, and how many calls a step makes.
+struct HeavyOp {
+  std::string what;
+  double flops = 0, seconds = 0, calls = 0;
+};
+
 struct HeavyReference {
   double flops = 0;    // per step
   double seconds = 0;  // per step, every operation alone
   int ops = 0;         // distinct operations timed
+  std::vector<HeavyOp> each;
 };
 
 // Times each operation of `uses` alone (median of 3 loops of about 20 ms each) and sums them,
