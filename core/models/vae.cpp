@@ -251,8 +251,12 @@ double Vae<T>::iw_log_likelihood(const T* x, int K, uint64_t seed, uint64_t key)
   std::vector<double> log_t(static_cast<size_t>(C), 0.0);  // the implicit prior's T(z)
   for (int k0 = 0; k0 < K; k0 += C) {
     const int c = std::min(C, K - k0);
-    normal_fill(seed, stream_id(rng_purpose::evaluation, key), uint64_t(k0) * Lat, size_t(c) * Lat,
-                host_eps_.data());
+    // Sample by sample over the compute threads: element i of the stream depends on i alone, so
+    // any split gives the same numbers.
+#pragma omp parallel for if (c * Lat >= 2048)
+    for (int r = 0; r < c; ++r)
+      normal_fill(seed, stream_id(rng_purpose::evaluation, key), uint64_t(k0 + r) * Lat,
+                  size_t(Lat), host_eps_.data() + size_t(r) * Lat);
     be_.to_device(host_eps_.data(), eps_, size_t(c) * Lat);
     be_.reparameterize(mu_, logvar_, eps_, z_, size_t(c) * Lat);
     likelihood(xrep_, c, false, T(0));

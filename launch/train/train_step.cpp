@@ -137,6 +137,8 @@ StepResult Trainee::disc_updates(const float* x, int B, const uint64_t* keys, ui
       // Class q: z ~ q(z|x) for the step's images with fresh noise; class p: fresh N(0, I).
       if (k == 0) model_.vae->encode_posterior(x, B);  // T's steps leave the encoder alone
       model_.vae->draw_posterior(B, seed, rng_purpose::disc_q_noise, keys, uint64_t(k), zq_);
+      // Row by row over the compute threads, as the VAE draws its noise (one stream per image).
+#pragma omp parallel for if (B * L >= 2048)
       for (int b = 0; b < B; ++b)
         normal_fill(seed, stream_id(rng_purpose::disc_p_sample, keys[b]), uint64_t(k) * L,
                     size_t(L), host_zp_.data() + size_t(b) * L);
