@@ -85,6 +85,7 @@ class Backend {
   virtual void act_backward(const T* y, const T* dy, T* dx, size_t n, ActSpec act) = 0;
   virtual void axpy(size_t n, T a, const T* x, T* y) = 0;  // y += a * x
   virtual void scale(size_t n, T a, T* x) = 0;             // x *= a
+  virtual void mul(size_t n, const T* a, T* x) = 0;        // x *= a, elementwise
   virtual double sum_squares(const T* x, size_t n) = 0;    // sum x^2, accumulated in double
   // a (B, D) = h[:, :D], b (B, D) = h[:, D:2D] for h (B, 2D): a Gaussian head's two halves.
   virtual void split_rows(const T* h, T* a, T* b, int B, int D) = 0;

@@ -425,6 +425,11 @@ void ReferenceBackend<T>::scale(size_t n, T a, T* x) {
 }
 
 template <class T>
+void ReferenceBackend<T>::mul(size_t n, const T* a, T* x) {
+  for (size_t i = 0; i < n; ++i) x[i] *= a[i];
+}
+
+template <class T>
 double ReferenceBackend<T>::sum_squares(const T* x, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; ++i) s += double(x[i]) * double(x[i]);

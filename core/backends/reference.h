@@ -41,6 +41,7 @@ class ReferenceBackend : public Backend<T> {
   void act_backward(const T* y, const T* dy, T* dx, size_t n, ActSpec act) override;
   void axpy(size_t n, T a, const T* x, T* y) override;
   void scale(size_t n, T a, T* x) override;
+  void mul(size_t n, const T* a, T* x) override;
   double sum_squares(const T* x, size_t n) override;
   void split_rows(const T* h, T* a, T* b, int B, int D) override;
   void join_rows(const T* a, const T* b, T* h, int B, int D) override;

@@ -234,6 +234,10 @@ void CudaBackend::scale(size_t n, float a, float* x) {
   cuda::scale(n, a, x, stream_);
 }
 
+void CudaBackend::mul(size_t n, const float* a, float* x) {
+  cuda::mul(n, a, x, stream_);
+}
+
 double CudaBackend::sum_squares(const float* x, size_t n) {
   cuda::sum_squares(x, n, partials_, result_, stream_);
   DISTVAE_CUDA_CHECK(

@@ -65,6 +65,7 @@ class CudaBackend final : public Backend<float> {
   void act_backward(const float* y, const float* dy, float* dx, size_t n, ActSpec act) override;
   void axpy(size_t n, float a, const float* x, float* y) override;
   void scale(size_t n, float a, float* x) override;
+  void mul(size_t n, const float* a, float* x) override;
   double sum_squares(const float* x, size_t n) override;
   void split_rows(const float* h, float* a, float* b, int B, int D) override;
   void join_rows(const float* a, const float* b, float* h, int B, int D) override;

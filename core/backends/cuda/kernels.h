@@ -18,8 +18,9 @@ namespace distvae::cuda {
 
 // ---- elementwise (kernels_elementwise.cu) ----
 void fill(float* x, size_t n, float value, cudaStream_t s);
-void axpy(size_t n, float a, const float* x, float* y, cudaStream_t s);             // y += a x
-void scale(size_t n, float a, float* x, cudaStream_t s);                            // x *= a
+void axpy(size_t n, float a, const float* x, float* y, cudaStream_t s);  // y += a x
+void scale(size_t n, float a, float* x, cudaStream_t s);                 // x *= a
+void mul(size_t n, const float* a, float* x, cudaStream_t s);            // x *= a, elementwise
 void act_forward(const float* x, float* y, size_t n, ActSpec act, cudaStream_t s);  // x == y ok
 // dx = dy * act'(x) from the forward output y; dy == dx ok.
 void act_backward(const float* y, const float* dy, float* dx, size_t n, ActSpec act,

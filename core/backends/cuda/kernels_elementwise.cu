@@ -31,6 +31,11 @@ __global__ void scale_kernel(size_t n, float a, float* x) {
   for (size_t i = s.first; i < n; i += s.step) x[i] *= a;
 }
 
+__global__ void mul_kernel(size_t n, const float* a, float* x) {
+  const Stride s = grid_stride();
+  for (size_t i = s.first; i < n; i += s.step) x[i] *= a[i];
+}
+
 __global__ void act_forward_kernel(const float* x, float* y, size_t n, ActSpec act) {
   const Stride s = grid_stride();
   for (size_t i = s.first; i < n; i += s.step) y[i] = apply_act(x[i], act);
@@ -96,6 +101,12 @@ void axpy(size_t n, float a, const float* x, float* y, cudaStream_t s) {
 void scale(size_t n, float a, float* x, cudaStream_t s) {
   if (n == 0) return;
   scale_kernel<<<elementwise_blocks(n), kThreads, 0, s>>>(n, a, x);
+  DISTVAE_CUDA_CHECK_LAUNCH();
+}
+
+void mul(size_t n, const float* a, float* x, cudaStream_t s) {
+  if (n == 0) return;
+  mul_kernel<<<elementwise_blocks(n), kThreads, 0, s>>>(n, a, x);
   DISTVAE_CUDA_CHECK_LAUNCH();
 }
 

@@ -306,6 +306,11 @@ std::vector<Primitive> primitives() {
                  be.scale(1001, 1.5f, x.get());
                  return Outputs{{"x", x.host()}};
                }});
+  p.push_back({"mul", kOut, [](auto& be) {
+                 BackendBuffer a(be, normals(37, 1001)), x(be, normals(35, 1001));
+                 be.mul(1001, a.get(), x.get());
+                 return Outputs{{"x", x.host()}};
+               }});
   p.push_back({"sum_squares", 1e-12, [](auto& be) {
                  // Larger than one block of any reduction, smaller than the largest grid.
                  BackendBuffer x(be, normals(36, 300001));
