@@ -8,11 +8,30 @@ ConvGeom with_batch(ConvGeom g, int B) {
   g.B = B;
   return g;
 }
+
+size_t weight_count(const Layer& l) {
+  return size_t(l.geom.Cout) * size_t(l.geom.Cin) * size_t(l.geom.K) * size_t(l.geom.K);
+}
 }  // namespace
+
+std::vector<double> conv_mask_values(const Layer& l) {
+  if (l.mask == ConvMask::none) return {};
+  // Tap (kh, kw) reads input pixel (oh + kh - c, ow + kw - c): before p in raster order when it
+  // is on an earlier row, or on p's row to the left; p itself (kh = kw = c) for mask B only.
+  const int K = l.geom.K, c = K / 2;
+  std::vector<double> tap(size_t(K) * K);
+  for (int kh = 0; kh < K; ++kh)
+    for (int kw = 0; kw < K; ++kw)
+      tap[size_t(kh) * K + kw] =
+          kh < c || (kh == c && (kw < c || (kw == c && l.mask == ConvMask::B))) ? 1.0 : 0.0;
+  std::vector<double> m(weight_count(l));
+  for (size_t i = 0; i < m.size(); ++i) m[i] = tap[i % tap.size()];
+  return m;
+}
 
 template <class T>
 const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B,
-                       const BatchNormRun<T>* bn) {
+                       const BatchNormRun<T>* bn, const MaskRun<T>* mask) {
   const T* b = l.has_bias ? ps.value(l.bias) : nullptr;
   switch (l.kind) {
     case LayerKind::batchnorm:
@@ -30,10 +49,17 @@ const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const 
       // x: (B, In)  w: (Out, In)  y: (B, Out)
       be.linear_forward(x, ps.value(l.weight), b, y, B, int(l.in[0]), int(l.out[0]), l.act);
       return y;
-    case LayerKind::conv2d:
-      // x: (B, Cin, H, W)  w: (Cout, Cin, K, K)  y: (B, Cout, Ho, Wo)
-      be.conv2d_forward(x, ps.value(l.weight), b, y, with_batch(l.geom, B), l.act);
+    case LayerKind::conv2d: {
+      // x: (B, Cin, H, W)  w: (Cout, Cin, K, K)  y: (B, Cout, Ho, Wo); a mask: w * mask
+      const T* w = ps.value(l.weight);
+      if (l.mask != ConvMask::none) {
+        be.copy(w, mask->masked, weight_count(l));
+        be.mul(weight_count(l), mask->mask, mask->masked);
+        w = mask->masked;
+      }
+      be.conv2d_forward(x, w, b, y, with_batch(l.geom, B), l.act);
       return y;
+    }
     case LayerKind::deconv2d:
       be.deconv2d_forward(x, ps.value(l.weight), b, y, with_batch(l.geom, B), l.act);
       return y;
@@ -48,7 +74,8 @@ const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const 
 
 template <class T>
 T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, const T* y, T* dy,
-                  T* dx_buf, int B, ParamGrads grads, const BatchNormRun<T>* bn) {
+                  T* dx_buf, int B, ParamGrads grads, const BatchNormRun<T>* bn,
+                  const MaskRun<T>* mask) {
   if (l.kind == LayerKind::view) return dy;
   if (l.act.kind != Act::none)  // dL/d(pre-activation) = dy * act'(from y), in place
     be.act_backward(y, dy, dy, size_t(B) * size_t(l.out.numel()), l.act);
@@ -89,8 +116,12 @@ T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x,
     if (param_grads) be.linear_backward_weights(x, dy, ps.grad(l.weight), db, B, In, Out, write);
   } else if (l.kind == LayerKind::conv2d) {
     const ConvGeom g = with_batch(l.geom, B);
-    if (dx_buf) be.conv2d_backward_data(dy, w, dx_buf, g);
-    if (param_grads) be.conv2d_backward_weights(x, dy, ps.grad(l.weight), db, g, write);
+    const bool masked = l.mask != ConvMask::none;
+    if (dx_buf) be.conv2d_backward_data(dy, masked ? mask->masked : w, dx_buf, g);
+    if (param_grads) {
+      be.conv2d_backward_weights(x, dy, ps.grad(l.weight), db, g, write);
+      if (masked) be.mul(weight_count(l), mask->mask, ps.grad(l.weight));
+    }
   } else {  // deconv2d
     const ConvGeom g = with_batch(l.geom, B);
     if (dx_buf) be.deconv2d_backward_data(dy, w, dx_buf, g);
@@ -100,14 +131,15 @@ T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x,
 }
 
 template const float* layer_forward(Backend<float>&, ParamStore<float>&, const Layer&, const float*,
-                                    float*, int, const BatchNormRun<float>*);
+                                    float*, int, const BatchNormRun<float>*, const MaskRun<float>*);
 template const double* layer_forward(Backend<double>&, ParamStore<double>&, const Layer&,
-                                     const double*, double*, int, const BatchNormRun<double>*);
+                                     const double*, double*, int, const BatchNormRun<double>*,
+                                     const MaskRun<double>*);
 template float* layer_backward(Backend<float>&, ParamStore<float>&, const Layer&, const float*,
                                const float*, float*, float*, int, ParamGrads,
-                               const BatchNormRun<float>*);
+                               const BatchNormRun<float>*, const MaskRun<float>*);
 template double* layer_backward(Backend<double>&, ParamStore<double>&, const Layer&, const double*,
                                 const double*, double*, double*, int, ParamGrads,
-                                const BatchNormRun<double>*);
+                                const BatchNormRun<double>*, const MaskRun<double>*);
 
 }  // namespace distvae

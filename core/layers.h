@@ -30,9 +30,19 @@ struct LayerSpec {
   // epsilon (default 1e-5). NaN means "not given".
   double momentum = std::numeric_limits<double>::quiet_NaN();
   double eps = std::numeric_limits<double>::quiet_NaN();
+  // conv2d: "A" or "B" for a PixelCNN mask (empty: none); see ConvMask.
+  std::string mask;
 };
 
 enum class LayerKind { linear, conv2d, deconv2d, batchnorm, activation, view };
+
+// A masked conv2d (PixelCNN) sees, for output pixel p, only the input pixels before p in raster
+// order (row by row, left to right): mask A excludes p itself (a network's first layer on the
+// image, so no pixel sees its own value), mask B includes it (the layers after, whose input at p
+// already depends only on pixels before p). The mask is spatial, the same for every pair of
+// channels, and needs an odd kernel, stride 1 and padding kernel / 2, so that output pixel p sits
+// on input pixel p.
+enum class ConvMask { none, A, B };
 
 struct Layer {
   LayerKind kind = LayerKind::view;
@@ -41,7 +51,8 @@ struct Layer {
   ActSpec act;                  // fused into linear/conv/deconv, or the activation itself
   size_t weight = 0, bias = 0;  // ParamStore slice indices
   bool has_bias = false;
-  ConvGeom geom;  // conv/deconv, B filled per call
+  ConvGeom geom;                   // conv/deconv, B filled per call
+  ConvMask mask = ConvMask::none;  // conv2d only
   // batchnorm: C channels of S values per sample; weight/bias are gamma/beta; the running
   // averages are ParamStore state.
   int C = 0, S = 0;
@@ -64,11 +75,21 @@ struct BatchNormRun {
   const StatsReduceFn<T>* reduce = nullptr;
 };
 
+// A masked conv2d's buffers, owned by the network: the mask, (Cout, Cin, K, K) values of 0 or 1,
+// and the masked weights w * mask, which the forward pass writes and the backward pass reads.
+template <class T>
+struct MaskRun {
+  T *mask = nullptr, *masked = nullptr;
+};
+
+// The layer's mask, 1 where a weight is used, as (Cout, Cin, K, K) values; empty without one.
+std::vector<double> conv_mask_values(const Layer& l);
+
 // y (B, out) = layer(x (B, in)). view layers return x itself (no copy); others write y. bn is
-// the layer's batch-norm state (read by batch norms only).
+// the layer's batch-norm state (read by batch norms only), mask a masked conv2d's buffers.
 template <class T>
 const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B,
-                       const BatchNormRun<T>* bn = nullptr);
+                       const BatchNormRun<T>* bn = nullptr, const MaskRun<T>* mask = nullptr);
 
 // Whether a backward pass computes parameter gradients, and if so how it writes them into the
 // store: overwrite for the first pass of a step (no zeroing first), accumulate for those after it.
@@ -79,8 +100,11 @@ enum class ParamGrads { none, overwrite, accumulate };
 // activation returns dy itself; linear/conv/deconv write dx_buf (skipped when dx_buf is null, as
 // for a network's first layer) and write or add dL/dw and dL/db in the store, as grads says.
 // A batch norm's dx is that of the batch statistics too, so it must follow a training forward.
+// A masked conv2d's weight gradient is masked too (zero where the mask is), so the optimizer never
+// moves the weights the mask hides.
 template <class T>
 T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, const T* y, T* dy,
-                  T* dx_buf, int B, ParamGrads grads, const BatchNormRun<T>* bn = nullptr);
+                  T* dx_buf, int B, ParamGrads grads, const BatchNormRun<T>* bn = nullptr,
+                  const MaskRun<T>* mask = nullptr);
 
 }  // namespace distvae

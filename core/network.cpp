@@ -49,6 +49,24 @@ void reject_unused_keys(const std::string& net, size_t i, const LayerSpec& s) {
   check(!s.bias, parametered, "bias");
   check(!std::isnan(s.momentum), s.type == "batchnorm", "momentum");
   check(!std::isnan(s.eps), s.type == "batchnorm", "eps");
+  check(!s.mask.empty(), s.type == "conv2d", "mask");
+}
+
+// conv2d's mask: "A" or "B", with the geometry that keeps each output pixel on its input pixel.
+ConvMask plan_mask(const std::string& net, size_t i, const LayerSpec& s, const ConvGeom& g) {
+  if (s.mask.empty()) return ConvMask::none;
+  if (s.mask != "A" && s.mask != "B")
+    fail(net, i, s,
+         "'mask' must be A (the first masked layer: a pixel does not see itself) or B "
+         "(the layers after it), got '" +
+             s.mask + "'");
+  if (g.K % 2 == 0 || g.stride != 1 || g.pad != g.K / 2)
+    fail(net, i, s,
+         "a masked conv2d keeps each output pixel on its input pixel: it needs an odd kernel, "
+         "stride 1 and padding kernel / 2 (here kernel " +
+             std::to_string(g.K) + ", stride " + std::to_string(g.stride) + ", padding " +
+             std::to_string(g.pad) + ")");
+  return s.mask == "A" ? ConvMask::A : ConvMask::B;
 }
 
 bool has_params(LayerKind k) {
@@ -115,6 +133,7 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
       if (g.Ho <= 0 || g.Wo <= 0) fail(net, i, s, "output would be empty");
       l.kind = de ? LayerKind::deconv2d : LayerKind::conv2d;
       l.geom = g;
+      l.mask = plan_mask(net, i, s, g);
       l.out = Shape{g.Cout, g.Ho, g.Wo};
     } else if (s.type == "batchnorm") {
       if (cur.rank != 1 && cur.rank != 3)
@@ -205,6 +224,14 @@ Network<T>::Network(Backend<T>& be, std::string name, const Shape& input,
          {std::pair{&b.mean, C}, {&b.invstd, C}, {&b.sums, 2 * C + 1}, {&b.dsums, 2 * C + 1}})
       arena_.push_back(*p = be_.alloc(n));
     b.reduce = &reduce_;
+  }
+  masks_.resize(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const std::vector<double> m = conv_mask_values(layers_[i]);
+    if (m.empty()) continue;
+    const std::vector<T> host(m.begin(), m.end());
+    for (T** p : {&masks_[i].mask, &masks_[i].masked}) arena_.push_back(*p = be_.alloc(m.size()));
+    be_.to_device(host.data(), masks_[i].mask, host.size());
   }
   first_param_ = layers_.size();
   for (size_t i = layers_.size(); i-- > 0;)
@@ -315,7 +342,7 @@ const T* Network<T>::forward(const T* x, int B) {
   const T* cur = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     bn_[i].training = training_;
-    cur = layer_forward(be_, params_, layers_[i], cur, out_buf_[i], B, &bn_[i]);
+    cur = layer_forward(be_, params_, layers_[i], cur, out_buf_[i], B, &bn_[i], &masks_[i]);
     outputs_[i] = cur;
   }
   return cur;
@@ -336,7 +363,7 @@ const T* Network<T>::backward(T* dout, int B, ParamGrads grads, bool need_dx,
     const T* x = i == 0 ? x_ : outputs_[i - 1];
     // Without need_dx, the first parametered layer's input gradient is never used.
     T* dx_buf = (!need_dx && i == first_param_) ? nullptr : (dy == grad_a_ ? grad_b_ : grad_a_);
-    dy = layer_backward(be_, params_, l, x, outputs_[i], dy, dx_buf, B, grads, &bn_[i]);
+    dy = layer_backward(be_, params_, l, x, outputs_[i], dy, dx_buf, B, grads, &bn_[i], &masks_[i]);
     if (param_grads && on_ready && has_params(l.kind)) on_ready(params_.slices()[l.weight].offset);
   }
   return need_dx ? dy : nullptr;

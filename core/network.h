@@ -89,6 +89,7 @@ class Network {
   const T* x_ = nullptr;
   size_t first_param_ = 0;           // index of the first layer with parameters
   std::vector<BatchNormRun<T>> bn_;  // per layer; buffers only for batch norms
+  std::vector<MaskRun<T>> masks_;    // per layer; buffers only for masked conv2d
   StatsReduceFn<T> reduce_;
   bool training_ = false;
   bool forward_training_ = false;  // the mode of the last forward, which backward relies on

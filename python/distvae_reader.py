@@ -137,6 +137,19 @@ def softplus(x):
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+def pixelcnn_mask(kernel, mask):
+    """A masked conv2d's (K, K) mask, broadcast over its channels: 1 at the taps that read pixels
+    before the output pixel in raster order (rows above; to the left on its own row), and the
+    pixel itself for mask "B"."""
+    c = kernel // 2
+    m = np.zeros((kernel, kernel))
+    m[:c, :] = 1
+    m[c, :c] = 1
+    if mask == "B":
+        m[c, c] = 1
+    return m
+
+
 def conv2d(x, w, b, stride, pad, out_hw):
     """y[n, o, i, j] = b[o] + sum_{c, kh, kw} x[n, c, i s - p + kh, j s - p + kw] w[o, c, kh, kw]."""
     ho, wo = out_hw
@@ -179,6 +192,11 @@ class Network:
         size = int(np.prod(s["shape"]))
         return self.values[s["offset"]: s["offset"] + size].astype(np.float64).reshape(s["shape"])
 
+    def weight(self, l):
+        """A layer's weights as the layer uses them: times its PixelCNN mask, if it has one."""
+        w = self.param(l["weight"])
+        return w if not l.get("mask") else w * pixelcnn_mask(l["kernel"], l["mask"])
+
     def __call__(self, x):
         """The forward pass in evaluation mode (batch norms by their running averages)."""
         x = np.asarray(x, dtype=np.float64).reshape((-1,) + self.input)
@@ -193,7 +211,7 @@ class Network:
             return x
         if kind == "activation":
             return activation(x, act, alpha)
-        w, b = self.param(l["weight"]), self.param(l["bias"])
+        w, b = self.weight(l), self.param(l["bias"])
         if kind == "linear":
             y = x @ w.T + (0 if b is None else b)
         elif kind == "conv2d":
@@ -400,7 +418,7 @@ def _torch_network(net, torch, dtype):
         else:
             m = None
         if m is not None and kind != "view":
-            w = t(l["weight"])
+            w = torch.as_tensor(net.weight(l), dtype=dtype)  # masked: fixed as loaded
             m.weight.data = w.transpose(0, 1).contiguous() if kind == "deconv2d" else w
             if l["bias"] is not None:
                 m.bias.data = t(l["bias"])

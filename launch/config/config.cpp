@@ -156,6 +156,7 @@ std::string layers_yaml(const std::vector<LayerSpec>& specs) {
     if (!std::isnan(l.momentum)) s += ", momentum: " + to_text(l.momentum);
     if (!std::isnan(l.eps)) s += ", eps: " + to_text(l.eps);
     if (!l.bias) s += ", bias: false";
+    if (!l.mask.empty()) s += ", mask: " + l.mask;  // A or B: plain scalars
     if (!l.shape.empty()) {
       s += ", shape: [";
       for (size_t j = 0; j < l.shape.size(); ++j) s += (j ? ", " : "") + std::to_string(l.shape[j]);

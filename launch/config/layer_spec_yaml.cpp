@@ -11,8 +11,8 @@ namespace distvae {
 namespace {
 
 const std::set<std::string> kLayerKeys = {
-    "type",           "out",   "in",    "kernel", "stride",   "padding",
-    "output_padding", "alpha", "shape", "bias",   "momentum", "eps"};
+    "type",  "out",   "in",   "kernel",   "stride", "padding", "output_padding",
+    "alpha", "shape", "bias", "momentum", "eps",    "mask"};
 
 template <class V>
 V get(const YAML::Node& n, const char* key, const std::string& where, V fallback) {
@@ -71,7 +71,7 @@ std::vector<LayerSpec> parse_layer_list(const YAML::Node& node, const std::strin
       if (!kLayerKeys.count(key))
         throw ConfigError(at + ": unknown layer key '" + key +
                           "' (expected type, out, in, kernel, stride, padding, output_padding, "
-                          "alpha, shape, bias, momentum, eps)");
+                          "alpha, shape, bias, momentum, eps, mask)");
     }
     if (!n["type"]) throw ConfigError(at + ": missing 'type'");
     s.type = layer_type(get<std::string>(n, "type", at, ""), at);
@@ -86,6 +86,7 @@ std::vector<LayerSpec> parse_layer_list(const YAML::Node& node, const std::strin
     s.bias = get<bool>(n, "bias", at, true);
     s.momentum = get<double>(n, "momentum", at, s.momentum);
     s.eps = get<double>(n, "eps", at, s.eps);
+    s.mask = get<std::string>(n, "mask", at, "");
     out.push_back(s);
   }
   return out;

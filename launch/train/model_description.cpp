@@ -47,6 +47,7 @@ Json layer_json(const Layer& l, const ParamStore<float>& ps) {
   const auto& s = ps.slices();
   if (l.kind == LayerKind::conv2d || l.kind == LayerKind::deconv2d)
     j["kernel"] = l.geom.K, j["stride"] = l.geom.stride, j["padding"] = l.geom.pad;
+  if (l.mask != ConvMask::none) j["mask"] = l.mask == ConvMask::A ? "A" : "B";  // w * mask is used
   if (l.kind == LayerKind::linear || l.kind == LayerKind::conv2d || l.kind == LayerKind::deconv2d ||
       l.kind == LayerKind::batchnorm) {
     j["weight"] = slice_json(s[l.weight]);

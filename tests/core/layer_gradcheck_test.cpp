@@ -46,6 +46,13 @@ LayerSpec conv(int64_t out, int k, int stride, int pad, bool bias = true) {
   return s;
 }
 
+// A PixelCNN-masked conv2d: odd kernel k, stride 1, padding k / 2; mask "A" or "B".
+LayerSpec masked(int64_t out, int k, const std::string& mask, bool bias = true) {
+  LayerSpec s = conv(out, k, 1, k / 2, bias);
+  s.mask = mask;
+  return s;
+}
+
 LayerSpec deconv(int64_t out, int k, int stride, int pad, int out_pad = 0, bool bias = true) {
   LayerSpec s = conv(out, k, stride, pad, bias);
   s.type = "deconv2d";
@@ -276,6 +283,10 @@ std::vector<Case> cases() {
   cs.push_back({"batchnorm after deconv, fused tanh",
                 Shape{2, 3, 4},
                 {deconv(3, 4, 2, 1, 0, false), batchnorm(), act("tanh")}});
+  // PixelCNN masks: the masked weights' gradients are zero on both sides
+  cs.push_back({"masked conv A then B, fused relu",
+                Shape{2, 5, 6},
+                {masked(3, 3, "A"), act("relu"), masked(2, 5, "B", false)}});
   // views
   cs.push_back({"flatten", Shape{2, 6, 7}, {conv(3, 4, 2, 1), flatten(), lin(5)}});
   cs.push_back(
@@ -415,6 +426,7 @@ class NetworkParity : public ::testing::TestWithParam<std::string> {
     if (!be_) GTEST_SKIP() << skip;
   }
   void parity(const Case& c, int B);
+  Backend<float>& backend() { return *be_; }
 
  private:
   std::unique_ptr<Backend<float>> be_;
@@ -481,6 +493,67 @@ TEST_P(NetworkParity, ConvDeconv) {
                         Shape{3, 13, 10},
                         {conv(5, 5, 3, 2, false), act("tanh"), deconv(2, 5, 3, 2, 2)}};
   parity(strided, 3);
+}
+
+TEST_P(NetworkParity, MaskedConv) {
+  const Case net = {
+      "masked A k7, B k3 x2",
+      Shape{1, 9, 8},
+      {masked(16, 7, "A"), act("relu"), masked(16, 3, "B"), act("relu"), masked(1, 3, "B")}};
+  parity(net, 4);
+}
+
+// ---------------------------------------------------------------- PixelCNN masks, every backend
+
+// Output pixel p of a stack of masked convs (A first, then B) depends on the input pixels before p
+// in raster order only: raising input pixel j leaves every output at pixels 0..j as it was, and
+// moves some output after j. On the reference backend and on each backend under test.
+void check_masks_causal(Backend<float>& be) {
+  const int H = 6, W = 7, B = 2;
+  const Case c = {
+      "masked",
+      Shape{1, H, W},
+      {masked(8, 5, "A"), act("relu"), masked(8, 3, "B"), act("tanh"), masked(2, 3, "B")}};
+  Network<float> net(be, "m", c.input, c.specs, B);
+  net.init(31);
+  randomize_biases(net, 90);
+  const std::vector<float> x0 = normals<float>(91, size_t(B) * H * W);
+  const size_t ny = size_t(B) * size_t(net.output_shape().numel());
+  auto forward = [&](const std::vector<float>& x) {
+    BackendBuffer xb(be, x);
+    std::vector<float> y(ny);
+    be.to_host(net.forward(xb.get(), B), y.data(), ny);
+    return y;
+  };
+  const std::vector<float> y0 = forward(x0);
+  for (int j : {0, 1, W - 1, W, 2 * W + 3, H * W - 2, H * W - 1}) {
+    SCOPED_TRACE("input pixel " + std::to_string(j));
+    std::vector<float> x = x0;
+    x[size_t(j)] += 1.0f;  // sample 0, its only channel
+    const std::vector<float> y = forward(x);
+    double before = 0, after = 0;  // largest change at pixels <= j, and after j
+    for (size_t i = 0; i < ny; ++i) {
+      const int pixel = int(i % size_t(H * W));
+      const double d = std::abs(double(y[i]) - double(y0[i]));
+      if (i >= ny / B) {
+        EXPECT_EQ(d, 0.0) << "sample 1 moved at output " << i;
+      }
+      (pixel <= j ? before : after) = std::max(pixel <= j ? before : after, d);
+    }
+    EXPECT_LE(before, 1e-6) << "an output at or before the raised pixel changed";
+    if (j < H * W - 1) {
+      EXPECT_GT(after, 1e-3) << "no output after the raised pixel changed";
+    }
+  }
+}
+
+TEST(MaskedConv, ReferenceSeesOnlyEarlierPixels) {
+  ReferenceBackend<float> ref;
+  check_masks_causal(ref);
+}
+
+TEST_P(NetworkParity, MaskedConvSeesOnlyEarlierPixels) {
+  check_masks_causal(backend());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, NetworkParity, ::testing::ValuesIn(backends_under_test()),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # python/distvae_reader.py against the distvae command (tests/python/reader_check.py), on six
 # briefly trained models that between them hold every layer kind and activation: the tiny MLP VAE,
-# the conv VAE, a VAE with batch norms, a Gaussian learned-variance likelihood, estimator A and two
-# samples, the implicit prior (a capped T(z)), the adversarial autoencoder and the DCGAN. Then checkpoints of other formats: one
+# the conv VAE, a VAE with batch norms, PixelCNN-masked convs (A and B), a Gaussian
+# learned-variance likelihood, estimator A and two samples, the implicit prior (a capped T(z)), the
+# adversarial autoencoder and the DCGAN. Then checkpoints of other formats: one
 # of format 1 (no model description; what distvae wrote before it) is still read by distvae and
 # refused by the reader with a message, and one of a newer format is refused by both.
 # Run by ctest: bash THIS BUILD SOURCE
@@ -24,6 +25,7 @@ model:
   latent: 6
   encoder:
     - {type: reshape, shape: [1, 28, 28]}
+    - {type: conv2d, out: 3, kernel: 5, padding: 2, mask: A}
     - {type: conv2d, out: 4, kernel: 3, stride: 2, padding: 1}
     - batchnorm
     - {type: leaky_relu, alpha: 0.1}
@@ -40,6 +42,7 @@ model:
     - {type: deconv2d, out: 3, kernel: 3, stride: 2, padding: 1, output_padding: 1}
     - sigmoid
     - {type: deconv2d, out: 2, kernel: 4, stride: 2, padding: 1}
+    - {type: conv2d, out: 2, kernel: 3, padding: 1, mask: B}
     - flatten
   likelihood: gaussian
   gaussian_variance: learned

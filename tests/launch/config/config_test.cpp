@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -95,6 +96,50 @@ TEST(Config, DumpRoundTrips) {
   EXPECT_EQ(dump_config(c), dump_config(d));
   EXPECT_EQ(d.train.epochs, 3);
   EXPECT_EQ(d.model.latent, 5);
+}
+
+// A checkpoint rebuilds its networks from the dumped config: every layer key must survive it
+// (a lost PixelCNN mask would silently give another model).
+TEST(Config, DumpKeepsEveryLayerKey) {
+  const Config c = parse_config(R"(
+model:
+  encoder:
+    - {type: reshape, shape: [1, 4, 4]}
+    - {type: conv2d, out: 4, in: 1, kernel: 3, padding: 1, mask: A, bias: false}
+    - {type: batchnorm, momentum: 0.05, eps: 0.001}
+    - {type: leaky_relu, alpha: 0.2}
+    - {type: conv2d, out: 2, kernel: 3, padding: 1, mask: B}
+    - flatten
+  decoder: [{type: linear, out: 8}, {type: reshape, shape: [2, 2, 2]},
+            {type: deconv2d, out: 1, kernel: 3, stride: 2, padding: 1, output_padding: 1}]
+data:
+  train: x.h5
+)",
+                                "t");
+  const Config d = parse_config(dump_config(c), "dump");
+  for (const auto net : {&ModelConfig::encoder, &ModelConfig::decoder}) {
+    const std::vector<LayerSpec>&a = c.model.*net, &b = d.model.*net;
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      SCOPED_TRACE("layer " + std::to_string(i) + " " + a[i].type);
+      EXPECT_EQ(a[i].type, b[i].type);
+      EXPECT_EQ(a[i].out, b[i].out);
+      EXPECT_EQ(a[i].in, b[i].in);
+      EXPECT_EQ(a[i].kernel, b[i].kernel);
+      EXPECT_EQ(a[i].stride, b[i].stride);
+      EXPECT_EQ(a[i].padding, b[i].padding);
+      EXPECT_EQ(a[i].output_padding, b[i].output_padding);
+      EXPECT_EQ(a[i].shape, b[i].shape);
+      EXPECT_EQ(a[i].bias, b[i].bias);
+      EXPECT_EQ(a[i].mask, b[i].mask);
+      for (auto [x, y] : {std::pair{double(a[i].alpha), double(b[i].alpha)},
+                          {a[i].momentum, b[i].momentum},
+                          {a[i].eps, b[i].eps}})
+        EXPECT_TRUE(x == y || (std::isnan(x) && std::isnan(y))) << x << " vs " << y;
+    }
+  }
+  EXPECT_EQ(d.model.encoder[1].mask, "A");
+  EXPECT_EQ(d.model.encoder[4].mask, "B");
 }
 
 }  // namespace

@@ -189,6 +189,31 @@ TEST(NetworkSpec, NetworkConstructorRejectsSpecAndBatch) {
 
 // ---------------------------------------------------------------- well-formed specs
 
+// A PixelCNN mask needs a conv2d that keeps each pixel in place, and names A or B.
+TEST(NetworkSpec, ConvMasks) {
+  auto masked = [](int k, int stride, int pad, const std::string& mask,
+                   const std::string& type = "conv2d") {
+    LayerSpec s = conv(type, 8, k, stride, pad);
+    s.mask = mask;
+    return s;
+  };
+  const std::vector<Layer> ok = plan_layers(
+      "decoder", Shape{1, 28, 28}, {masked(7, 1, 3, "A"), spec("relu"), masked(3, 1, 1, "B")});
+  EXPECT_EQ(ok[0].mask, ConvMask::A);
+  EXPECT_EQ(ok[1].mask, ConvMask::B);
+  EXPECT_EQ(ok[1].out, (Shape{8, 28, 28}));
+  for (const auto& [bad, want] : std::vector<std::pair<LayerSpec, std::string>>{
+           {masked(4, 1, 2, "A"), "odd kernel"},
+           {masked(3, 2, 1, "A"), "stride 1"},
+           {masked(5, 1, 1, "B"), "padding kernel / 2"},
+           {masked(3, 1, 1, "C"), "'mask' must be A"},
+           {masked(3, 1, 1, "A", "deconv2d"), "'mask' does not apply to deconv2d"}}) {
+    const std::string m = plan_error(Shape{1, 9, 9}, {bad});
+    EXPECT_TRUE(Contains(m, want)) << m;
+    EXPECT_TRUE(Contains(m, "layer 0")) << m;
+  }
+}
+
 TEST(NetworkSpec, ConvShapes) {
   // (28 + 2 - 4) / 2 + 1 = 14
   auto l = plan_layers("enc", Shape{1, 28, 28}, {conv("conv2d", 32, 4, 2, 1)});
@@ -318,6 +343,13 @@ TEST(LayerSpecYaml, ParsesAWellFormedList) {
   EXPECT_EQ(specs[5].shape, (std::vector<int64_t>{10, 1, 1}));
   EXPECT_EQ(specs[6].output_padding, 1);
   EXPECT_EQ(specs[6].stride, 2);
+}
+
+TEST(LayerSpecYaml, ParsesAMask) {
+  const auto specs = parse_layer_list(
+      YAML::Load("[{type: conv2d, out: 16, kernel: 7, padding: 3, mask: A}]"), "model.decoder");
+  ASSERT_EQ(specs.size(), 1u);
+  EXPECT_EQ(specs[0].mask, "A");
 }
 
 TEST(LayerSpecYaml, UnknownKey) {
