@@ -188,7 +188,7 @@ int bench_iw(const BenchOptions& o, const Config& c, Model& model, Backend<float
   std::printf(
       "GEMM reference:       %.1f GFLOP/s per rank  (%d distinct GEMMs of the ELBO pass, one "
       "encoding and %d decodings per image, each timed alone: %.3f ms per image)\n",
-      ref.flops / ref.seconds * 1e-9, ref.ops, o.iw, ref.seconds * 1e3);
+      ref.flops / ref.seconds * 1e-9, int(ref.each.size()), o.iw, ref.seconds * 1e3);
   std::printf("evaluation at:        %.1f %% of it  (those GEMMs alone / the evaluation)\n",
               100.0 * ref.seconds * images_per_rank / secs);
   if (o.ops) print_ops(ref, "/image");
@@ -335,7 +335,7 @@ struct BenchFigures {
   FlopCounts flops;
   MatmulReference mm;
   double heavy_per_image = 0;    // FLOPs of the step's GEMMs and convolutions, per image
-  HeavyReference heavy;          // the same operations timed alone (no ops: none for the model)
+  HeavyReference heavy;          // the same operations timed alone (none for the GAN)
   double disc_update_flops = 0;  // one update of the latent discriminator (0: none)
   std::vector<double> peak;      // MiB per rank
 };
@@ -389,11 +389,11 @@ void print_throughput(const BenchFigures& f, const Config& c, int world, int thr
     std::printf("of matmul reference:  %.1f %%\n",
                 100.0 * flops_per_image * f.images_per_s * 1e-9 / f.mm.total);
   }
-  if (f.heavy.ops > 0) {
+  if (!f.heavy.each.empty()) {
     std::printf(
         "GEMM/conv reference:  %.1f GFLOP/s per rank  (the step's %d distinct GEMMs and "
         "convolutions, each timed alone through the backend: %.3f ms per step)\n",
-        f.heavy.flops / f.heavy.seconds * 1e-9, f.heavy.ops, f.heavy.seconds * 1e3);
+        f.heavy.flops / f.heavy.seconds * 1e-9, int(f.heavy.each.size()), f.heavy.seconds * 1e3);
     std::printf("step at:              %.1f %% of it  (those operations alone / the step)\n",
                 100.0 * f.heavy.seconds / f.step_s);
   }
@@ -443,7 +443,7 @@ void print_memory_and_result(const BenchFigures& f) {
   std::printf(
       "result: images_per_s=%.1f gflops=%.2f matmul_gflops=%.2f step_ms=%.3f of_reference=%.1f\n",
       f.images_per_s, f.flops.per_image * f.images_per_s * 1e-9, f.mm.total, f.step_s * 1e3,
-      f.heavy.ops > 0 ? 100.0 * f.heavy.seconds / f.step_s : 0.0);
+      f.heavy.each.empty() ? 0.0 : 100.0 * f.heavy.seconds / f.step_s);
 }
 
 int bench(const BenchOptions& o, Communicator& launch_comm) {
@@ -489,7 +489,7 @@ int bench(const BenchOptions& o, Communicator& launch_comm) {
   print_setup(o, c, g, image_from, be_name, place, trainee, world, f.flops);
   print_throughput(f, c, world, place.threads);
   print_breakdown(f, o.steps);
-  if (o.ops && f.heavy.ops > 0) print_ops(f.heavy, "/step");
+  if (o.ops && !f.heavy.each.empty()) print_ops(f.heavy, "/step");
   print_memory_and_result(f);
   return 0;
 }

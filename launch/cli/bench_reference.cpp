@@ -168,7 +168,6 @@ HeavyReference heavy_reference(Backend<float>& be, const std::vector<NetUse>& us
         it = timed.emplace(key, r.each.size()).first;
         r.each.push_back({describe(l, u.rows, pass), pass_flops(l, u.rows),
                           pass_seconds(be, l, u.rows, pass), 0});
-        ++r.ops;
       }
       HeavyOp& op = r.each[it->second];
       op.calls += u.passes;

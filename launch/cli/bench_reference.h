@@ -33,10 +33,9 @@ struct HeavyOp {
 };
 
 struct HeavyReference {
-  double flops = 0;    // per step
-  double seconds = 0;  // per step, every operation alone
-  int ops = 0;         // distinct operations timed
-  std::vector<HeavyOp> each;
+  double flops = 0;           // per step
+  double seconds = 0;         // per step, every operation alone
+  std::vector<HeavyOp> each;  // the distinct operations timed (none: no reference)
 };
 
 // Times each operation of `uses` alone (median of 3 loops of about 20 ms each) and sums them,
