@@ -87,10 +87,11 @@ class Backend {
   virtual void scale(size_t n, T a, T* x) = 0;             // x *= a
   virtual void mul(size_t n, const T* a, T* x) = 0;        // x *= a, elementwise
   virtual double sum_squares(const T* x, size_t n) = 0;    // sum x^2, accumulated in double
-  // a (B, D) = h[:, :D], b (B, D) = h[:, D:2D] for h (B, 2D): a Gaussian head's two halves.
-  virtual void split_rows(const T* h, T* a, T* b, int B, int D) = 0;
-  // h (B, 2D) = [a | b], the inverse of split_rows.
-  virtual void join_rows(const T* a, const T* b, T* h, int B, int D) = 0;
+  // a (B, Da) = h[:, :Da], b (B, Db) = h[:, Da:] for h (B, Da + Db): a Gaussian head's two
+  // halves, or a feature map's gradient behind the image's channels. A null a is skipped.
+  virtual void split_rows(const T* h, T* a, T* b, int B, int Da, int Db) = 0;
+  // h (B, Da + Db) = [a | b], the inverse of split_rows.
+  virtual void join_rows(const T* a, const T* b, T* h, int B, int Da, int Db) = 0;
   // Returns true when every element is finite.
   virtual bool all_finite(const T* x, size_t n) = 0;
 

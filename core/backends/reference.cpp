@@ -437,18 +437,20 @@ double ReferenceBackend<T>::sum_squares(const T* x, size_t n) {
 }
 
 template <class T>
-void ReferenceBackend<T>::split_rows(const T* h, T* a, T* b, int B, int D) {
+void ReferenceBackend<T>::split_rows(const T* h, T* a, T* b, int B, int Da, int Db) {
+  const size_t row = size_t(Da) + size_t(Db);
   for (int r = 0; r < B; ++r) {
-    std::memcpy(a + size_t(r) * D, h + size_t(r) * 2 * D, sizeof(T) * size_t(D));
-    std::memcpy(b + size_t(r) * D, h + size_t(r) * 2 * D + D, sizeof(T) * size_t(D));
+    if (a) std::memcpy(a + size_t(r) * Da, h + size_t(r) * row, sizeof(T) * size_t(Da));
+    std::memcpy(b + size_t(r) * Db, h + size_t(r) * row + Da, sizeof(T) * size_t(Db));
   }
 }
 
 template <class T>
-void ReferenceBackend<T>::join_rows(const T* a, const T* b, T* h, int B, int D) {
+void ReferenceBackend<T>::join_rows(const T* a, const T* b, T* h, int B, int Da, int Db) {
+  const size_t row = size_t(Da) + size_t(Db);
   for (int r = 0; r < B; ++r) {
-    std::memcpy(h + size_t(r) * 2 * D, a + size_t(r) * D, sizeof(T) * size_t(D));
-    std::memcpy(h + size_t(r) * 2 * D + D, b + size_t(r) * D, sizeof(T) * size_t(D));
+    std::memcpy(h + size_t(r) * row, a + size_t(r) * Da, sizeof(T) * size_t(Da));
+    std::memcpy(h + size_t(r) * row + Da, b + size_t(r) * Db, sizeof(T) * size_t(Db));
   }
 }
 

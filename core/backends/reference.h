@@ -43,8 +43,8 @@ class ReferenceBackend : public Backend<T> {
   void scale(size_t n, T a, T* x) override;
   void mul(size_t n, const T* a, T* x) override;
   double sum_squares(const T* x, size_t n) override;
-  void split_rows(const T* h, T* a, T* b, int B, int D) override;
-  void join_rows(const T* a, const T* b, T* h, int B, int D) override;
+  void split_rows(const T* h, T* a, T* b, int B, int Da, int Db) override;
+  void join_rows(const T* a, const T* b, T* h, int B, int Da, int Db) override;
   bool all_finite(const T* x, size_t n) override;
 
   void batchnorm_sums(const T* x, T* sums, int B, int C, int S) override;

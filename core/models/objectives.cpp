@@ -13,10 +13,10 @@ void log_px_given_z(Backend<T>& be, const LikelihoodSpec& spec, const T* out, co
     be.gaussian_log_lik(out, nullptr, T(spec.fixed_logvar), T(0), x, ll, dout, nullptr, scale, B,
                         D);
   } else {
-    be.split_rows(out, s.mean, s.logvar, B, D);  // out: (B, 2D) = [mean | logvar]
+    be.split_rows(out, s.mean, s.logvar, B, D, D);  // out: (B, 2D) = [mean | logvar]
     be.gaussian_log_lik(s.mean, s.logvar, T(0), T(spec.logvar_floor), x, ll,
                         dout ? s.dmean : nullptr, dout ? s.dlogvar : nullptr, scale, B, D);
-    if (dout) be.join_rows(s.dmean, s.dlogvar, dout, B, D);
+    if (dout) be.join_rows(s.dmean, s.dlogvar, dout, B, D, D);
   }
 }
 

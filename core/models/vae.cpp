@@ -85,7 +85,7 @@ void Vae<T>::init(uint64_t seed) {
 template <class T>
 void Vae<T>::encode_to_buffers(const T* x, int B) {
   const T* h = encoder_.forward(x, B);  // h: (B, 2 * latent)
-  be_.split_rows(h, mu_, logvar_, B, spec_.latent);
+  be_.split_rows(h, mu_, logvar_, B, spec_.latent, spec_.latent);
 }
 
 template <class T>
@@ -201,7 +201,7 @@ VaeStats Vae<T>::run(const T* x, int B, uint64_t seed, const uint64_t* keys, dou
   }
   if (spec_.estimator == Estimator::B) kl_dim_min = analytic_kl(B, beta, g);
   if (grad) {
-    be_.join_rows(dmu_, dlogvar_, dh_, B, Lat);
+    be_.join_rows(dmu_, dlogvar_, dh_, B, Lat, Lat);
     encoder_.backward(dh_, B, ParamGrads::overwrite, false, g->encoder_ready);
   }
   VaeStats st;
@@ -300,7 +300,7 @@ void Vae<T>::score_function_encoder_grad(const T* x, int B, uint64_t seed, const
     }
   be_.to_device(dmu.data(), dmu_, BL);
   be_.to_device(dlv.data(), dlogvar_, BL);
-  be_.join_rows(dmu_, dlogvar_, dh_, B, Lat);
+  be_.join_rows(dmu_, dlogvar_, dh_, B, Lat, Lat);
   encoder_.backward(dh_, B, ParamGrads::overwrite, false);
 }
 
@@ -331,7 +331,7 @@ void Vae<T>::decode_mean(const T* z_host, int B, float* out_host) {
   if (spec_.likelihood.kind == Likelihood::bernoulli) {
     be_.act_forward(out, mean_, n, ActSpec{Act::sigmoid, 0});
   } else if (spec_.likelihood.learned_variance) {
-    be_.split_rows(out, mean_, dec_logvar_, B, D_);
+    be_.split_rows(out, mean_, dec_logvar_, B, D_, D_);
   } else {
     be_.copy(out, mean_, n);
   }

@@ -246,25 +246,27 @@ double CudaBackend::sum_squares(const float* x, size_t n) {
   return *host_result_;
 }
 
-// a (B, D) = h[:, :D], b (B, D) = h[:, D:]: two strided copies of B rows.
-void CudaBackend::split_rows(const float* h, float* a, float* b, int B, int D) {
-  if (B == 0 || D == 0) return;
-  DISTVAE_CUDA_CHECK(cudaMemcpy2DAsync(a, bytes(size_t(D)), h, bytes(2 * size_t(D)),
-                                       bytes(size_t(D)), size_t(B), cudaMemcpyDeviceToDevice,
-                                       stream_));
-  DISTVAE_CUDA_CHECK(cudaMemcpy2DAsync(b, bytes(size_t(D)), h + D, bytes(2 * size_t(D)),
-                                       bytes(size_t(D)), size_t(B), cudaMemcpyDeviceToDevice,
-                                       stream_));
+// a (B, Da) = h[:, :Da], b (B, Db) = h[:, Da:]: two strided copies of B rows.
+void CudaBackend::split_rows(const float* h, float* a, float* b, int B, int Da, int Db) {
+  if (B == 0) return;
+  const size_t row = bytes(size_t(Da) + size_t(Db));
+  if (a && Da > 0)
+    DISTVAE_CUDA_CHECK(cudaMemcpy2DAsync(a, bytes(size_t(Da)), h, row, bytes(size_t(Da)), size_t(B),
+                                         cudaMemcpyDeviceToDevice, stream_));
+  if (Db > 0)
+    DISTVAE_CUDA_CHECK(cudaMemcpy2DAsync(b, bytes(size_t(Db)), h + Da, row, bytes(size_t(Db)),
+                                         size_t(B), cudaMemcpyDeviceToDevice, stream_));
 }
 
-void CudaBackend::join_rows(const float* a, const float* b, float* h, int B, int D) {
-  if (B == 0 || D == 0) return;
-  DISTVAE_CUDA_CHECK(cudaMemcpy2DAsync(h, bytes(2 * size_t(D)), a, bytes(size_t(D)),
-                                       bytes(size_t(D)), size_t(B), cudaMemcpyDeviceToDevice,
-                                       stream_));
-  DISTVAE_CUDA_CHECK(cudaMemcpy2DAsync(h + D, bytes(2 * size_t(D)), b, bytes(size_t(D)),
-                                       bytes(size_t(D)), size_t(B), cudaMemcpyDeviceToDevice,
-                                       stream_));
+void CudaBackend::join_rows(const float* a, const float* b, float* h, int B, int Da, int Db) {
+  if (B == 0) return;
+  const size_t row = bytes(size_t(Da) + size_t(Db));
+  if (Da > 0)
+    DISTVAE_CUDA_CHECK(cudaMemcpy2DAsync(h, row, a, bytes(size_t(Da)), bytes(size_t(Da)), size_t(B),
+                                         cudaMemcpyDeviceToDevice, stream_));
+  if (Db > 0)
+    DISTVAE_CUDA_CHECK(cudaMemcpy2DAsync(h + Da, row, b, bytes(size_t(Db)), bytes(size_t(Db)),
+                                         size_t(B), cudaMemcpyDeviceToDevice, stream_));
 }
 
 bool CudaBackend::all_finite(const float* x, size_t n) {

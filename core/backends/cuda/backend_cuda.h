@@ -67,8 +67,8 @@ class CudaBackend final : public Backend<float> {
   void scale(size_t n, float a, float* x) override;
   void mul(size_t n, const float* a, float* x) override;
   double sum_squares(const float* x, size_t n) override;
-  void split_rows(const float* h, float* a, float* b, int B, int D) override;
-  void join_rows(const float* a, const float* b, float* h, int B, int D) override;
+  void split_rows(const float* h, float* a, float* b, int B, int Da, int Db) override;
+  void join_rows(const float* a, const float* b, float* h, int B, int Da, int Db) override;
   bool all_finite(const float* x, size_t n) override;
 
   void batchnorm_sums(const float* x, float* sums, int B, int C, int S) override;

@@ -316,15 +316,19 @@ std::vector<Primitive> primitives() {
                  BackendBuffer x(be, normals(36, 300001));
                  return Outputs{{"sum", std::vector<double>{be.sum_squares(x.get(), 300001)}}};
                }});
+  // Unequal widths (the image's channels before a feature map) and a skipped first part.
+  constexpr int kD2 = 11;
   p.push_back({"split_rows", 0, [](auto& be) {
-                 BackendBuffer h(be, normals(37, 2 * kB * kD)), a(be, kB * kD), b(be, kB * kD);
-                 be.split_rows(h.get(), a.get(), b.get(), kB, kD);
-                 return Outputs{{"a", a.host()}, {"b", b.host()}};
+                 BackendBuffer h(be, normals(37, kB * (kD + kD2))), a(be, kB * kD), b(be, kB * kD2),
+                     b_only(be, kB * kD2);
+                 be.split_rows(h.get(), a.get(), b.get(), kB, kD, kD2);
+                 be.split_rows(h.get(), nullptr, b_only.get(), kB, kD, kD2);
+                 return Outputs{{"a", a.host()}, {"b", b.host()}, {"b without a", b_only.host()}};
                }});
   p.push_back({"join_rows", 0, [](auto& be) {
-                 BackendBuffer a(be, normals(38, kB * kD)), b(be, normals(39, kB * kD)),
-                     h(be, 2 * kB * kD);
-                 be.join_rows(a.get(), b.get(), h.get(), kB, kD);
+                 BackendBuffer a(be, normals(38, kB * kD)), b(be, normals(39, kB * kD2)),
+                     h(be, kB * (kD + kD2));
+                 be.join_rows(a.get(), b.get(), h.get(), kB, kD, kD2);
                  return Outputs{{"h", h.host()}};
                }});
   p.push_back({"all_finite", 0, [](auto& be) {

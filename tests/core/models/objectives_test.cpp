@@ -284,15 +284,18 @@ TEST_F(ObjectiveKernels, NormalLogDensityValue) {
 }
 
 TEST_F(ObjectiveKernels, SplitAndJoinRows) {
-  const std::vector<double> h = normals(70, 2 * kN);
-  std::vector<double> a(kN), b(kN), back(2 * kN);
-  be.split_rows(h.data(), a.data(), b.data(), kB, kD);
-  for (int r = 0; r < kB; ++r)
-    for (int d = 0; d < kD; ++d) {
-      EXPECT_EQ(a[size_t(r) * kD + d], h[size_t(r) * 2 * kD + d]);
-      EXPECT_EQ(b[size_t(r) * kD + d], h[size_t(r) * 2 * kD + kD + d]);
-    }
-  be.join_rows(a.data(), b.data(), back.data(), kB, kD);
+  constexpr int kD2 = 5;  // unequal widths: the image's channels before a feature map
+  const std::vector<double> h = normals(70, size_t(kB) * (kD + kD2));
+  std::vector<double> a(kN), b(size_t(kB) * kD2), b_only(b.size()), back(h.size());
+  be.split_rows(h.data(), a.data(), b.data(), kB, kD, kD2);
+  be.split_rows(h.data(), nullptr, b_only.data(), kB, kD, kD2);
+  for (int r = 0; r < kB; ++r) {
+    for (int d = 0; d < kD; ++d) EXPECT_EQ(a[size_t(r) * kD + d], h[size_t(r) * (kD + kD2) + d]);
+    for (int d = 0; d < kD2; ++d)
+      EXPECT_EQ(b[size_t(r) * kD2 + d], h[size_t(r) * (kD + kD2) + kD + d]);
+  }
+  EXPECT_EQ(b_only, b);
+  be.join_rows(a.data(), b.data(), back.data(), kB, kD, kD2);
   EXPECT_EQ(back, h);
 }
 
