@@ -24,14 +24,17 @@ std::vector<double> conv_mask_values(const Layer& l) {
     for (int kw = 0; kw < K; ++kw)
       tap[size_t(kh) * K + kw] =
           kh < c || (kh == c && (kw < c || (kw == c && l.mask == ConvMask::B))) ? 1.0 : 0.0;
+  // Weights (co, ci, kh, kw): channels ci >= mask_channels (a feature map of z) are seen whole.
+  const size_t taps = tap.size(), Cin = size_t(l.geom.Cin);
+  const size_t masked = l.mask_channels > 0 ? size_t(l.mask_channels) : Cin;
   std::vector<double> m(weight_count(l));
-  for (size_t i = 0; i < m.size(); ++i) m[i] = tap[i % tap.size()];
+  for (size_t i = 0; i < m.size(); ++i) m[i] = (i / taps) % Cin < masked ? tap[i % taps] : 1.0;
   return m;
 }
 
 template <class T>
 const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B,
-                       const BatchNormRun<T>* bn, const MaskRun<T>* mask) {
+                       const BatchNormRun<T>* bn, const MaskRun<T>* mask, const T* image) {
   const T* b = l.has_bias ? ps.value(l.bias) : nullptr;
   switch (l.kind) {
     case LayerKind::batchnorm:
@@ -68,6 +71,11 @@ const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const 
       return y;
     case LayerKind::view:
       return x;
+    case LayerKind::with_image: {
+      const int F = int(l.in.numel());
+      be.join_rows(image, x, y, B, int(l.out.numel()) - F, F);
+      return y;
+    }
   }
   return y;
 }
@@ -80,6 +88,11 @@ T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x,
   if (l.act.kind != Act::none)  // dL/d(pre-activation) = dy * act'(from y), in place
     be.act_backward(y, dy, dy, size_t(B) * size_t(l.out.numel()), l.act);
   if (l.kind == LayerKind::activation) return dy;
+  if (l.kind == LayerKind::with_image) {  // the image is data: only the feature map's part flows
+    const int F = int(l.in.numel());
+    if (dx_buf) be.split_rows(dy, nullptr, dx_buf, B, int(l.out.numel()) - F, F);
+    return dx_buf;
+  }
 
   const bool param_grads = grads != ParamGrads::none;
   const GradWrite write =
@@ -131,10 +144,11 @@ T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x,
 }
 
 template const float* layer_forward(Backend<float>&, ParamStore<float>&, const Layer&, const float*,
-                                    float*, int, const BatchNormRun<float>*, const MaskRun<float>*);
+                                    float*, int, const BatchNormRun<float>*, const MaskRun<float>*,
+                                    const float*);
 template const double* layer_forward(Backend<double>&, ParamStore<double>&, const Layer&,
                                      const double*, double*, int, const BatchNormRun<double>*,
-                                     const MaskRun<double>*);
+                                     const MaskRun<double>*, const double*);
 template float* layer_backward(Backend<float>&, ParamStore<float>&, const Layer&, const float*,
                                const float*, float*, float*, int, ParamGrads,
                                const BatchNormRun<float>*, const MaskRun<float>*);

@@ -18,9 +18,10 @@ namespace distvae {
 
 // What a user writes for one layer (parsed from YAML by launch/). Zero means "not given".
 struct LayerSpec {
-  std::string type;  // linear, conv2d, deconv2d, batchnorm, flatten, reshape, or an activation
-  int64_t out = 0;   // linear: features; conv2d/deconv2d: channels
-  int64_t in = 0;    // optional check against the inferred input size
+  // linear, conv2d, deconv2d, batchnorm, flatten, reshape, autoregressive, or an activation
+  std::string type;
+  int64_t out = 0;  // linear: features; conv2d/deconv2d: channels
+  int64_t in = 0;   // optional check against the inferred input size
   int kernel = 0, stride = 1, padding = 0, output_padding = 0;
   // leaky_relu slope (default 0.01) / elu alpha (default 1); NaN means "not given".
   float alpha = std::numeric_limits<float>::quiet_NaN();
@@ -34,14 +35,18 @@ struct LayerSpec {
   std::string mask;
 };
 
-enum class LayerKind { linear, conv2d, deconv2d, batchnorm, activation, view };
+// with_image (the config's "autoregressive" layer) puts the image's channels before the feature
+// map's: y (C + F, H, W) = [image | x] for x (F, H, W). The layers after it form a PixelCNN over
+// the image, conditioned on the feature map (see plan_layers for what keeps it causal).
+enum class LayerKind { linear, conv2d, deconv2d, batchnorm, activation, view, with_image };
 
 // A masked conv2d (PixelCNN) sees, for output pixel p, only the input pixels before p in raster
 // order (row by row, left to right): mask A excludes p itself (a network's first layer on the
 // image, so no pixel sees its own value), mask B includes it (the layers after, whose input at p
 // already depends only on pixels before p). The mask is spatial, the same for every pair of
 // channels, and needs an odd kernel, stride 1 and padding kernel / 2, so that output pixel p sits
-// on input pixel p.
+// on input pixel p. Right after a with_image layer, the mask covers the image's channels only:
+// the feature map's depend on z alone, so every pixel may see all of them.
 enum class ConvMask { none, A, B };
 
 struct Layer {
@@ -53,6 +58,7 @@ struct Layer {
   bool has_bias = false;
   ConvGeom geom;                   // conv/deconv, B filled per call
   ConvMask mask = ConvMask::none;  // conv2d only
+  int mask_channels = 0;           // the mask covers input channels [0, mask_channels); 0: all
   // batchnorm: C channels of S values per sample; weight/bias are gamma/beta; the running
   // averages are ParamStore state.
   int C = 0, S = 0;
@@ -86,10 +92,12 @@ struct MaskRun {
 std::vector<double> conv_mask_values(const Layer& l);
 
 // y (B, out) = layer(x (B, in)). view layers return x itself (no copy); others write y. bn is
-// the layer's batch-norm state (read by batch norms only), mask a masked conv2d's buffers.
+// the layer's batch-norm state (read by batch norms only), mask a masked conv2d's buffers, image
+// the images (B, C, H, W) that a with_image layer puts before x.
 template <class T>
 const T* layer_forward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, T* y, int B,
-                       const BatchNormRun<T>* bn = nullptr, const MaskRun<T>* mask = nullptr);
+                       const BatchNormRun<T>* bn = nullptr, const MaskRun<T>* mask = nullptr,
+                       const T* image = nullptr);
 
 // Whether a backward pass computes parameter gradients, and if so how it writes them into the
 // store: overwrite for the first pass of a step (no zeroing first), accumulate for those after it.
@@ -97,11 +105,11 @@ enum class ParamGrads { none, overwrite, accumulate };
 
 // Backward of one layer. dy = dL/dy for the layer's output y (B, out); it is overwritten in place
 // by the fused activation's derivative (computed from y). Returns dL/dx: a view layer or an
-// activation returns dy itself; linear/conv/deconv write dx_buf (skipped when dx_buf is null, as
-// for a network's first layer) and write or add dL/dw and dL/db in the store, as grads says.
-// A batch norm's dx is that of the batch statistics too, so it must follow a training forward.
-// A masked conv2d's weight gradient is masked too (zero where the mask is), so the optimizer never
-// moves the weights the mask hides.
+// activation returns dy itself; linear/conv/deconv/with_image write dx_buf (skipped when dx_buf is
+// null, as for a network's first layer) and write or add dL/dw and dL/db in the store, as grads
+// says. A batch norm's dx is that of the batch statistics too, so it must follow a training
+// forward. A masked conv2d's weight gradient is masked too (zero where the mask is), so the
+// optimizer never moves the weights the mask hides.
 template <class T>
 T* layer_backward(Backend<T>& be, ParamStore<T>& ps, const Layer& l, const T* x, const T* y, T* dy,
                   T* dx_buf, int B, ParamGrads grads, const BatchNormRun<T>* bn = nullptr,

@@ -30,7 +30,7 @@ void reject_unused_keys(const std::string& net, size_t i, const LayerSpec& s) {
   Act ignored;
   const bool known = s.type == "linear" || s.type == "conv2d" || s.type == "deconv2d" ||
                      s.type == "batchnorm" || s.type == "flatten" || s.type == "reshape" ||
-                     parse_act(s.type, &ignored);
+                     s.type == "autoregressive" || parse_act(s.type, &ignored);
   if (!known) return;  // the type itself is the error, reported below
   const bool conv = s.type == "conv2d" || s.type == "deconv2d";
   const bool parametered = conv || s.type == "linear";
@@ -69,6 +69,45 @@ ConvMask plan_mask(const std::string& net, size_t i, const LayerSpec& s, const C
   return s.mask == "A" ? ConvMask::A : ConvMask::B;
 }
 
+// The autoregressive layer: the image's channels before the feature map (F, H, W) it gets.
+Shape plan_with_image(const std::string& net, size_t i, const LayerSpec& s, const Shape& cur,
+                      const Shape& image) {
+  if (image.rank != 3)
+    fail(net, i, s, "only a VAE's decoder sees the image, so only it can be autoregressive");
+  if (cur.rank != 3 || cur[1] != image[1] || cur[2] != image[2])
+    fail(net, i, s,
+         "needs a feature map (channels, " + std::to_string(image[1]) + ", " +
+             std::to_string(image[2]) + ") the size of the image " + image.str() + ", got " +
+             cur.str());
+  return Shape{image[0] + cur[0], cur[1], cur[2]};
+}
+
+// After the autoregressive layer, pixel p's output may depend on the image's pixels before p
+// only: the first conv2d needs mask A (it reads the image, p included), those after it mask B or
+// a 1x1 kernel (they read features already blind to p and after), and nothing may mix pixels
+// otherwise (batch norm's statistics, linear, deconv2d and reshapes all do).
+void check_causal(const std::string& net, size_t i, const LayerSpec& s, bool first_conv) {
+  Act ignored;
+  if (s.type == "conv2d") {
+    if (first_conv && s.mask != "A")
+      fail(net, i, s,
+           "the first conv2d after 'autoregressive' reads the image itself: it needs mask: A, so "
+           "that no pixel sees its own value");
+    if (!first_conv && s.mask.empty() && s.kernel != 1)
+      fail(net, i, s,
+           "after 'autoregressive', a conv2d with a kernel larger than 1 needs mask: B (or A), or "
+           "each pixel would see the pixels after it");
+    return;
+  }
+  if (parse_act(s.type, &ignored)) return;
+  fail(net, i, s,
+       s.type == "autoregressive"
+           ? std::string("a network has at most one 'autoregressive' layer")
+           : "after 'autoregressive' only conv2d layers and activations keep each pixel blind "
+             "to the pixels after it; " +
+                 s.type + " mixes pixels");
+}
+
 bool has_params(LayerKind k) {
   return k == LayerKind::linear || k == LayerKind::conv2d || k == LayerKind::deconv2d ||
          k == LayerKind::batchnorm;
@@ -77,9 +116,11 @@ bool has_params(LayerKind k) {
 }  // namespace
 
 std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
-                               const std::vector<LayerSpec>& specs) {
+                               const std::vector<LayerSpec>& specs, const Shape& image) {
   std::vector<Layer> layers;
   Shape cur = input;
+  size_t autoregressive = specs.size();  // the autoregressive layer's index, if any
+  bool seen_conv = false;                // a conv2d after it
   for (size_t i = 0; i < specs.size(); ++i) {
     const LayerSpec& s = specs[i];
     Layer l;
@@ -87,7 +128,17 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
     l.in = cur;
     Act act;
     reject_unused_keys(net, i, s);
-    if (s.type == "linear") {
+    if (autoregressive < i) {
+      check_causal(net, i, s, !seen_conv);
+      // The first conv2d reads [image | feature map]: its mask covers the image's channels only.
+      if (s.type == "conv2d" && !seen_conv) l.mask_channels = int(image[0]);
+      seen_conv = seen_conv || s.type == "conv2d";
+    }
+    if (s.type == "autoregressive") {
+      l.kind = LayerKind::with_image;
+      l.out = plan_with_image(net, i, s, cur, image);
+      autoregressive = i;
+    } else if (s.type == "linear") {
       if (cur.rank != 1)
         fail(net, i, s,
              "input has shape " + cur.str() +
@@ -178,7 +229,7 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
     } else {
       fail(net, i, s,
            "unknown layer type (expected linear, conv2d, deconv2d, batchnorm, flatten, reshape, "
-           "relu, leaky_relu, elu, softplus, tanh or sigmoid)");
+           "autoregressive, relu, leaky_relu, elu, softplus, tanh or sigmoid)");
     }
     if (has_params(l.kind)) l.has_bias = s.bias;  // always true for batchnorm (beta)
     // Fuse an activation into the preceding parametered layer: one pass over the output, and
@@ -191,15 +242,22 @@ std::vector<Layer> plan_layers(const std::string& net, const Shape& input,
     }
     cur = l.out;
   }
+  if (autoregressive < specs.size() && !seen_conv)
+    fail(net, autoregressive, specs[autoregressive],
+         "needs a conv2d with mask: A after it, or each pixel's output would see the pixel itself");
   return layers;
 }
 
 template <class T>
 Network<T>::Network(Backend<T>& be, std::string name, const Shape& input,
-                    const std::vector<LayerSpec>& specs, int max_batch)
+                    const std::vector<LayerSpec>& specs, int max_batch, const Shape& image)
     : be_(be), name_(std::move(name)), input_(input), max_batch_(max_batch), params_(be) {
   if (max_batch <= 0) throw NetworkSpecError(name_ + ": max batch must be positive");
-  layers_ = plan_layers(name_, input, specs);
+  layers_ = plan_layers(name_, input, specs, image);
+  with_image_ =
+      size_t(std::find_if(layers_.begin(), layers_.end(),
+                          [](const Layer& l) { return l.kind == LayerKind::with_image; }) -
+             layers_.begin());
   for (Layer& l : layers_) {
     if (l.kind == LayerKind::batchnorm) {  // y = gamma xhat + beta
       l.weight = params_.add(l.name + ".weight", Shape{l.C});
@@ -333,16 +391,32 @@ void Network<T>::init(uint64_t seed) {
 }
 
 template <class T>
-const T* Network<T>::forward(const T* x, int B) {
+const T* Network<T>::forward(const T* x, int B, const T* image) {
   if (B <= 0 || B > max_batch_)
     throw std::invalid_argument(name_ + ": batch " + std::to_string(B) + " outside [1, " +
                                 std::to_string(max_batch_) + "]");
   x_ = x;
   forward_training_ = training_;
+  last_batch_ = B;
+  return run_layers(0, x, B, image);
+}
+
+template <class T>
+const T* Network<T>::rerun_with_image(const T* image, int B) {
+  if (!autoregressive() || B != last_batch_)
+    throw std::logic_error(name_ + ": rerun_with_image needs an autoregressive network and the " +
+                           "batch of its last forward");
+  return run_layers(with_image_, with_image_ == 0 ? x_ : outputs_[with_image_ - 1], B, image);
+}
+
+template <class T>
+const T* Network<T>::run_layers(size_t first, const T* x, int B, const T* image) {
+  if (autoregressive() && !image)
+    throw std::invalid_argument(name_ + ": an autoregressive network needs the image");
   const T* cur = x;
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  for (size_t i = first; i < layers_.size(); ++i) {
     bn_[i].training = training_;
-    cur = layer_forward(be_, params_, layers_[i], cur, out_buf_[i], B, &bn_[i], &masks_[i]);
+    cur = layer_forward(be_, params_, layers_[i], cur, out_buf_[i], B, &bn_[i], &masks_[i], image);
     outputs_[i] = cur;
   }
   return cur;

@@ -25,16 +25,18 @@ struct NetworkSpecError : std::runtime_error {
 using GradReadyFn = std::function<void(size_t lowest_ready_offset)>;
 
 // Resolves the per-sample shapes and parameters of a layer list without allocating anything;
-// throws NetworkSpecError. Activations following linear/conv/deconv are fused into them.
+// throws NetworkSpecError. Activations following linear/conv/deconv are fused into them. image:
+// the (C, H, W) an autoregressive layer puts before its feature map (a VAE decoder's images).
 std::vector<Layer> plan_layers(const std::string& net_name, const Shape& input,
-                               const std::vector<LayerSpec>& specs);
+                               const std::vector<LayerSpec>& specs, const Shape& image = Shape{});
 
 template <class T>
 class Network {
  public:
-  // input: per-sample shape, (F) or (C, H, W). max_batch bounds every later call's B.
+  // input: per-sample shape, (F) or (C, H, W). max_batch bounds every later call's B. image:
+  // the shape of the images an autoregressive layer sees (none without one).
   Network(Backend<T>& be, std::string name, const Shape& input, const std::vector<LayerSpec>& specs,
-          int max_batch);
+          int max_batch, const Shape& image = Shape{});
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;
   ~Network();
@@ -63,8 +65,14 @@ class Network {
   // Every rank must then run the same training forwards and backwards, as the trainer does.
   void set_stats_reduce(StatsReduceFn<T> fn) { reduce_ = std::move(fn); }
 
+  // Whether an autoregressive layer makes the output a PixelCNN's over the image.
+  bool autoregressive() const { return with_image_ < layers_.size(); }
   // x: (B, input) must stay valid until backward. Returns y: (B, output), owned by the network.
-  const T* forward(const T* x, int B);
+  // image (B, C, H, W): what an autoregressive network's output is conditioned on; needed there.
+  const T* forward(const T* x, int B, const T* image = nullptr);
+  // An autoregressive network's layers from its autoregressive layer on, again, with another image
+  // and the feature map of the last forward (same B): one pass per pixel of a sampler.
+  const T* rerun_with_image(const T* image, int B);
   // dout: (B, output) = dL/dy, overwritten. Returns dL/dx (B, input) when need_dx, else null.
   // Writes or adds the parameter gradients, as grads says, and reports each layer's through
   // on_ready when final. Overwrite for a step's first backward pass: every parameter's gradient
@@ -75,6 +83,7 @@ class Network {
 
  private:
   void allocate_activations(const Shape& input, int max_batch);
+  const T* run_layers(size_t first, const T* x, int B, const T* image);
   Backend<T>& be_;
   std::string name_;
   Shape input_;
@@ -88,6 +97,8 @@ class Network {
   T* grad_b_ = nullptr;
   const T* x_ = nullptr;
   size_t first_param_ = 0;           // index of the first layer with parameters
+  size_t with_image_ = 0;            // index of the autoregressive layer (layers_.size(): none)
+  int last_batch_ = 0;               // B of the last forward
   std::vector<BatchNormRun<T>> bn_;  // per layer; buffers only for batch norms
   std::vector<MaskRun<T>> masks_;    // per layer; buffers only for masked conv2d
   StatsReduceFn<T> reduce_;

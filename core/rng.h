@@ -144,7 +144,8 @@ constexpr uint32_t gan_gen_instance_noise = 15;   // per image use: G-step insta
 constexpr uint32_t ais_marginal = 16;             // per (image, chain): AIS for log p(x), as ais
 constexpr uint32_t bdmc = 17;                     // per simulated image: its z and x (BDMC)
 constexpr uint32_t ais_pilot = 18;                // per (image, pilot chain): AIS step-size pilots
-constexpr uint32_t test = 0xFFFF;                 // tests only
+constexpr uint32_t pixel_sample = 19;  // per generated image: an autoregressive decoder's pixels
+constexpr uint32_t test = 0xFFFF;      // tests only
 }  // namespace rng_purpose
 
 constexpr uint64_t kStreamIndexBits = 48;

@@ -193,22 +193,34 @@ class Network:
         return self.values[s["offset"]: s["offset"] + size].astype(np.float64).reshape(s["shape"])
 
     def weight(self, l):
-        """A layer's weights as the layer uses them: times its PixelCNN mask, if it has one."""
+        """A layer's weights as the layer uses them: times its PixelCNN mask, if it has one. The
+        mask covers input channels below mask_channels; those after (a feature map of z, right
+        after an autoregressive layer) are seen whole."""
         w = self.param(l["weight"])
-        return w if not l.get("mask") else w * pixelcnn_mask(l["kernel"], l["mask"])
+        if not l.get("mask"):
+            return w
+        m = np.ones(w.shape)
+        m[:, : l["mask_channels"]] = pixelcnn_mask(l["kernel"], l["mask"])
+        return w * m
 
-    def __call__(self, x):
-        """The forward pass in evaluation mode (batch norms by their running averages)."""
+    def __call__(self, x, image=None):
+        """The forward pass in evaluation mode (batch norms by their running averages); image:
+        the images (N, C, H, W) an autoregressive layer puts before its feature map."""
         x = np.asarray(x, dtype=np.float64).reshape((-1,) + self.input)
         for l in self.desc["layers"]:
-            x = self.layer(l, x).reshape((-1,) + tuple(l["out"]))
+            x = self.layer(l, x, image).reshape((-1,) + tuple(l["out"]))
         return x
 
-    def layer(self, l, x):
+    def layer(self, l, x, image=None):
         kind, act, alpha = l["kind"], l["activation"], l.get("alpha", 0.0)
         out = tuple(l["out"])
         if kind == "view":
             return x
+        if kind == "autoregressive":
+            if image is None:
+                raise CheckpointError(f"{l['name']}: an autoregressive decoder needs the image")
+            image = np.asarray(image, dtype=np.float64).reshape((len(x), -1) + out[1:])
+            return np.concatenate([image, x], axis=1)
         if kind == "activation":
             return activation(x, act, alpha)
         w, b = self.weight(l), self.param(l["bias"])
@@ -259,8 +271,8 @@ class Model:
     def __getitem__(self, name):
         return self.networks[name]
 
-    def run(self, name, x):
-        return self._nets[name](x)
+    def run(self, name, x, image=None):
+        return self._nets[name](x) if image is None else self._nets[name](x, image)
 
     # -- VAE families --
 
@@ -270,11 +282,12 @@ class Model:
         h = self.run("encoder", np.asarray(x).reshape(len(x), -1))
         return h[:, : self.latent], h[:, self.latent:]
 
-    def decode(self, z):
+    def decode(self, z, x=None):
         """The decoder's output for codes z (N, latent), (N, C*H*W): bernoulli logits, gaussian
-        means, or [means | logvars] (N, 2 C*H*W) for a learned variance."""
+        means, or [means | logvars] (N, 2 C*H*W) for a learned variance. An autoregressive
+        decoder's logits are those of p(x|z) at the images x, each pixel's given those before."""
         self._need("decoder", "decode")
-        return self.run("decoder", z).reshape(len(z), -1)
+        return self.run("decoder", z, x).reshape(len(z), -1)
 
     def decode_mean(self, z):
         """The images `distvae sample` draws: decoder means, clamped to [0, 1], (N, C*H*W)."""
@@ -313,7 +326,7 @@ class Model:
         for s in range(s_count):
             eps = stream_normals(seed, streams, s * lat, lat).astype(np.float32).astype(np.float64)
             z = mu + np.exp(0.5 * logvar) * eps
-            ll += self.log_px_given_z(x, self.decode(z)) / s_count
+            ll += self.log_px_given_z(x, self.decode(z, x)) / s_count
             if self.desc["estimator"] == "A":
                 log_q = np.sum(-0.5 * (np.log(2 * np.pi) + logvar + eps**2), axis=1)
                 log_p = np.sum(-0.5 * (np.log(2 * np.pi) + z**2), axis=1)
@@ -415,6 +428,9 @@ def _torch_network(net, torch, dtype):
             m.running_var.data = t(l["running_var"])
         elif kind == "view":
             m = reshape(out)
+        elif kind == "autoregressive":
+            raise CheckpointError(f"{l['name']}: to_torch() has no autoregressive layer; use the "
+                                  "numpy forward (decode(z, x))")
         else:
             m = None
         if m is not None and kind != "view":

@@ -35,9 +35,12 @@ Vae<T>::Vae(Backend<T>& be, const VaeSpec& spec, int max_batch)
       spec_(spec),
       max_batch_(max_batch),
       encoder_(be, "encoder", encoder_input(spec), encoder_with_head(spec), max_batch),
-      decoder_(be, "decoder", Shape{spec.latent}, spec.decoder, max_batch),
+      decoder_(be, "decoder", Shape{spec.latent}, spec.decoder, max_batch, spec.image),
       D_(int(spec.image.numel())) {
   const LikelihoodSpec& lik = spec.likelihood;
+  if (decoder_.autoregressive() && lik.kind != Likelihood::bernoulli)
+    throw NetworkSpecError(
+        "decoder: an autoregressive decoder models binary pixels: it needs likelihood bernoulli");
   const int64_t want = int64_t(D_) * (lik.learned_variance ? 2 : 1);
   if (decoder_.output_shape().numel() != want)
     throw NetworkSpecError("decoder: its output " + decoder_.output_shape().str() + " has " +
@@ -113,7 +116,7 @@ void Vae<T>::draw_noise(int B, uint64_t seed, uint32_t purpose, const uint64_t* 
 
 template <class T>
 void Vae<T>::likelihood(const T* x, int B, bool with_grad, T scale) {
-  const T* out = decoder_.forward(z_, B);
+  const T* out = decoder_.forward(z_, B, x);  // an autoregressive decoder reads x too
   log_px_given_z(be_, spec_.likelihood, out, x, ll_, with_grad ? dout_ : nullptr, scale, B, D_,
                  LikelihoodScratch<T>{mean_, dec_logvar_, dmean_, ddec_logvar_});
 }
@@ -324,7 +327,47 @@ void Vae<T>::encode(const T* x, int B, T* mu_host, T* logvar_host) {
 }
 
 template <class T>
-void Vae<T>::decode_mean(const T* z_host, int B, float* out_host) {
+void Vae<T>::draw_images(const T* z_host, int B, uint64_t seed, uint64_t first_key, float* x_host,
+                         float* prob_host) {
+  if (!decoder_.autoregressive())
+    throw std::invalid_argument("decoder: draw_images needs an autoregressive decoder");
+  if (B <= 0 || B > max_batch_)
+    throw std::invalid_argument("VAE: batch " + std::to_string(B) + " outside [1, " +
+                                std::to_string(max_batch_) + "]");
+  // x starts all zeros; the masks make the logits at p independent of x at p and after, so pass
+  // p sees exactly the pixels drawn before it, and the last pass leaves x ~ p(x|z).
+  const int HW = int(spec_.image[1] * spec_.image[2]), C = int(spec_.image[0]);
+  const size_t n = size_t(B) * D_;
+  std::vector<T> x(n, T(0)), logits(n);
+  std::vector<float> u(n);  // every draw at once: (b, c * HW + p)
+  for (int b = 0; b < B; ++b)
+    uniform_fill(seed, stream_id(rng_purpose::pixel_sample, first_key + uint64_t(b)), 0, size_t(D_),
+                 u.data() + size_t(b) * D_);
+  be_.to_device(z_host, z_, size_t(B) * spec_.latent);
+  be_.fill(xrep_, n, T(0));
+  const T* out = decoder_.forward(z_, B, xrep_);
+  for (int p = 0; p < HW; ++p) {
+    if (p > 0) out = decoder_.rerun_with_image(xrep_, B);
+    be_.to_host(out, logits.data(), n);
+    for (int b = 0; b < B; ++b)
+      for (int c = 0; c < C; ++c) {
+        const size_t k = size_t(b) * D_ + size_t(c) * HW + size_t(p);
+        const double prob = 1.0 / (1.0 + std::exp(-double(logits[k])));
+        x[k] = T(u[k] < prob ? 1 : 0);
+        x_host[k] = float(x[k]);
+        if (prob_host) prob_host[k] = float(prob);
+      }
+    be_.to_device(x.data(), xrep_, n);
+  }
+}
+
+template <class T>
+void Vae<T>::decode_mean(const T* z_host, int B, float* out_host, uint64_t seed,
+                         uint64_t first_key) {
+  if (decoder_.autoregressive()) {
+    std::vector<float> x(size_t(B) * D_);
+    return draw_images(z_host, B, seed, first_key, x.data(), out_host);
+  }
   be_.to_device(z_host, z_, size_t(B) * spec_.latent);
   const T* out = decoder_.forward(z_, B);
   const size_t n = size_t(B) * D_;
@@ -342,6 +385,10 @@ void Vae<T>::decode_mean(const T* z_host, int B, float* out_host) {
 
 template <class T>
 void Vae<T>::decode_output(const T* z_host, int B, T* out_host) {
+  if (decoder_.autoregressive())
+    throw std::invalid_argument(
+        "decoder: an autoregressive decoder's output depends on the image; it has no output for "
+        "z alone");
   be_.to_device(z_host, z_, size_t(B) * spec_.latent);
   be_.to_host(decoder_.forward(z_, B), out_host, size_t(B) * decoder_.output_shape().numel());
 }

@@ -103,9 +103,20 @@ class Vae {
                       uint64_t counter, T* z_out);
   // Posterior means mu (B, latent) to host.
   void encode(const T* x, int B, T* mu_host, T* logvar_host);
-  // Decoder means (B, C*H*W) in [0, 1] to host, for z (B, latent) given on the host.
-  void decode_mean(const T* z_host, int B, float* out_host);
-  // The decoder's output itself (B, C*H*W, or 2 C*H*W with a learned variance) to host.
+  // Decoder means (B, C*H*W) in [0, 1] to host, for z (B, latent) given on the host. An
+  // autoregressive decoder has no mean in closed form: it draws x ~ p(x|z) pixel by pixel in
+  // raster order (H*W passes of its masked layers), from the streams (pixel_sample, first_key +
+  // b) of seed, and gives each pixel's probability of 1 given the pixels drawn before it.
+  void decode_mean(const T* z_host, int B, float* out_host, uint64_t seed = 0,
+                   uint64_t first_key = 0);
+  // x ~ p(x|z) of an autoregressive decoder (B, C*H*W of 0 or 1) to host, and each pixel's
+  // probability of 1 given the pixels before it (prob_host; may be null): H*W passes of the
+  // layers from its autoregressive one on, pass p drawing pixel p of every channel. Draw (b, c, p)
+  // is element c*H*W + p of stream (pixel_sample, first_key + b) of seed.
+  void draw_images(const T* z_host, int B, uint64_t seed, uint64_t first_key, float* x_host,
+                   float* prob_host);
+  // The decoder's output itself (B, C*H*W, or 2 C*H*W with a learned variance) to host. Not for
+  // an autoregressive decoder, whose output needs the image.
   void decode_output(const T* z_host, int B, T* out_host);
   // AIS's annealed factor for log p(x) (core/models/ais.h): f(z) = log p(x|z), plus T(z) for the
   // implicit prior (its unnormalized density is N(0, I) e^T), per row into f (host) and df/dz into

@@ -120,8 +120,10 @@ std::vector<float> prior_draws(LoadedModel& m, const std::string& prior, int n, 
   return z;
 }
 
-// Generated images (n, D) in [0, 1]: decoder means or generator outputs, batch by batch.
-std::vector<float> generate(LoadedModel& m, const std::vector<float>& z, int n) {
+// Generated images (n, D) in [0, 1]: decoder means or generator outputs, batch by batch. An
+// autoregressive decoder draws its pixels one by one (image i from pixel streams i of seed) and
+// gives their probabilities.
+std::vector<float> generate(LoadedModel& m, const std::vector<float>& z, int n, uint64_t seed) {
   const int L = m.config.model.latent;
   const int64_t D = m.geom.pixels();
   std::vector<float> img(size_t(n) * D);
@@ -131,7 +133,8 @@ std::vector<float> generate(LoadedModel& m, const std::vector<float>& z, int n) 
     if (m.model.gan)
       m.model.gan->generate(z.data() + size_t(first) * L, B, img.data() + size_t(first) * D);
     else
-      m.model.vae->decode_mean(z.data() + size_t(first) * L, B, img.data() + size_t(first) * D);
+      m.model.vae->decode_mean(z.data() + size_t(first) * L, B, img.data() + size_t(first) * D,
+                               seed, uint64_t(first));
   }
   return img;
 }
@@ -178,7 +181,8 @@ QualityFigures quality(LoadedModel& m, const std::string& prior, int n, const Qu
   QualityFigures q;
   q.prior = prior;
   const int D = int(m.geom.pixels());
-  const std::vector<float> gen = generate(m, prior_draws(m, prior, n, 777, learned, &train), n);
+  const std::vector<float> gen =
+      generate(m, prior_draws(m, prior, n, 777, learned, &train), n, 777);
   q.mmd = gaussian_mmd(*m.backend, gen.data(), n, ref.test.data(), int64_t(ref.test.size()) / D, D);
   if (!ref.test_hist.empty()) {
     q.hist = class_histogram(nearest_labels(*m.backend, gen.data(), n, ref.train.data(),
@@ -554,7 +558,12 @@ int sample(const SampleOptions& o, Communicator& comm) {
   ImageSet train;
   if (o.prior == "aggregate") train = load_image_set(m.config.data.train, 0, "data.train");
   const std::vector<float> z = prior_draws(m, o.prior, o.n, uint64_t(o.seed), &pn, &train);
-  const std::vector<float> img = generate(m, z, o.n);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<float> img = generate(m, z, o.n, uint64_t(o.seed));
+  if (m.model.vae && m.model.vae->decoder().autoregressive())
+    std::printf("drew %d images pixel by pixel (%lld passes of the masked layers) in %.2f s\n", o.n,
+                (long long)(g.height * g.width),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (o.out_png.size() > 3 && o.out_png.ends_with(".h5")) {
     write_float_matrices(o.out_png, {{"z", o.n, m.config.model.latent, z.data()},
                                      {"images", o.n, g.pixels(), img.data()}});

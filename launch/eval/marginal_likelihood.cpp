@@ -185,6 +185,7 @@ void draw_image(const LikelihoodSpec& lik, const float* o, int D, uint64_t seed,
 
 // n images simulated from the model on this rank's block: z_i ~ N(0, I) and x_i ~ p(x|z_i), both
 // from stream (bdmc, first + i): the z at elements [0, L), the pixel draws a whole block after.
+// An autoregressive decoder draws its pixels one by one from stream (pixel_sample, first + i).
 void simulate(Vae<float>& vae, int64_t first, int n, uint64_t seed, std::vector<float>& z,
               std::vector<float>& x) {
   const int L = vae.spec().latent, D = vae.image_size(), rows = vae.decoder().max_batch();
@@ -197,6 +198,11 @@ void simulate(Vae<float>& vae, int64_t first, int n, uint64_t seed, std::vector<
                 z.data() + size_t(i) * L);
   for (int b0 = 0; b0 < n; b0 += rows) {
     const int B = std::min(rows, n - b0);
+    if (vae.decoder().autoregressive()) {
+      vae.draw_images(z.data() + size_t(b0) * L, B, seed, uint64_t(first + b0),
+                      x.data() + size_t(b0) * D, nullptr);
+      continue;
+    }
     vae.decode_output(z.data() + size_t(b0) * L, B, out.data());
     for (int i = b0; i < b0 + B; ++i)
       draw_image(lik, out.data() + size_t(i - b0) * out_size, D, seed,

@@ -33,6 +33,8 @@ const char* kind_name(LayerKind k) {
       return "activation";
     case LayerKind::view:
       return "view";
+    case LayerKind::with_image:
+      return "autoregressive";  // out = [image | in] along channels
   }
   return "?";
 }
@@ -47,7 +49,10 @@ Json layer_json(const Layer& l, const ParamStore<float>& ps) {
   const auto& s = ps.slices();
   if (l.kind == LayerKind::conv2d || l.kind == LayerKind::deconv2d)
     j["kernel"] = l.geom.K, j["stride"] = l.geom.stride, j["padding"] = l.geom.pad;
-  if (l.mask != ConvMask::none) j["mask"] = l.mask == ConvMask::A ? "A" : "B";  // w * mask is used
+  if (l.mask != ConvMask::none) {  // w * mask is used; channels from mask_channels on are unmasked
+    j["mask"] = l.mask == ConvMask::A ? "A" : "B";
+    j["mask_channels"] = l.mask_channels > 0 ? l.mask_channels : l.geom.Cin;
+  }
   if (l.kind == LayerKind::linear || l.kind == LayerKind::conv2d || l.kind == LayerKind::deconv2d ||
       l.kind == LayerKind::batchnorm) {
     j["weight"] = slice_json(s[l.weight]);

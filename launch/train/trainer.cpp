@@ -84,7 +84,7 @@ void write_grids(Model& model, const ImageSet& shown, const Config& c, const std
   if (model.gan)
     model.gan->generate(z.data(), n, img.data());
   else
-    model.vae->decode_mean(z.data(), n, img.data());
+    model.vae->decode_mean(z.data(), n, img.data(), uint64_t(c.train.seed));
   write_png(dir + "/samples.png",
             make_grid(img.data(), n, int(g.channels), int(g.height), int(g.width), cols, 2));
   if (!model.vae) return;
@@ -97,7 +97,7 @@ void write_grids(Model& model, const ImageSet& shown, const Config& c, const std
   std::vector<float> x(size_t(m) * D), mu(size_t(m) * L), rec(size_t(m) * D);
   decode_batch(shown.pixels.data(), g, idx.data(), key.data(), m, -1, x.data());
   vae.encode(x.data(), m, mu.data(), nullptr);
-  vae.decode_mean(mu.data(), m, rec.data());
+  vae.decode_mean(mu.data(), m, rec.data(), uint64_t(c.train.seed));
   std::vector<float> pairs;
   for (int r0 = 0; r0 < m; r0 += cols) {
     const int k = std::min(cols, m - r0);
@@ -117,7 +117,7 @@ void write_grids(Model& model, const ImageSet& shown, const Config& c, const std
         const float t = float(s) / float(kSteps - 1);
         z[size_t(s) * L + d] = (1 - t) * mu[size_t(d)] + t * mu[size_t(L + d)];
       }
-    vae.decode_mean(z.data(), kSteps, strip.data());
+    vae.decode_mean(z.data(), kSteps, strip.data(), uint64_t(c.train.seed));
     write_png(dir + "/interp.png", make_grid(strip.data(), kSteps, int(g.channels), int(g.height),
                                              int(g.width), kSteps, 2));
   }
@@ -700,7 +700,11 @@ std::optional<int> finish_epoch(Run& run, int epoch, double epoch_secs, bool las
     } else {
       say(run, "epoch %d done in %.1f s\n", epoch + 1, epoch_secs);
     }
+    const auto t0 = std::chrono::steady_clock::now();
     write_grids(model, d.val_set.count > 0 ? d.val_set : d.shown, c, run.o.run_dir);
+    if (model.vae && model.vae->decoder().autoregressive())  // H*W passes per grid
+      say(run, "sample grids drawn pixel by pixel in %.1f s\n",
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   run.comm.broadcast(&dead, sizeof dead, 0);
   if (dead)

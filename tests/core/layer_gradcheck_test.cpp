@@ -60,6 +60,12 @@ LayerSpec deconv(int64_t out, int k, int stride, int pad, int out_pad = 0, bool 
   return s;
 }
 
+LayerSpec autoregressive() {
+  LayerSpec s;
+  s.type = "autoregressive";
+  return s;
+}
+
 LayerSpec act(const std::string& name, float alpha = std::numeric_limits<float>::quiet_NaN()) {
   LayerSpec s;
   s.type = name;
@@ -138,6 +144,7 @@ struct Case {
   std::string label;
   Shape input;  // per sample
   std::vector<LayerSpec> specs;
+  Shape image = Shape{};  // what an autoregressive layer puts before its feature map (held fixed)
 };
 
 constexpr double kFdStep = 1e-6;
@@ -150,13 +157,14 @@ constexpr double kKinkMargin = 1e-4;
 // The smallest |pre-activation| over every kinked activation of the case, for input x. The
 // pre-activation of spec j is the output of the network built from specs[0, j), which shares the
 // full network's leading parameters (same names, same flat offsets).
-double kink_margin(Network<double>& net, const Case& c, const std::vector<double>& x, int B) {
+double kink_margin(Network<double>& net, const Case& c, const std::vector<double>& x,
+                   const double* image, int B) {
   ReferenceBackend<double> be;
   double margin = INFINITY;
   for (size_t j = 0; j < c.specs.size(); ++j) {
     if (!has_kink(c.specs[j].type)) continue;
     const std::vector<LayerSpec> prefix(c.specs.begin(), c.specs.begin() + std::ptrdiff_t(j));
-    Network<double> pre(be, net.name(), c.input, prefix, B);
+    Network<double> pre(be, net.name(), c.input, prefix, B, c.image);
     pre.set_training(true);
     const auto& ps = pre.params().slices();
     const auto& full = net.params().slices();
@@ -168,7 +176,7 @@ double kink_margin(Network<double>& net, const Case& c, const std::vector<double
     }
     std::copy(net.params().values(), net.params().values() + pre.params().size(),
               pre.params().values());
-    const double* z = pre.forward(x.data(), B);
+    const double* z = pre.forward(x.data(), B, image);
     const size_t n = size_t(B) * size_t(pre.output_shape().numel());
     for (size_t i = 0; i < n; ++i) margin = std::min(margin, std::abs(z[i]));
   }
@@ -178,7 +186,7 @@ double kink_margin(Network<double>& net, const Case& c, const std::vector<double
 void gradcheck(const Case& c, int B) {
   SCOPED_TRACE(c.label + ", batch " + std::to_string(B));
   ReferenceBackend<double> be;
-  Network<double> net(be, "gc", c.input, c.specs, B);
+  Network<double> net(be, "gc", c.input, c.specs, B, c.image);
   net.set_training(true);  // batch norms by the batch: part of what is differentiated
   net.init(7);
   randomize_biases(net, 1000);
@@ -186,13 +194,15 @@ void gradcheck(const Case& c, int B) {
 
   const size_t nx = size_t(B) * size_t(c.input.numel());
   const size_t ny = size_t(B) * size_t(net.output_shape().numel());
+  const std::vector<double> image = normals<double>(98, size_t(B) * size_t(c.image.numel()));
+  const double* im = c.image.rank ? image.data() : nullptr;
 
   // Inputs away from every kink: redraw until the pre-activations keep their distance.
   std::vector<double> x;
   bool clear = false;
   for (uint64_t attempt = 0; attempt < 50 && !clear; ++attempt) {
     x = normals<double>(100 + attempt, nx);
-    clear = kink_margin(net, c, x, B) > kKinkMargin;
+    clear = kink_margin(net, c, x, im, B) > kKinkMargin;
   }
   ASSERT_TRUE(clear) << "no input found whose pre-activations stay " << kKinkMargin
                      << " away from the kinks";
@@ -200,7 +210,7 @@ void gradcheck(const Case& c, int B) {
 
   // Analytic: L = sum(r . y), so dL/dy = r.
   auto loss = [&] {
-    const double* y = net.forward(x.data(), B);
+    const double* y = net.forward(x.data(), B, im);
     double s = 0;
     for (size_t i = 0; i < ny; ++i) s += r[i] * y[i];
     return s;
@@ -287,6 +297,13 @@ std::vector<Case> cases() {
   cs.push_back({"masked conv A then B, fused relu",
                 Shape{2, 5, 6},
                 {masked(3, 3, "A"), act("relu"), masked(2, 5, "B", false)}});
+  // An autoregressive decoder: a feature map of z, the image's channels before it, masked convs
+  // (A's mask on the image's channels only) and a pointwise conv. The image is data: no gradient.
+  cs.push_back({"autoregressive decoder",
+                Shape{4},
+                {lin(3 * 5 * 6), reshape({3, 5, 6}), autoregressive(), masked(4, 3, "A"),
+                 act("relu"), masked(3, 3, "B"), act("tanh"), conv(2, 1, 1, 0)},
+                Shape{2, 5, 6}});
   // views
   cs.push_back({"flatten", Shape{2, 6, 7}, {conv(3, 4, 2, 1), flatten(), lin(5)}});
   cs.push_back(
@@ -432,12 +449,22 @@ class NetworkParity : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Backend<float>> be_;
 };
 
+// A PixelVAE-style decoder: z -> feature map (4, 6, 7), the image's 2 channels put before it, a
+// masked stack, and a pointwise conv to 2 logits per pixel.
+Case autoregressive_decoder() {
+  return {"autoregressive decoder",
+          Shape{5},
+          {lin(4 * 6 * 7), reshape({4, 6, 7}), autoregressive(), masked(8, 5, "A"), act("relu"),
+           masked(8, 3, "B"), act("tanh"), conv(2, 1, 1, 0)},
+          Shape{2, 6, 7}};
+}
+
 void NetworkParity::parity(const Case& c, int B) {
   SCOPED_TRACE(c.label + ", batch " + std::to_string(B));
   Backend<float>& be = *be_;
   ReferenceBackend<float> ref;
-  Network<float> a(be, "p", c.input, c.specs, B);
-  Network<float> b(ref, "p", c.input, c.specs, B);
+  Network<float> a(be, "p", c.input, c.specs, B, c.image);
+  Network<float> b(ref, "p", c.input, c.specs, B, c.image);
   b.init(21);
   randomize_biases(b, 80);
   ASSERT_EQ(a.params().size(), b.params().size());
@@ -450,10 +477,13 @@ void NetworkParity::parity(const Case& c, int B) {
   const std::vector<float> x = normals<float>(81, nx);
   const std::vector<float> r = normals<float>(82, ny);
   BackendBuffer xa(be, x);  // the input stays valid until backward, as forward requires
+  const std::vector<float> image = normals<float>(83, size_t(B) * size_t(c.image.numel()));
+  BackendBuffer ima(be, image);
+  const bool with_image = c.image.rank > 0;
 
   std::vector<float> ya(ny);
-  be.to_host(a.forward(xa.get(), B), ya.data(), ny);
-  const float* yb = b.forward(x.data(), B);
+  be.to_host(a.forward(xa.get(), B, with_image ? ima.get() : nullptr), ya.data(), ny);
+  const float* yb = b.forward(x.data(), B, with_image ? image.data() : nullptr);
   EXPECT_LT(rel_err(ya.data(), yb, ny), 1e-5) << "forward output";
 
   a.params().zero_grads();
@@ -501,6 +531,7 @@ TEST_P(NetworkParity, MaskedConv) {
       Shape{1, 9, 8},
       {masked(16, 7, "A"), act("relu"), masked(16, 3, "B"), act("relu"), masked(1, 3, "B")}};
   parity(net, 4);
+  parity(autoregressive_decoder(), 3);
 }
 
 // ---------------------------------------------------------------- PixelCNN masks, every backend
@@ -547,13 +578,63 @@ void check_masks_causal(Backend<float>& be) {
   }
 }
 
+// The same through an autoregressive decoder, where the image is the side input: raising image
+// pixel j of either channel leaves every logit at pixels 0..j (both channels) as it was, and moves
+// some logit after j; and the feature map, seen whole, moves logits at pixel 0 too.
+void check_decoder_causal(Backend<float>& be) {
+  const Case c = autoregressive_decoder();
+  const int B = 2, C = int(c.image[0]), HW = int(c.image[1] * c.image[2]);
+  Network<float> net(be, "d", c.input, c.specs, B, c.image);
+  net.init(32);
+  randomize_biases(net, 92);
+  const std::vector<float> z0 = normals<float>(93, size_t(B) * size_t(c.input.numel()));
+  std::vector<float> x0 = normals<float>(94, size_t(B) * C * HW);
+  for (float& v : x0) v = v > 0 ? 1.0f : 0.0f;  // binary, as the images it models
+  const size_t ny = size_t(B) * C * HW;
+  auto forward = [&](const std::vector<float>& z, const std::vector<float>& x) {
+    BackendBuffer zb(be, z), xb(be, x);
+    std::vector<float> y(ny);
+    be.to_host(net.forward(zb.get(), B, xb.get()), y.data(), ny);
+    return y;
+  };
+  const std::vector<float> y0 = forward(z0, x0);
+  for (int ch : {0, C - 1})
+    for (int j : {0, 1, 6, 7, 20, HW - 2, HW - 1}) {
+      SCOPED_TRACE("image channel " + std::to_string(ch) + ", pixel " + std::to_string(j));
+      std::vector<float> x = x0;
+      x[size_t(ch) * HW + size_t(j)] = 1.0f - x[size_t(ch) * HW + size_t(j)];  // image 0
+      const std::vector<float> y = forward(z0, x);
+      double before = 0, after = 0, other = 0;
+      for (size_t i = 0; i < ny; ++i) {
+        const double d = std::abs(double(y[i]) - double(y0[i]));
+        if (i >= ny / B)
+          other = std::max(other, d);
+        else if (int(i % size_t(HW)) <= j)
+          before = std::max(before, d);
+        else
+          after = std::max(after, d);
+      }
+      EXPECT_EQ(other, 0.0) << "image 1 moved";
+      EXPECT_LE(before, 1e-6) << "a logit at or before the flipped pixel changed";
+      if (j < HW - 1) {
+        EXPECT_GT(after, 1e-3) << "no logit after the flipped pixel changed";
+      }
+    }
+  std::vector<float> z = z0;
+  z[0] += 1.0f;
+  const std::vector<float> y = forward(z, x0);
+  EXPECT_GT(std::abs(y[0] - y0[0]), 1e-4) << "the first pixel's logit does not see z";
+}
+
 TEST(MaskedConv, ReferenceSeesOnlyEarlierPixels) {
   ReferenceBackend<float> ref;
   check_masks_causal(ref);
+  check_decoder_causal(ref);
 }
 
 TEST_P(NetworkParity, MaskedConvSeesOnlyEarlierPixels) {
   check_masks_causal(backend());
+  check_decoder_causal(backend());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, NetworkParity, ::testing::ValuesIn(backends_under_test()),

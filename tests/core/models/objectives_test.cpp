@@ -385,7 +385,21 @@ struct ModelCase {
   double beta;
   bool free_bits;
   double logvar_floor = -6.0;
+  bool autoregressive = false;  // a PixelCNN decoder over the (1, 2, 3) image
 };
+
+// z -> a (2, 2, 3) feature map, the image put before it, masked A then B convs: one logit per
+// pixel, each given the pixels before it.
+std::vector<LayerSpec> autoregressive_decoder() {
+  LayerSpec map = lin(2 * 6), reshape = act("reshape"), ar = act("autoregressive");
+  reshape.shape = {2, 2, 3};
+  auto masked = [](int out, const char* mask) {
+    LayerSpec s = act("conv2d");
+    s.out = out, s.kernel = 3, s.padding = 1, s.mask = mask;
+    return s;
+  };
+  return {map, act("tanh"), reshape, ar, masked(3, "A"), act("tanh"), masked(1, "B")};
+}
 
 void PrintTo(const ModelCase& c, std::ostream* os) {
   *os << c.name;
@@ -402,6 +416,7 @@ TEST_P(VaeGradient, TrainStepMatchesFiniteDifferencesOfTheLoss) {
   spec.latent = Lat;
   spec.encoder = {lin(4), act("tanh")};
   spec.decoder = {lin(4), act("tanh"), lin(c.learned_variance ? 2 * D : D)};
+  if (c.autoregressive) spec.decoder = autoregressive_decoder();
   spec.likelihood.kind = c.likelihood;
   spec.likelihood.learned_variance = c.learned_variance;
   spec.likelihood.fixed_logvar = -0.4;
@@ -528,30 +543,37 @@ TEST_P(VaeGradient, TrainStepMatchesFiniteDifferencesOfTheLoss) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Objectives, VaeGradient,
-                         ::testing::Values(ModelCase{"B_L1_bernoulli_beta07", Estimator::B, 1,
-                                                     Likelihood::bernoulli, false, 0.7, false},
-                                           ModelCase{"B_L2_bernoulli_beta13", Estimator::B, 2,
-                                                     Likelihood::bernoulli, false, 1.3, false},
-                                           ModelCase{"B_L1_gaussian_learned_beta05", Estimator::B,
-                                                     1, Likelihood::gaussian, true, 0.5, false},
-                                           ModelCase{"B_L2_gaussian_learned_floor", Estimator::B, 2,
-                                                     Likelihood::gaussian, true, 1.7, false, 0.0},
-                                           ModelCase{"B_L1_gaussian_fixed", Estimator::B, 1,
-                                                     Likelihood::gaussian, false, 0.9, false},
-                                           ModelCase{"A_L1_bernoulli_beta07", Estimator::A, 1,
-                                                     Likelihood::bernoulli, false, 0.7, false},
-                                           ModelCase{"A_L2_bernoulli_beta15", Estimator::A, 2,
-                                                     Likelihood::bernoulli, false, 1.5, false},
-                                           ModelCase{"A_L1_gaussian_learned_beta08", Estimator::A,
-                                                     1, Likelihood::gaussian, true, 0.8, false},
-                                           ModelCase{"A_L2_gaussian_learned_beta12", Estimator::A,
-                                                     2, Likelihood::gaussian, true, 1.2, false},
-                                           ModelCase{"B_L1_bernoulli_freebits", Estimator::B, 1,
-                                                     Likelihood::bernoulli, false, 0.8, true},
-                                           ModelCase{"B_L2_gaussian_learned_freebits", Estimator::B,
-                                                     2, Likelihood::gaussian, true, 1.4, true}),
-                         [](const ::testing::TestParamInfo<ModelCase>& i) { return i.param.name; });
+INSTANTIATE_TEST_SUITE_P(
+    Objectives, VaeGradient,
+    ::testing::Values(ModelCase{"B_L1_bernoulli_beta07", Estimator::B, 1, Likelihood::bernoulli,
+                                false, 0.7, false},
+                      ModelCase{"B_L2_bernoulli_beta13", Estimator::B, 2, Likelihood::bernoulli,
+                                false, 1.3, false},
+                      ModelCase{"B_L1_gaussian_learned_beta05", Estimator::B, 1,
+                                Likelihood::gaussian, true, 0.5, false},
+                      ModelCase{"B_L2_gaussian_learned_floor", Estimator::B, 2,
+                                Likelihood::gaussian, true, 1.7, false, 0.0},
+                      ModelCase{"B_L1_gaussian_fixed", Estimator::B, 1, Likelihood::gaussian, false,
+                                0.9, false},
+                      ModelCase{"A_L1_bernoulli_beta07", Estimator::A, 1, Likelihood::bernoulli,
+                                false, 0.7, false},
+                      ModelCase{"A_L2_bernoulli_beta15", Estimator::A, 2, Likelihood::bernoulli,
+                                false, 1.5, false},
+                      ModelCase{"A_L1_gaussian_learned_beta08", Estimator::A, 1,
+                                Likelihood::gaussian, true, 0.8, false},
+                      ModelCase{"A_L2_gaussian_learned_beta12", Estimator::A, 2,
+                                Likelihood::gaussian, true, 1.2, false},
+                      ModelCase{"B_L1_bernoulli_freebits", Estimator::B, 1, Likelihood::bernoulli,
+                                false, 0.8, true},
+                      ModelCase{"B_L2_gaussian_learned_freebits", Estimator::B, 2,
+                                Likelihood::gaussian, true, 1.4, true},
+                      ModelCase{"B_L2_bernoulli_autoregressive", Estimator::B, 2,
+                                Likelihood::bernoulli, false, 0.9, false, -6.0, true},
+                      ModelCase{"A_L1_bernoulli_autoregressive", Estimator::A, 1,
+                                Likelihood::bernoulli, false, 1.1, false, -6.0, true},
+                      ModelCase{"B_L1_bernoulli_autoregressive_freebits", Estimator::B, 1,
+                                Likelihood::bernoulli, false, 0.8, true, -6.0, true}),
+    [](const ::testing::TestParamInfo<ModelCase>& i) { return i.param.name; });
 
 // Free bits across ranks: the per-dimension KL goes through allreduce_sum and is averaged over
 // global_batch. A fake R-rank reduction (this rank's sums times R, global batch R B) must give

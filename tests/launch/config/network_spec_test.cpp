@@ -214,6 +214,48 @@ TEST(NetworkSpec, ConvMasks) {
   }
 }
 
+// The autoregressive layer: [image | feature map] along channels, after which every layer must
+// keep pixel p blind to the image at p and after; each way of breaking that is named.
+TEST(NetworkSpec, Autoregressive) {
+  auto masked = [](int out, int k, const std::string& mask) {
+    LayerSpec s = conv("conv2d", out, k, 1, k / 2);
+    s.mask = mask;
+    return s;
+  };
+  const Shape z{6}, image{2, 5, 5};
+  const LayerSpec lin = spec("linear", 3 * 25), to_map = reshape({3, 5, 5});
+  const LayerSpec ar = spec("autoregressive");
+  const std::vector<Layer> ok = plan_layers("decoder", z,
+                                            {lin, to_map, ar, masked(8, 5, "A"), spec("relu"),
+                                             masked(8, 3, "B"), conv("conv2d", 2, 1, 1, 0)},
+                                            image);
+  ASSERT_EQ(ok.size(), 6u);  // relu fused into the A layer
+  EXPECT_EQ(ok[2].kind, LayerKind::with_image);
+  EXPECT_EQ(ok[2].out, (Shape{5, 5, 5}));
+  EXPECT_EQ(ok[3].mask_channels, 2);  // the image's channels; the feature map's are seen whole
+  EXPECT_EQ(ok[4].mask_channels, 0);  // the whole input
+  EXPECT_EQ(ok[5].out, image);
+  const std::vector<std::pair<std::vector<LayerSpec>, std::string>> bad = {
+      {{lin, to_map, ar, conv("conv2d", 2, 3, 1, 1)}, "needs mask: A"},
+      {{lin, to_map, ar, masked(2, 3, "B")}, "needs mask: A"},
+      {{lin, to_map, ar, masked(4, 3, "A"), conv("conv2d", 2, 3, 1, 1)}, "needs mask: B"},
+      {{lin, to_map, ar, masked(4, 3, "A"), spec("batchnorm")}, "batchnorm mixes pixels"},
+      {{lin, to_map, ar, masked(4, 3, "A"), spec("flatten")}, "flatten mixes pixels"},
+      {{lin, to_map, ar, masked(4, 3, "A"), ar}, "at most one 'autoregressive'"},
+      {{lin, to_map, ar}, "needs a conv2d with mask: A after it"},
+      {{lin, ar, masked(2, 3, "A")}, "needs a feature map (channels, 5, 5)"},
+      {{spec("linear", 3 * 16), reshape({3, 4, 4}), ar, masked(2, 3, "A")}, "got (3, 4, 4)"},
+  };
+  for (const auto& [specs, want] : bad) {
+    const std::string m =
+        error_of<NetworkSpecError>([&] { plan_layers("decoder", z, specs, image); });
+    EXPECT_TRUE(Contains(m, want)) << m;
+    EXPECT_TRUE(Contains(m, "decoder layer ")) << m;
+  }
+  const std::string m = plan_error(Shape{3, 5, 5}, {ar, masked(2, 3, "A")});
+  EXPECT_TRUE(Contains(m, "only a VAE's decoder sees the image")) << m;
+}
+
 TEST(NetworkSpec, ConvShapes) {
   // (28 + 2 - 4) / 2 + 1 = 14
   auto l = plan_layers("enc", Shape{1, 28, 28}, {conv("conv2d", 32, 4, 2, 1)});
