@@ -1,7 +1,8 @@
 // Distributed equivalence (docs/design.md section 8): N ranks x batch B/N reproduce one rank x
 // batch B on the same images with the same noise: gradients, 20 SGD steps and 20 Adam steps, in
 // float on dnnl and in double on the reference backend; with batch norms too, whose statistics are
-// all-reduced. Run under mpirun with 1, 2 or 4 ranks.
+// all-reduced; with an autoregressive (PixelCNN) decoder too. Run under mpirun with 1, 2 or 4
+// ranks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,12 +25,24 @@ namespace {
 
 constexpr int kGlobalBatch = 128;
 
-VaeSpec small_spec(bool batchnorm = false) {
+// A PixelCNN over the image and a (2, 6, 6) feature map of z: masked A then B convs.
+std::vector<LayerSpec> autoregressive_decoder() {
+  LayerSpec map = layer("reshape"), a = layer("conv2d", 4), b = layer("conv2d", 1);
+  map.shape = {2, 6, 6};
+  a.kernel = b.kernel = 3, a.padding = b.padding = 1, a.mask = "A", b.mask = "B";
+  return {layer("linear", 24),     layer("tanh"),
+          layer("linear", 72),     map,
+          layer("autoregressive"), a,
+          layer("relu"),           b};
+}
+
+VaeSpec small_spec(bool batchnorm = false, bool autoregressive = false) {
   VaeSpec s;
   s.image = Shape{1, 6, 6};
   s.latent = 4;
   s.encoder = {layer("linear", 24), layer("relu")};
   s.decoder = {layer("linear", 24), layer("tanh"), layer("linear", 36)};
+  if (autoregressive) s.decoder = autoregressive_decoder();
   if (batchnorm) {  // a bias before a batch norm has no gradient (only rounding noise): none
     LayerSpec lin = layer("linear", 24);
     lin.bias = false;
@@ -68,6 +81,7 @@ double worst_tensor_diff(ParamStore<T>& a, ParamStore<T>& b, bool grads) {
 // on CPU backends); overlap reduces buckets during backward, else all after it.
 struct Split {
   bool batchnorm = false;
+  bool autoregressive = false;  // the decoder
   bool sync_stats = true;
   bool shared_grads = false;
   bool overlap = true;
@@ -81,7 +95,7 @@ template <class T>
 std::pair<double, double> run(Backend<T>& be, Communicator& comm, const std::string& opt_kind,
                               int steps, double free_bits, Split split = {}) {
   const int world = comm.size(), B = kGlobalBatch / world, rank = comm.rank();
-  const VaeSpec spec = small_spec(split.batchnorm);
+  const VaeSpec spec = small_spec(split.batchnorm, split.autoregressive);
   const int D = int(spec.image.numel());
   const std::vector<T> data = dataset<T>(kGlobalBatch * steps, D);
   Vae<T> dist_vae(be, spec, B), ref_vae(be, spec, kGlobalBatch);
@@ -201,6 +215,26 @@ TEST_F(Equivalence, DoubleReferenceSgd) {
   const auto [g, p] = run<double>(be, *comm, "sgd", 20, 0.3);
   if (comm->rank() == 0)
     std::printf("  double/reference SGD: gradients %.2e, parameters %.2e\n", g, p);
+  EXPECT_LT(g, 1e-10);
+  EXPECT_LT(p, 1e-10);
+}
+
+TEST_F(Equivalence, AutoregressiveFloatDnnlAdam) {
+  auto be = make_backend("dnnl");
+  const auto [g, p] = run<float>(*be, *comm, "adam", 20, 0.3, {.autoregressive = true});
+  if (comm->rank() == 0)
+    std::printf("  float/dnnl Adam, autoregressive decoder: gradients %.2e, parameters %.2e\n", g,
+                p);
+  EXPECT_LT(g, 1e-5) << "gradients after one step, " << comm->size() << " ranks";
+  EXPECT_LT(p, 1e-3) << "parameters after 20 Adam steps";
+}
+
+TEST_F(Equivalence, AutoregressiveDoubleReferenceSgd) {
+  ReferenceBackend<double> be;
+  const auto [g, p] = run<double>(be, *comm, "sgd", 20, 0.0, {.autoregressive = true});
+  if (comm->rank() == 0)
+    std::printf("  double/reference SGD, autoregressive decoder: gradients %.2e, parameters %.2e\n",
+                g, p);
   EXPECT_LT(g, 1e-10);
   EXPECT_LT(p, 1e-10);
 }
