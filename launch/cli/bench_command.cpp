@@ -77,12 +77,25 @@ ImageGeom parse_image(const std::string& s) {
 
 // The config does not name an image size (it comes from the data files), so bench reads it off
 // the model: the decoder's (or generator's) output is the image. A flat output of n values is
-// taken as a square grey image, else a square RGB one; for MLPs only n matters anyway.
+// taken as a square grey image, else a square RGB one; for MLPs only n matters anyway. An
+// autoregressive decoder's image has the height and width of the feature map before its
+// autoregressive layer, and the channels of its last layer's output.
 ImageGeom infer_image(const Config& c, std::string* from) {
   const bool vae = is_vae_family(c.model);
   const char* net = vae ? "decoder" : "generator";
-  const std::vector<Layer> layers =
-      plan_layers(net, Shape{c.model.latent}, vae ? c.model.decoder : c.model.generator);
+  const std::vector<LayerSpec>& specs = vae ? c.model.decoder : c.model.generator;
+  const auto ar = std::find_if(specs.begin(), specs.end(),
+                               [](const LayerSpec& s) { return s.type == "autoregressive"; });
+  Shape image;
+  if (ar != specs.end()) {
+    const std::vector<Layer> map =
+        plan_layers(net, Shape{c.model.latent}, std::vector<LayerSpec>(specs.begin(), ar));
+    const Shape f = map.empty() ? Shape{c.model.latent} : map.back().out;
+    const auto last =
+        std::find_if(specs.rbegin(), specs.rend(), [](const LayerSpec& s) { return s.out > 0; });
+    if (f.rank == 3 && last != specs.rend()) image = Shape{last->out, f[1], f[2]};
+  }
+  const std::vector<Layer> layers = plan_layers(net, Shape{c.model.latent}, specs, image);
   Shape out = layers.empty() ? Shape{c.model.latent} : layers.back().out;
   const int64_t per_pixel = vae && c.model.gaussian_variance == "learned" ? 2 : 1;  // mean, logvar
   *from = std::string("from the ") + net + "'s output " + out.str();
