@@ -266,6 +266,9 @@ class Model:
         self.family, self.latent = self.desc["family"], self.desc["latent"]
         img = self.desc["image"]
         self.image_shape = (img["channels"], img["height"], img["width"])
+        dec = self.desc["networks"].get("decoder", {"layers": []})
+        # A PixelCNN decoder: its output needs the image (decode(z, x)); no sampler here.
+        self.autoregressive = any(l["kind"] == "autoregressive" for l in dec["layers"])
         self._nets = self.networks  # what the forward passes run: numpy, or to_torch()'s modules
 
     def __getitem__(self, name):

@@ -2,8 +2,8 @@
 # python/distvae_reader.py against the distvae command (tests/python/reader_check.py), on six
 # briefly trained models that between them hold every layer kind and activation: the tiny MLP VAE,
 # the conv VAE, a VAE with batch norms, PixelCNN-masked convs (A and B), a Gaussian
-# learned-variance likelihood, estimator A and two samples, the implicit prior (a capped T(z)), the
-# adversarial autoencoder and the DCGAN. Then checkpoints of other formats: one
+# learned-variance likelihood, estimator A and two samples, an autoregressive (PixelVAE) decoder,
+# the implicit prior (a capped T(z)), the adversarial autoencoder and the DCGAN. Then checkpoints of other formats: one
 # of format 1 (no model description; what distvae wrote before it) is still read by distvae and
 # refused by the reader with a message, and one of a newer format is refused by both.
 # Run by ctest: bash THIS BUILD SOURCE
@@ -51,6 +51,25 @@ objective: {estimator: A, samples: 2}
 data: {train: data/fmnist-train-*.h5, test: data/fmnist-test-*.h5, binarize: none}
 YAML
 
+cat >pixel.yaml <<'YAML'
+model:
+  family: vae
+  latent: 4
+  encoder: [{type: linear, out: 32}, relu]
+  decoder:
+    - {type: linear, out: 1568}
+    - {type: reshape, shape: [2, 28, 28]}
+    - autoregressive
+    - {type: conv2d, out: 4, kernel: 5, padding: 2, mask: A}
+    - relu
+    - {type: conv2d, out: 4, kernel: 3, padding: 1, mask: B}
+    - elu
+    - {type: conv2d, out: 1, kernel: 1}
+  likelihood: bernoulli
+objective: {free_bits: 0.1}
+data: {train: data/fmnist-train-*.h5, test: data/fmnist-test-*.h5, binarize: dynamic}
+YAML
+
 check() {  # NAME CONFIG [train options...]
   local name=$1 config=$2 ck
   shift 2
@@ -70,10 +89,11 @@ check() {  # NAME CONFIG [train options...]
 check tiny "$src/configs/fmnist_vae_tiny.yaml"
 check conv "$src/configs/fmnist_vae_conv.yaml"
 check zoo zoo.yaml
+check pixel pixel.yaml --set train.sample_grid=4
 check implicit "$src/configs/fmnist_implicit_prior.yaml" --set model.latent=8
 check aae "$src/configs/fmnist_aae.yaml" --set model.latent=8
 check gan "$src/configs/fmnist_gan_dcgan.yaml"
-echo "PASS  the reader matches distvae on 6 models"
+echo "PASS  the reader matches distvae on 7 models"
 
 # The README's example, as written, in a directory laid out as after launch/demo.sh (the tiny
 # model's checkpoint in place of the demo's).

@@ -111,7 +111,8 @@ model:
     - {type: conv2d, out: 2, kernel: 3, padding: 1, mask: B}
     - flatten
   decoder: [{type: linear, out: 8}, {type: reshape, shape: [2, 2, 2]},
-            {type: deconv2d, out: 1, kernel: 3, stride: 2, padding: 1, output_padding: 1}]
+            {type: deconv2d, out: 1, kernel: 3, stride: 2, padding: 1, output_padding: 1},
+            autoregressive, {type: conv2d, out: 1, kernel: 3, padding: 1, mask: A}]
 data:
   train: x.h5
 )",
@@ -158,6 +159,24 @@ data:
   train: x.h5
   binarize: none
 )";
+
+// An autoregressive decoder models binary pixels: grey ones are refused, naming the key.
+TEST(Config, AutoregressiveDecoderNeedsBinarizedImages) {
+  const char* pixel = R"(
+model:
+  encoder: [{type: linear, out: 8}]
+  decoder: [{type: linear, out: 32}, {type: reshape, shape: [2, 4, 4]}, autoregressive,
+            {type: conv2d, out: 1, kernel: 3, padding: 1, mask: A}]
+data:
+  train: x.h5
+  binarize: dynamic
+)";
+  EXPECT_EQ(error_of(pixel), "");
+  const std::string e = error_of(pixel, {"data.binarize=none"});
+  EXPECT_NE(e.find("data.binarize: an autoregressive decoder models binary pixels"),
+            std::string::npos)
+      << e;
+}
 
 // The adversarial families' configuration errors name the key and what to do.
 TEST(Config, AdversarialFamilyRules) {
