@@ -200,7 +200,8 @@ class Network:
         if not l.get("mask"):
             return w
         m = np.ones(w.shape)
-        m[:, : l["mask_channels"]] = pixelcnn_mask(l["kernel"], l["mask"])
+        # (checkpoints from before autoregressive decoders mask every input channel)
+        m[:, : l.get("mask_channels", w.shape[1])] = pixelcnn_mask(l["kernel"], l["mask"])
         return w * m
 
     def __call__(self, x, image=None):
