@@ -83,6 +83,23 @@ class PixelVae(nn.Module):
         return self.pixelcnn(torch.cat([x.reshape(len(x), 1, 28, 28), feat], 1)).reshape(len(z), -1)
 
 
+def distvae_init(model):
+    """distvae's initialization (Network::init): Kaiming normal before a relu, Xavier normal
+    otherwise (fans over every tap, masked or not), zero biases."""
+    for seq in (model.encoder, model.to_map, model.pixelcnn):
+        mods = list(seq)
+        for i, m in enumerate(mods):
+            if not isinstance(m, (nn.Linear, nn.Conv2d)):
+                continue
+            taps = m.weight[0, 0].numel() if m.weight.dim() == 4 else 1
+            fan_in, fan_out = m.weight.shape[1] * taps, m.weight.shape[0] * taps
+            relu = i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU)
+            std = math.sqrt(2 / fan_in) if relu else math.sqrt(2 / (fan_in + fan_out))
+            with torch.no_grad():
+                m.weight.normal_(0, std)
+                m.bias.zero_()
+
+
 def log_px_given_z(logits, x):
     return -F.binary_cross_entropy_with_logits(logits, x.reshape(len(x), -1), reduction="none").sum(1)
 
@@ -222,6 +239,8 @@ def main():
     p.add_argument("--iw", type=int, default=1000, help="importance samples per test image")
     p.add_argument("--iw-images", type=int, default=10000, help="test images for the IW bound")
     p.add_argument("--bench", action="store_true", help="time training steps instead")
+    p.add_argument("--init", choices=["torch", "distvae"], default="torch",
+                   help="PyTorch's default initialization, or distvae's (Kaiming/Xavier normal)")
     p.add_argument("--steps", type=int, default=30, help="--bench: timed steps")
     p.add_argument("--warmup", type=int, default=5, help="--bench: untimed steps first")
     p.add_argument("--sample", type=int, default=0,
@@ -231,6 +250,8 @@ def main():
     torch.manual_seed(a.seed)
     c = config(a.config)
     model = PixelVae(c["latent"])
+    if a.init == "distvae":
+        distvae_init(model)
     if a.bench:
         return bench(a, c, model)
     t_train = train(a, c, model)
