@@ -40,6 +40,14 @@ struct LayerSpec {
 // the image, conditioned on the feature map (see plan_layers for what keeps it causal).
 enum class LayerKind { linear, conv2d, deconv2d, batchnorm, activation, view, with_image };
 
+// The first "autoregressive" layer of a list (specs.end() without one).
+inline std::vector<LayerSpec>::const_iterator find_autoregressive(
+    const std::vector<LayerSpec>& specs) {
+  for (auto it = specs.begin(); it != specs.end(); ++it)
+    if (it->type == "autoregressive") return it;
+  return specs.end();
+}
+
 // A masked conv2d (PixelCNN) sees, for output pixel p, only the input pixels before p in raster
 // order (row by row, left to right): mask A excludes p itself (a network's first layer on the
 // image, so no pixel sees its own value), mask B includes it (the layers after, whose input at p

@@ -84,8 +84,7 @@ ImageGeom infer_image(const Config& c, std::string* from) {
   const bool vae = is_vae_family(c.model);
   const char* net = vae ? "decoder" : "generator";
   const std::vector<LayerSpec>& specs = vae ? c.model.decoder : c.model.generator;
-  const auto ar = std::find_if(specs.begin(), specs.end(),
-                               [](const LayerSpec& s) { return s.type == "autoregressive"; });
+  const auto ar = find_autoregressive(specs);
   Shape image;
   if (ar != specs.end()) {
     const std::vector<Layer> map =

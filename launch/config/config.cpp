@@ -569,10 +569,7 @@ void check_rules(const Config& c, const std::string& where) {
     fail("objective.free_bits needs objective.estimator: B (free bits act on the analytic KL)");
   if (c.model.likelihood == "bernoulli" && c.model.gaussian_variance == "learned")
     fail("model.gaussian_variance: learned applies to model.likelihood: gaussian only");
-  const bool autoregressive =
-      std::any_of(c.model.decoder.begin(), c.model.decoder.end(),
-                  [](const LayerSpec& s) { return s.type == "autoregressive"; });
-  if (autoregressive && c.data.binarize != "dynamic")
+  if (find_autoregressive(c.model.decoder) != c.model.decoder.end() && c.data.binarize != "dynamic")
     fail(
         "data.binarize: an autoregressive decoder models binary pixels, each given those before "
         "it; set data.binarize: dynamic");
