@@ -18,8 +18,8 @@ void check_options(const LoaderOptions& o) {
     bad("rank " + std::to_string(o.rank) + " is outside [0, world size " + std::to_string(o.world) +
         ")");
   if (o.batch < 1) bad("batch must be at least 1, got " + std::to_string(o.batch));
-  if (o.window_chunks < 1)
-    bad("window_chunks must be at least 1, got " + std::to_string(o.window_chunks));
+  if (o.window_chunks < 0)
+    bad("window_chunks must be 0 (all chunks) or more, got " + std::to_string(o.window_chunks));
   if (o.ring_batches < 1)
     bad("ring_batches must be at least 1, got " + std::to_string(o.ring_batches));
   if (o.threads < 1 || o.threads > 256)
@@ -98,8 +98,7 @@ LoaderStats Loader::stats() const {
 
 void Loader::start_epoch(int epoch) {
   // Plan first: a bad plan throws before anything changes.
-  RankPlan plan =
-      plan_epoch(info_, opt_.seed, epoch, opt_.rank, opt_.world, opt_.batch, opt_.window_chunks);
+  RankPlan plan = plan_epoch(info_, opt_.seed, epoch, opt_.rank, opt_.world, opt_.batch, window_);
   {  // cancel an unfinished epoch and wait until the thread is idle
     std::unique_lock<std::mutex> lk(mu_);
     cancel_ = true;
@@ -239,11 +238,15 @@ void Loader::run() {
     info_ = first_images(dataset_->info(), opt_.max_images);
     image_bytes_ = info_.image_bytes();
     floats_per_image_ = opt_.floats_per_image > 0 ? opt_.floats_per_image : image_bytes_;
+    int64_t chunks = 0;
     for (const ShardFileInfo& f : info_.files)
-      max_chunk_images_ = std::max(max_chunk_images_, f.chunk_images);
+      max_chunk_images_ = std::max(max_chunk_images_, f.chunk_images), chunks += f.num_chunks;
+    // 0 or more than there are: one window of all chunks, a full shuffle of the rank's images.
+    window_ = static_cast<int>(
+        opt_.window_chunks == 0 ? chunks : std::min<int64_t>(opt_.window_chunks, chunks));
     const size_t ib = static_cast<size_t>(image_bytes_), batch = static_cast<size_t>(opt_.batch);
     if (!opt_.preload) {
-      const size_t W = static_cast<size_t>(opt_.window_chunks);
+      const size_t W = static_cast<size_t>(window_);
       cache_.resize(W * static_cast<size_t>(max_chunk_images_) * ib);
       slot_chunk_.assign(W, -1);
       staging_.resize(batch * ib);
@@ -382,7 +385,7 @@ const uint8_t* Loader::image_ptr(int64_t pos, int j) {
 
 void Loader::load_chunks(int64_t pos, int j, int32_t k) {
   const size_t ib = static_cast<size_t>(image_bytes_);
-  const int32_t W = opt_.window_chunks;
+  const int32_t W = window_;
   const auto nchunks = static_cast<int32_t>(plan_.chunks.size());
   // Slots free at pos: empty, or holding a chunk with no use at or after pos.
   std::vector<int32_t>& free_slots = load_free_;

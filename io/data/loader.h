@@ -95,7 +95,7 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int rank = 0, world = 1;
   int batch = 1;                 // images per batch on this rank
-  int window_chunks = 4;         // chunks shuffled together; also the chunk cache size
+  int window_chunks = 4;         // chunks shuffled together (0: all); also the chunk cache size
   int ring_batches = 3;          // ready batches buffered ahead of compute (>= 1)
   int threads = 1;               // threads decompressing chunks: the loader's own + threads - 1
   bool preload = false;          // hold the whole dataset in memory, read once
@@ -138,6 +138,7 @@ class Loader {
   int64_t steps() const { return plan_.steps; }
   const RankPlan& plan() const { return plan_; }
   const DatasetInfo& info() const { return info_; }
+  int window_chunks() const { return window_; }  // in use: options.window_chunks, at most all
 
   // The next batch of the epoch, blocking until it is ready. Rethrows a loader-thread failure.
   // Throws std::logic_error past the epoch's last step or before start_epoch.
@@ -196,6 +197,7 @@ class Loader {
   BatchAllocator allocator_;
   DatasetInfo info_;
   int64_t image_bytes_ = 0, floats_per_image_ = 0, max_chunk_images_ = 0;
+  int window_ = 1;  // chunks shuffled together: options.window_chunks, at most all of them
 
   // Loader thread only (HDF5 and the cache).
   std::unique_ptr<Hdf5Dataset> dataset_;

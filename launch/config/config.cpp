@@ -284,6 +284,11 @@ void add_data_keys(std::vector<KeyInfo>& k) {
   k.push_back(choice(
       "data.preload", [](Config& c) -> std::string& { return c.data.preload; },
       {"auto", "on", "off"}, "Hold the training set in memory (auto: when it is under 2 GiB)."));
+  k.push_back(number<int>(
+      "data.shuffle_window", [](Config& c) -> int& { return c.data.shuffle_window; }, 0, 1 << 20,
+      "Chunks of each rank's share whose images are shuffled together each epoch; streamed, "
+      "also the decompressed chunks held in memory (0: all, a full shuffle, when the set is "
+      "preloaded; 4 when streamed)."));
   k.push_back(number<int64_t>(
       "data.max_images", [](Config& c) -> int64_t& { return c.data.max_images; }, 0, kBig,
       "Use only the first N training images, rounded down to whole chunks, at least one (0: "

@@ -46,7 +46,7 @@ struct DataConfig {
   std::string binarize = "dynamic";
   std::string preload = "auto";
   int64_t max_images = 0;  // use only the first N training images (0: all)
-  int window_chunks = 4;   // chunks shuffled together per rank; also the chunk cache
+  int shuffle_window = 0;  // chunks shuffled together per rank (0: all if preloaded, else 4)
   int prefetch_batches = 3;
   int loader_threads = 1;  // threads decompressing chunks per rank (the loader's own included)
   std::string decode_on = "auto";  // auto / loader / compute: which threads decompress and decode

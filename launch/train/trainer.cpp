@@ -190,12 +190,15 @@ LoaderOptions loader_options(const Config& c, const Communicator& comm,
   LoaderOptions lo;
   lo.seed = uint64_t(c.train.seed), lo.rank = comm.rank(), lo.world = comm.size();
   lo.batch = c.train.batch;
-  lo.window_chunks = c.data.window_chunks, lo.ring_batches = c.data.prefetch_batches;
+  lo.ring_batches = c.data.prefetch_batches;
   lo.threads = c.data.loader_threads;
   lo.max_images = c.data.max_images;
   lo.preload =
       c.data.preload == "on" ||
       (c.data.preload == "auto" && dataset_bytes(files, c.data.max_images) < (int64_t(2) << 30));
+  // Consecutive batches from one window's few chunks are less independent than a whole-set
+  // shuffle's: in memory nothing stops the latter; streamed, the window bounds the chunk cache.
+  lo.window_chunks = c.data.shuffle_window > 0 ? c.data.shuffle_window : lo.preload ? 0 : 4;
   return lo;
 }
 
@@ -412,16 +415,22 @@ StartPoint open_run_dir(Run& run) {
   return start;
 }
 
+std::string shuffle_text(const Loader& loader) {
+  const int64_t chunks = int64_t(all_chunks(loader.info()).size());
+  if (loader.window_chunks() >= chunks) return "each rank's images shuffled whole";
+  return "shuffled in windows of " + std::to_string(loader.window_chunks()) + " chunks";
+}
+
 void print_start(const Run& run, const LocalPlacement& place) {
   const TrainData& d = run.data;
   const ImageGeom& g = d.geom;
   const int world = run.comm.size();
   const std::string be = run.backend.name();
   say(run,
-      "distvae train: %lld images %lldx%lldx%lld from %zu file(s) (%s, decoded on the %s), batch "
-      "%d x %d rank(s) = %d, backend %s, %d thread(s) per rank (%s)\n",
+      "distvae train: %lld images %lldx%lldx%lld from %zu file(s) (%s, %s, decoded on the %s), "
+      "batch %d x %d rank(s) = %d, backend %s, %d thread(s) per rank (%s)\n",
       (long long)d.images, (long long)g.height, (long long)g.width, (long long)g.channels,
-      d.files.size(), d.preload ? "preloaded" : "streamed",
+      d.files.size(), d.preload ? "preloaded" : "streamed", shuffle_text(*d.loader).c_str(),
       d.decode_on_compute_threads ? "compute threads" : "loader thread", run.B, world,
       run.B * world, (be == "dnnl" ? "dnnl, ISA " + dnnl_cpu_isa() : be).c_str(), place.threads,
       place.threads_from.c_str());

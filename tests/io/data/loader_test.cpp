@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "io/hdf5/shard_writer.h"
@@ -116,6 +117,35 @@ void expect_chunk_5_of_shard_0_fails(Loader& loader) {
   EXPECT_NE(msg.find("shard-0.h5"), std::string::npos) << msg;
   EXPECT_NE(msg.find("chunk 5"), std::string::npos) << msg;
   EXPECT_NE(msg.find("Fletcher32"), std::string::npos) << msg;
+}
+
+// window_chunks 0 shuffles each rank's images whole: the plan of a window of every chunk, so the
+// first batch mixes many chunks (a window of 3 chunks would give at most 3); a window larger than
+// the dataset means the same. Streamed, each chunk is still read once per epoch.
+TEST(Loader, WindowZeroShufflesEachRanksImagesWhole) {
+  TempDir dir;
+  const auto paths = write_shards(dir, {1000, 777, 13}, 64);  // 16 + 13 + 1 = 30 chunks
+  for (int world : {1, 2}) {
+    for (bool preload : {false, true}) {
+      SCOPED_TRACE("world " + std::to_string(world) + " preload " + std::to_string(preload));
+      Loader whole(paths, options(0, world, 32, 0, 3, preload), copy_decode);
+      Loader larger(paths, options(0, world, 32, 1000, 3, preload), copy_decode);
+      EXPECT_EQ(whole.window_chunks(), 30);
+      for (int epoch = 0; epoch < 2; ++epoch) {
+        const std::vector<float> a = run_epoch(whole, epoch);
+        EXPECT_EQ(whole.plan().order, plan_epoch(whole.info(), 99, epoch, 0, world, 32, 30).order);
+        EXPECT_EQ(run_epoch(larger, epoch), a);
+        std::set<int64_t> chunks;  // of the first 64 images used
+        for (size_t p = 0; p < 64; ++p) chunks.insert(whole.plan().order[p] / 64);
+        EXPECT_GE(chunks.size(), 10u) << "epoch " << epoch;
+      }
+      if (!preload) {
+        EXPECT_EQ(whole.stats().read_chunk_calls,
+                  int64_t(whole.plan().chunks.size() +
+                          plan_epoch(whole.info(), 99, 0, 0, world, 32, 30).chunks.size()));
+      }
+    }
+  }
 }
 
 TEST(Loader, DeliversThePlanWithAndWithoutPreload) {
