@@ -532,6 +532,15 @@ TEST_P(NetworkParity, MaskedConv) {
       {masked(16, 7, "A"), act("relu"), masked(16, 3, "B"), act("relu"), masked(1, 3, "B")}};
   parity(net, 4);
   parity(autoregressive_decoder(), 3);
+  // configs/fmnist_pixelvae.yaml's decoder: oneDNN picks its kernels by shape, so the shipped
+  // shapes (28x28, 5 -> 32 channels at 7x7, 32 -> 32 at 3x3) get their own check.
+  const Case shipped = {"fmnist_pixelvae decoder",
+                        Shape{32},
+                        {lin(512), act("relu"), lin(4 * 28 * 28), reshape({4, 28, 28}),
+                         autoregressive(), masked(32, 7, "A"), act("relu"), masked(32, 3, "B"),
+                         act("relu"), masked(32, 3, "B"), act("relu"), conv(1, 1, 1, 0)},
+                        Shape{1, 28, 28}};
+  parity(shipped, 16);
 }
 
 // ---------------------------------------------------------------- PixelCNN masks, every backend
