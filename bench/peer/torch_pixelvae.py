@@ -20,6 +20,9 @@ units (Cov_x E_q[z_d] > 0.01) and the importance-weighted bound with K samples o
       --epochs 10 --threads 2 --iw 1000 --iw-images 10000
   /usr/bin/python3 bench/peer/torch_pixelvae.py --config configs/fmnist_pixelvae.yaml \\
       --bench --threads 2 --sample 64   # training images/s; the time to draw a 64-image grid
+  /usr/bin/python3 bench/peer/torch_pixelvae.py --config configs/fmnist_pixelvae.yaml \\
+      --load runs/pixelvae/checkpoints/ckpt-000010.h5 --iw 100 --iw-images 1000
+      # distvae's trained model through the peer's evaluation
 """
 import argparse
 import math
@@ -98,6 +101,26 @@ def distvae_init(model):
             with torch.no_grad():
                 m.weight.normal_(0, std)
                 m.bias.zero_()
+
+
+def load_distvae(model, path):
+    """A distvae checkpoint's values in the peer's modules, layer by layer in order (the masked
+    weights as distvae applies them), so the peer's evaluation can score distvae's training."""
+    m = reader.load(path)
+    for name, seqs in (("encoder", [model.encoder]), ("decoder", [model.to_map, model.pixelcnn])):
+        net = m[name]
+        theirs = [l for l in net.desc["layers"] if l.get("weight")]
+        ours = [mod for seq in seqs for mod in seq if isinstance(mod, (nn.Linear, nn.Conv2d))]
+        if len(theirs) != len(ours):
+            sys.exit(f"{path}: {name} has {len(theirs)} weighted layers, the peer {len(ours)}")
+        for l, mod in zip(theirs, ours):
+            w = torch.as_tensor(net.weight(l), dtype=torch.float32)
+            if w.shape != mod.weight.shape:
+                sys.exit(f"{path}: {name} layer {l['name']} is {tuple(w.shape)}, the peer's "
+                         f"{tuple(mod.weight.shape)}")
+            with torch.no_grad():
+                mod.weight.copy_(w)
+                mod.bias.copy_(torch.as_tensor(net.param(l["bias"]), dtype=torch.float32))
 
 
 def log_px_given_z(logits, x):
@@ -241,6 +264,8 @@ def main():
     p.add_argument("--bench", action="store_true", help="time training steps instead")
     p.add_argument("--init", choices=["torch", "distvae"], default="torch",
                    help="PyTorch's default initialization, or distvae's (Kaiming/Xavier normal)")
+    p.add_argument("--load", metavar="CHECKPOINT",
+                   help="evaluate this distvae checkpoint (same model) instead of training")
     p.add_argument("--steps", type=int, default=30, help="--bench: timed steps")
     p.add_argument("--warmup", type=int, default=5, help="--bench: untimed steps first")
     p.add_argument("--sample", type=int, default=0,
@@ -254,6 +279,9 @@ def main():
         distvae_init(model)
     if a.bench:
         return bench(a, c, model)
+    if a.load:
+        load_distvae(model, a.load)
+        a.epochs = 0
     t_train = train(a, c, model)
     raw, _ = reader.load_raw_images(c["test"])
     x = torch.as_tensor(reader.binarize(raw, c["binarize_seed"], np.arange(len(raw))).astype(np.float32))
