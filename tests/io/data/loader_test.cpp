@@ -120,8 +120,9 @@ void expect_chunk_5_of_shard_0_fails(Loader& loader) {
 }
 
 // window_chunks 0 shuffles each rank's images whole: the plan of a window of every chunk, so the
-// first batch mixes many chunks (a window of 3 chunks would give at most 3); a window larger than
-// the dataset means the same. Streamed, each chunk is still read once per epoch.
+// first images used come from many 64-image blocks (a window of 3 chunks, each spanning at most 2
+// blocks, would give at most 6); a window larger than the dataset means the same. Streamed, each
+// chunk is still read once per epoch.
 TEST(Loader, WindowZeroShufflesEachRanksImagesWhole) {
   TempDir dir;
   const auto paths = write_shards(dir, {1000, 777, 13}, 64);  // 16 + 13 + 1 = 30 chunks
@@ -135,9 +136,9 @@ TEST(Loader, WindowZeroShufflesEachRanksImagesWhole) {
         const std::vector<float> a = run_epoch(whole, epoch);
         EXPECT_EQ(whole.plan().order, plan_epoch(whole.info(), 99, epoch, 0, world, 32, 30).order);
         EXPECT_EQ(run_epoch(larger, epoch), a);
-        std::set<int64_t> chunks;  // of the first 64 images used
-        for (size_t p = 0; p < 64; ++p) chunks.insert(whole.plan().order[p] / 64);
-        EXPECT_GE(chunks.size(), 10u) << "epoch " << epoch;
+        std::set<int64_t> blocks;  // of the first 64 images used
+        for (size_t p = 0; p < 64; ++p) blocks.insert(whole.plan().order[p] / 64);
+        EXPECT_GE(blocks.size(), 10u) << "epoch " << epoch;
       }
       if (!preload) {
         EXPECT_EQ(whole.stats().read_chunk_calls,
